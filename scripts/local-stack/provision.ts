@@ -1,0 +1,45 @@
+/**
+ * Creates the topics and subscriptions of shared/infra.ts in the Pub/Sub emulator (idempotent).
+ * Push subscriptions point at the local function URLs; Functions Framework turns a push into a
+ * CloudEvent only when the path is /projects/P/topics/T, so that path is appended.
+ */
+import type { PubSub } from '@google-cloud/pubsub';
+import { subscriptions, topics, type FunctionName } from '../../shared/infra';
+
+const ALREADY_EXISTS = 6;
+
+async function ignoreExisting<T>(p: Promise<T>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if ((err as { code?: number }).code !== ALREADY_EXISTS) throw err;
+  }
+}
+
+export async function provisionPubsub(
+  client: PubSub,
+  projectId: string,
+  pushEndpoints: Partial<Record<FunctionName, string>> = {},
+): Promise<void> {
+  await Promise.all(Object.values(topics).map((t) => ignoreExisting(client.createTopic(t))));
+  await Promise.all(
+    subscriptions.map((s) => {
+      const base = s.pushTo ? pushEndpoints[s.pushTo] : undefined;
+      if (s.pushTo && !base) return Promise.resolve(); // that function is not running locally
+      return ignoreExisting(
+        client.topic(s.topic).createSubscription(s.name, {
+          ackDeadlineSeconds: s.ackDeadlineSeconds,
+          messageRetentionDuration: { seconds: s.retentionSeconds },
+          retryPolicy: {
+            minimumBackoff: { seconds: s.retry.minimumBackoffSeconds },
+            maximumBackoff: { seconds: s.retry.maximumBackoffSeconds },
+          },
+          ...(s.deadLetter
+            ? { deadLetterPolicy: { deadLetterTopic: `projects/${projectId}/topics/${s.deadLetter.topic}`, maxDeliveryAttempts: s.deadLetter.maxDeliveryAttempts } }
+            : {}),
+          ...(base ? { pushConfig: { pushEndpoint: `${base}/projects/${projectId}/topics/${s.topic}` } } : {}),
+        }),
+      );
+    }),
+  );
+}

@@ -1,0 +1,120 @@
+/**
+ * Typed configuration, read from the environment once (at cold start) and validated. A missing or
+ * bad value fails with a message naming the variable, so a misdeployed function never half-works.
+ * Secrets are not configuration: they come from shared/secrets.ts.
+ */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+type Parser<T> = (raw: string | undefined, name: string) => T;
+
+class Problem extends Error {}
+
+const str =
+  (fallback?: string): Parser<string> =>
+  (raw, name) => {
+    const v = raw?.trim() || fallback;
+    if (v === undefined) throw new Problem(`${name} is required`);
+    return v;
+  };
+
+const optional: Parser<string | undefined> = (raw) => raw?.trim() || undefined;
+
+const int =
+  (fallback: number, min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new Problem(`${name} must be an integer between ${min} and ${max} (got '${raw}')`);
+    }
+    return n;
+  };
+
+const oneOf =
+  <T extends string>(values: readonly T[], fallback: T): Parser<T> =>
+  (raw, name) => {
+    const v = (raw?.trim() || fallback) as T;
+    if (!values.includes(v)) throw new Problem(`${name} must be one of ${values.join(', ')} (got '${raw}')`);
+    return v;
+  };
+
+const url: Parser<string | undefined> = (raw, name) => {
+  const v = raw?.trim();
+  if (!v) return undefined;
+  try {
+    new URL(v);
+  } catch {
+    throw new Problem(`${name} must be a URL (got '${v}')`);
+  }
+  return v;
+};
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const SPEC = {
+  projectId: ['GOOGLE_CLOUD_PROJECT', str()],
+  region: ['REGION', str('us-central1')],
+  version: ['APP_VERSION', str('dev')],
+  logLevel: ['LOG_LEVEL', oneOf(LOG_LEVELS, 'info')],
+  /** Redis (Memorystore). Optional: without it the functions run uncached. `redis://host:port/db`. */
+  redisUrl: ['REDIS_URL', url],
+  /** Alternative to REDIS_URL in production, where the host comes from the `memorystore-host` secret. */
+  redisHost: ['REDIS_HOST', optional],
+  redisPort: ['REDIS_PORT', int(6379, 1, 65535)],
+  /** Each cache command gives up after this long, and the request goes on uncached. */
+  redisTimeoutMs: ['REDIS_TIMEOUT_MS', int(250, 10, 10_000)],
+  /** Deadline for each dependency call made by the health check. */
+  dependencyTimeoutMs: ['DEPENDENCY_TIMEOUT_MS', int(2000, 50, 30_000)],
+  /** How long a deep health report is reused, so a flood of checks cannot hammer the backends. */
+  healthCacheMs: ['HEALTH_CACHE_MS', int(5000, 0, 300_000)],
+  /** How long a publish may take before the webhook answers 503 (senders time out at 15–30 s). */
+  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(10_000, 100, 60_000)],
+  webhookMaxBodyBytes: ['WEBHOOK_MAX_BODY_BYTES', int(256 * 1024, 1024, 10 * 1024 * 1024)],
+  /** Duplicate deliveries inside this window are acknowledged and not published again. */
+  webhookDedupeHours: ['WEBHOOK_DEDUPE_HOURS', int(72, 1, 24 * 30)],
+  /** Standard Webhooks timestamp tolerance, both directions. */
+  webhookToleranceSeconds: ['WEBHOOK_TOLERANCE_SECONDS', int(300, 1, 3600)],
+  /** Secret Manager values are cached in memory this long (rotation reaches warm instances after it). */
+  secretTtlMs: ['SECRET_TTL_MS', int(60_000, 0, 3_600_000)],
+  /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
+  secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url],
+} as const;
+
+type Spec = typeof SPEC;
+export type Config = { readonly [K in keyof Spec]: ReturnType<Spec[K][1]> };
+
+/** Parses and validates `env`; throws ConfigError listing every bad variable. Pure: for tests too. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, [name, parse]] of Object.entries(SPEC) as [string, [string, Parser<unknown>]][]) {
+    try {
+      out[key] = parse(env[name], name);
+    } catch (err) {
+      if (!(err instanceof Problem)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze(out) as Config;
+}
+
+let current: Config | undefined;
+
+/** The process's configuration, loaded on first use. Entry points call it at module load (cold start). */
+export function getConfig(): Config {
+  return (current ??= loadConfig());
+}
+
+/** Where Redis is, if configured. */
+export function redisUrlOf(config: Config): string | undefined {
+  if (config.redisUrl) return config.redisUrl;
+  return config.redisHost ? `redis://${config.redisHost}:${config.redisPort}` : undefined;
+}

@@ -1,0 +1,205 @@
+/**
+ * The one HTTP wrapper. Every HTTP entry point is registered through `httpFunction`, which gives
+ * it a request id, a request-scoped logger with the trace, a method check (405), a body size limit
+ * (413), a content-type check (415), and maps every thrown error once to the JSON body
+ * `{error: {code, message, details?}}` — never HTML, never a stack.
+ *
+ * The Functions Framework parses bodies before a function runs and sends parser failures to
+ * Express's default final handler, which answers with HTML. `installFrontDoor` replaces that final
+ * handler with a JSON one and rejects oversized bodies by `Content-Length` before they are read.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import * as functions from '@google-cloud/functions-framework';
+import {
+  AppError,
+  errorBody,
+  invalidJson,
+  methodNotAllowed,
+  payloadTooLarge,
+  toAppError,
+  unprocessable,
+  unsupportedMediaType,
+} from './errors';
+import { log, parseTrace, type Logger } from './log';
+
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpOptions {
+  methods: readonly Method[];
+  /** Largest accepted body in bytes (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Media types accepted for a non-empty body (default: application/json). */
+  accepts?: readonly string[];
+}
+
+export interface HttpRequestContext {
+  req: functions.Request;
+  method: Method;
+  /** The path after the function's root, always starting with `/`. */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  /** The exact bytes received (signatures are computed over these). */
+  rawBody: Buffer;
+  /** The media type without parameters, lower-cased (`application/json`), if a body was sent. */
+  mediaType?: string;
+  requestId: string;
+  log: Logger;
+}
+
+export interface HttpResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type HttpHandler = (ctx: HttpRequestContext) => Promise<HttpResult> | HttpResult;
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+const limits = new Map<string, number>();
+
+/** Registers an HTTP entry point with the Functions Framework, wrapped in the rules above. */
+export function httpFunction(name: string, options: HttpOptions, handler: HttpHandler): void {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const accepts = options.accepts ?? ['application/json'];
+  limits.set(name, maxBodyBytes);
+  installFrontDoor();
+
+  functions.http(name, async (req, res) => {
+    const requestId = requestIdOf(req);
+    const reqLog = log.child({ function: name, requestId }, parseTrace(req.headers));
+    try {
+      const method = req.method as Method;
+      if (!options.methods.includes(method)) throw methodNotAllowed(options.methods);
+      const rawBody = bodyOf(req);
+      if (rawBody.length > maxBodyBytes) throw payloadTooLarge(maxBodyBytes);
+      const mediaType = rawBody.length ? mediaTypeOf(req.headers['content-type']) : undefined;
+      if (rawBody.length && !accepts.includes(mediaType ?? '')) {
+        throw unsupportedMediaType(req.headers['content-type'], accepts);
+      }
+      const url = new URL(req.originalUrl ?? req.url, 'http://function');
+      const result = await handler({
+        req,
+        method,
+        path: url.pathname.replace(/\/+$/, '') || '/',
+        query: url.searchParams,
+        headers: req.headers,
+        rawBody,
+        mediaType,
+        requestId,
+        log: reqLog,
+      });
+      send(res, result.status, result.body, { ...result.headers, 'X-Request-Id': requestId });
+    } catch (err) {
+      const appError = toAppError(err);
+      if (appError.status >= 500) {
+        reqLog.error(appError.message, { error: err, status: appError.status, path: req.path });
+      } else {
+        reqLog.info(`rejected: ${appError.message}`, { code: appError.code, status: appError.status });
+      }
+      sendError(res, appError, requestId);
+    }
+  });
+}
+
+export function mediaTypeOf(contentType: string | undefined): string | undefined {
+  return contentType?.split(';')[0].trim().toLowerCase() || undefined;
+}
+
+function bodyOf(req: functions.Request): Buffer {
+  if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
+  return Buffer.alloc(0);
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  if (body === undefined || status === 204 || status === 304) {
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}
+
+export function sendError(res: ServerResponse, err: AppError, requestId: string): void {
+  const headers: Record<string, string> = { ...err.headers, 'X-Request-Id': requestId };
+  if (err.retryAfterSeconds !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
+  send(res, err.status, errorBody(err), headers);
+}
+
+/** Maps body-parser failures (raised before the function runs) to the taxonomy. */
+export function frameworkError(err: unknown): AppError {
+  const e = err as { type?: string; status?: number; body?: string; limit?: number; message?: string } | undefined;
+  switch (e?.type) {
+    case 'entity.parse.failed':
+      // body-parser's strict mode rejects valid JSON that is not an object or array.
+      try {
+        JSON.parse(e.body ?? '');
+        return unprocessable('Request body must be a JSON object');
+      } catch {
+        return invalidJson('Request body is not valid JSON');
+      }
+    case 'entity.too.large':
+      return payloadTooLarge(e.limit ?? frontDoorLimit());
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new AppError('unsupported_media_type', e.message ?? 'Unsupported body encoding');
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new AppError('bad_request', 'Request body was incomplete');
+  }
+  if (e?.status && e.status >= 400 && e.status < 500) return new AppError('bad_request', 'Bad request');
+  return toAppError(err);
+}
+
+function frontDoorLimit(): number {
+  const target = process.env.FUNCTION_TARGET;
+  const own = target ? limits.get(target) : undefined;
+  return own ?? Math.max(DEFAULT_MAX_BODY_BYTES, ...limits.values());
+}
+
+type ExpressApp = { handle(req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void): void };
+let frontDoorInstalled = false;
+
+/**
+ * Installs the JSON front door on the Functions Framework's own Express (resolved from the
+ * framework's location, so the bundle patches the copy that serves requests).
+ */
+function installFrontDoor(): void {
+  if (frontDoorInstalled) return;
+  frontDoorInstalled = true;
+  const express = createRequire(require.resolve('@google-cloud/functions-framework'))('express') as {
+    application: ExpressApp;
+  };
+  const original = express.application.handle;
+  express.application.handle = function (this: ExpressApp, req, res, done) {
+    const limit = frontDoorLimit();
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > limit) {
+      res.setHeader('Connection', 'close');
+      sendError(res, payloadTooLarge(limit), requestIdOf(req));
+      req.resume();
+      return;
+    }
+    return original.call(this, req, res, done ?? ((err?: unknown) => finalHandler(err, req, res)));
+  };
+}
+
+function finalHandler(err: unknown, req: IncomingMessage, res: ServerResponse): void {
+  const requestId = requestIdOf(req);
+  const appError = err ? frameworkError(err) : new AppError('not_found', 'Not found');
+  if (appError.status >= 500) log.error('request failed before the function ran', { error: err, requestId });
+  sendError(res, appError, requestId);
+}

@@ -1,0 +1,209 @@
+/**
+ * The one list of cloud resources. deploy.sh (through scripts/deploy-plan.ts), the local stack
+ * (`npm start`) and the tests read it; nothing else spells a topic, queue, bucket, secret or
+ * function name by hand. Plain data, no imports: safe to load anywhere.
+ */
+
+export const topics = {
+  commandEvents: 'command-events',
+  testEvents: 'test-events',
+  systemEvents: 'system-events',
+  webhookEvents: 'webhook-events',
+  deadLetter: 'dead-letter',
+} as const;
+export type TopicName = (typeof topics)[keyof typeof topics];
+
+export interface SubscriptionSpec {
+  name: string;
+  topic: TopicName;
+  /** Push to this function (Pub/Sub push with an OIDC token in production); pull when absent. */
+  pushTo?: FunctionName;
+  ackDeadlineSeconds: number;
+  /** How long unacknowledged messages are kept. */
+  retentionSeconds: number;
+  /** Pub/Sub retry policy backoff (best effort). */
+  retry: { minimumBackoffSeconds: number; maximumBackoffSeconds: number };
+  /** After this many delivery attempts the message goes to `dead-letter` (5–100). */
+  deadLetter?: { topic: TopicName; maxDeliveryAttempts: number };
+}
+
+const DAY = 24 * 3600;
+
+export const subscriptions: readonly SubscriptionSpec[] = [
+  {
+    // Keeps every webhook for log archiving (drained hourly by logArchive) and for inspection.
+    name: 'webhook-events-archive',
+    topic: topics.webhookEvents,
+    ackDeadlineSeconds: 60,
+    retentionSeconds: 7 * DAY,
+    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+  },
+  {
+    name: 'command-events-archive',
+    topic: topics.commandEvents,
+    ackDeadlineSeconds: 60,
+    retentionSeconds: 7 * DAY,
+    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+  },
+  {
+    name: 'test-events-archive',
+    topic: topics.testEvents,
+    ackDeadlineSeconds: 60,
+    retentionSeconds: 7 * DAY,
+    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+  },
+  {
+    name: 'system-events-archive',
+    topic: topics.systemEvents,
+    ackDeadlineSeconds: 60,
+    retentionSeconds: 7 * DAY,
+    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+  },
+  {
+    // A dead-letter topic without a subscription loses messages (DeadLetterPolicy docs).
+    name: 'dead-letter-archive',
+    topic: topics.deadLetter,
+    ackDeadlineSeconds: 60,
+    retentionSeconds: 7 * DAY,
+    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+  },
+];
+
+export interface QueueSpec {
+  name: string;
+  rate: { maxDispatchesPerSecond: number; maxConcurrentDispatches: number };
+  /** maxAttempts counts the first attempt. Backoff doubles maxDoublings times, then grows linearly. */
+  retry: { maxAttempts: number; minBackoffSeconds: number; maxBackoffSeconds: number; maxDoublings: number };
+}
+
+export const queues = {
+  commandExecution: {
+    name: 'command-execution',
+    rate: { maxDispatchesPerSecond: 100, maxConcurrentDispatches: 1000 },
+    retry: { maxAttempts: 5, minBackoffSeconds: 10, maxBackoffSeconds: 3600, maxDoublings: 5 },
+  },
+  testExecution: {
+    name: 'test-execution',
+    rate: { maxDispatchesPerSecond: 50, maxConcurrentDispatches: 500 },
+    retry: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 1800, maxDoublings: 5 },
+  },
+} as const satisfies Record<string, QueueSpec>;
+
+export interface LifecycleRule {
+  prefix: string;
+  ageDays: number;
+  action: 'Delete' | 'SetStorageClass';
+  storageClass?: 'NEARLINE' | 'COLDLINE';
+}
+
+export const buckets = {
+  /** `<project>-virtuoso-data`: logs, artifacts and backups, aged by the rules below. */
+  data: {
+    suffix: 'virtuoso-data',
+    lifecycle: [
+      { prefix: 'logs/', ageDays: 30, action: 'Delete' },
+      { prefix: 'artifacts/', ageDays: 7, action: 'SetStorageClass', storageClass: 'NEARLINE' },
+      { prefix: 'backups/', ageDays: 90, action: 'SetStorageClass', storageClass: 'COLDLINE' },
+    ] satisfies LifecycleRule[],
+  },
+} as const;
+
+export const bucketName = (projectId: string, bucket: keyof typeof buckets = 'data') =>
+  `${projectId}-${buckets[bucket].suffix}`;
+
+/** Object name prefixes inside the data bucket. */
+export const objectPrefixes = {
+  logs: 'logs/',
+  testResults: (runId: string) => `artifacts/test-results/${runId}/`,
+  reports: (date: string) => `artifacts/reports/${date}/`,
+  firestoreBackups: (date: string) => `backups/firestore/${date}/`,
+  configBackups: (date: string) => `backups/configs/${date}/`,
+};
+
+/**
+ * Secret Manager secrets. Locally each is read from the environment variable named after it
+ * (`virtuoso-webhook-secret` → `VIRTUOSO_WEBHOOK_SECRET`).
+ */
+export const secrets = {
+  virtuosoApiKey: 'virtuoso-api-key',
+  /** HMAC-SHA1 secret(s) for `X-Virtuoso-Signature`; several, separated by whitespace or commas, while rotating. */
+  virtuosoWebhookSecret: 'virtuoso-webhook-secret',
+  /** Standard Webhooks secret(s) (`whsec_…`), for senders other than Virtuoso. */
+  webhookSigningSecret: 'webhook-signing-secret',
+  memorystoreHost: 'memorystore-host',
+} as const;
+export type SecretName = (typeof secrets)[keyof typeof secrets];
+
+export const secretEnvName = (name: SecretName) => name.toUpperCase().replace(/-/g, '_');
+
+export interface FunctionSpec {
+  /** Entry point name, also the deployed function's name. */
+  name: string;
+  /** esbuild bundle: `functions/<bundle>/index.ts` → `dist/<bundle>/`. */
+  bundle: string;
+  trigger:
+    | { kind: 'http'; public: boolean }
+    | { kind: 'pubsub'; topic: TopicName }
+    | { kind: 'task'; queue: keyof typeof queues };
+  memory: '256Mi' | '512Mi' | '1Gi' | '2Gi';
+  timeoutSeconds: number;
+  ingress: 'ALLOW_ALL' | 'ALLOW_INTERNAL_ONLY' | 'ALLOW_INTERNAL_AND_GCLB';
+  minInstances: number;
+  maxInstances: number;
+  /** Concurrent requests per instance (2nd gen). */
+  concurrency: number;
+  /** Secrets read at run time through Secret Manager (cached, so rotation needs no redeploy). */
+  secrets: readonly SecretName[];
+  /** Secrets mapped to environment variables at instance start (values that never rotate in place). */
+  envSecrets?: Readonly<Record<string, SecretName>>;
+}
+
+export const functions = [
+  {
+    name: 'health',
+    bundle: 'health',
+    trigger: { kind: 'http', public: true },
+    memory: '256Mi',
+    timeoutSeconds: 30,
+    ingress: 'ALLOW_ALL',
+    minInstances: 0,
+    maxInstances: 5,
+    concurrency: 80,
+    secrets: [],
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+  },
+  {
+    name: 'webhook',
+    bundle: 'webhook',
+    trigger: { kind: 'http', public: true },
+    memory: '512Mi',
+    timeoutSeconds: 60,
+    ingress: 'ALLOW_ALL',
+    minInstances: 1,
+    maxInstances: 50,
+    concurrency: 80,
+    secrets: [secrets.virtuosoWebhookSecret, secrets.webhookSigningSecret],
+  },
+] as const satisfies readonly FunctionSpec[];
+export type FunctionName = (typeof functions)[number]['name'];
+
+export interface ScheduleSpec {
+  name: string;
+  /** cron, UTC */
+  schedule: string;
+  target: FunctionName;
+  method: 'GET' | 'POST';
+  body?: Record<string, unknown>;
+}
+
+export const schedules: readonly ScheduleSpec[] = [
+  { name: 'health-check', schedule: '*/5 * * * *', target: 'health', method: 'GET' },
+];
+
+/**
+ * Firestore TTL policies: documents are deleted (within about a day) after the field's time.
+ * Composite indexes live in firestore.indexes.json (Firebase's format), which deploy applies.
+ */
+export const firestore = {
+  ttl: [{ collection: 'webhook_deliveries', field: 'expiresAt' }],
+};

@@ -1,0 +1,15 @@
+import { invalidJson, unprocessable } from './errors';
+
+/** Parses a JSON body that must be an object: 400 when it is not JSON, 422 when it is not an object. */
+export function parseJsonObject(text: string | Buffer): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
+  } catch (err) {
+    throw invalidJson(`Request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw unprocessable(`Request body must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+  }
+  return value as Record<string, unknown>;
+}

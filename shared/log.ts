@@ -1,0 +1,122 @@
+/**
+ * Structured logging for Cloud Logging: one JSON object per line with `severity`, `message`,
+ * the trace (`logging.googleapis.com/trace`, from `X-Cloud-Trace-Context` or `traceparent`) and
+ * labels. Secrets, API keys, signatures and `Authorization` values are redacted before writing.
+ */
+import { getConfig, type LogLevel } from './config';
+
+type Severity = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const SEVERITY_RANK: Record<Severity, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40 };
+
+/** Keys whose values never reach a log, whatever their nesting. */
+const SECRET_KEY = /authorization|secret|signature|api[-_]?key|token|password|cookie|credential|private[-_]?key/i;
+/** Values that look like credentials even under an innocent key. */
+const SECRET_VALUE = /^(bearer|basic)\s+\S+|^whsec_|^sha1=[0-9a-f]{40}$|^v1a?,/i;
+export const REDACTED = '[REDACTED]';
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[truncated]';
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value instanceof Error) return serializeError(value);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? REDACTED : redact(v, depth + 1);
+    return out;
+  }
+  return value;
+}
+
+function serializeError(err: Error): Record<string, unknown> {
+  const e = err as Error & { code?: unknown; cause?: unknown };
+  return {
+    name: e.name,
+    message: e.message,
+    ...(e.code === undefined ? {} : { code: e.code }),
+    stack: e.stack,
+    ...(e.cause instanceof Error ? { cause: serializeError(e.cause) } : {}),
+  };
+}
+
+export interface TraceContext {
+  traceId: string;
+  spanId?: string;
+  sampled?: boolean;
+}
+
+/** Reads the trace from `traceparent` (W3C) or `X-Cloud-Trace-Context` (`TRACE/SPAN;o=1`). */
+export function parseTrace(headers: Record<string, string | string[] | undefined>): TraceContext | undefined {
+  const tp = first(headers['traceparent']);
+  const m = tp && /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/i.exec(tp.trim());
+  if (m && !/^0+$/.test(m[1])) return { traceId: m[1], spanId: m[2], sampled: (parseInt(m[3], 16) & 1) === 1 };
+  const xc = first(headers['x-cloud-trace-context']);
+  const c = xc && /^([\da-f]{32})(?:\/(\d+))?(?:;o=([01]))?/i.exec(xc.trim());
+  if (c) return { traceId: c[1], spanId: c[2], sampled: c[3] === undefined ? undefined : c[3] === '1' };
+  return undefined;
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export type Fields = Record<string, unknown>;
+
+export class Logger {
+  constructor(
+    private readonly labels: Record<string, string> = {},
+    private readonly trace?: TraceContext,
+  ) {}
+
+  /** A logger whose entries carry more labels and/or a trace. */
+  child(labels: Record<string, string | undefined>, trace: TraceContext | undefined = this.trace): Logger {
+    const clean = Object.fromEntries(Object.entries(labels).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    return new Logger({ ...this.labels, ...clean }, trace);
+  }
+
+  debug(message: string, fields?: Fields): void {
+    this.write('DEBUG', message, fields);
+  }
+  info(message: string, fields?: Fields): void {
+    this.write('INFO', message, fields);
+  }
+  warn(message: string, fields?: Fields): void {
+    this.write('WARNING', message, fields);
+  }
+  error(message: string, fields?: Fields): void {
+    this.write('ERROR', message, fields);
+  }
+
+  private write(severity: Severity, message: string, fields?: Fields): void {
+    const { logLevel, projectId } = safeConfig();
+    if (SEVERITY_RANK[severity] < RANK[logLevel]) return;
+    const entry: Record<string, unknown> = {
+      severity,
+      message,
+      time: new Date().toISOString(),
+      ...(fields ? (redact(fields) as Fields) : {}),
+    };
+    if (Object.keys(this.labels).length) entry['logging.googleapis.com/labels'] = this.labels;
+    if (this.trace) {
+      entry['logging.googleapis.com/trace'] = `projects/${projectId}/traces/${this.trace.traceId}`;
+      if (this.trace.spanId) entry['logging.googleapis.com/spanId'] = this.trace.spanId;
+      if (this.trace.sampled !== undefined) entry['logging.googleapis.com/trace_sampled'] = this.trace.sampled;
+    }
+    const line = JSON.stringify(entry) + '\n';
+    if (severity === 'ERROR') process.stderr.write(line);
+    else process.stdout.write(line);
+  }
+}
+
+/** Logging must work even while the configuration is being reported as broken. */
+function safeConfig(): { logLevel: LogLevel; projectId: string } {
+  try {
+    const c = getConfig();
+    return { logLevel: c.logLevel, projectId: c.projectId };
+  } catch {
+    return { logLevel: 'info', projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'unknown' };
+  }
+}
+
+/** The process-wide logger; request handlers use `log.child(...)` with request labels and trace. */
+export const log = new Logger();

@@ -1,0 +1,37 @@
+/**
+ * JSON Schemas (ajv). One Ajv instance per process, created on first use; each schema compiled once.
+ */
+import type { ValidateFunction } from 'ajv';
+import eventEnvelope from './event-envelope.json';
+
+let ajv: import('ajv').default | undefined;
+const compiled = new Map<object, ValidateFunction>();
+
+function instance(): import('ajv').default {
+  if (!ajv) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Ajv = (require('ajv') as typeof import('ajv')).default;
+    ajv = new Ajv({ allErrors: true, strict: true, formats: { 'date-time': isDateTime } });
+  }
+  return ajv;
+}
+
+function isDateTime(value: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value));
+}
+
+export function validator<T>(schema: object): ValidateFunction<T> {
+  let v = compiled.get(schema);
+  if (!v) {
+    v = instance().compile(schema);
+    compiled.set(schema, v);
+  }
+  return v as ValidateFunction<T>;
+}
+
+/** ajv errors as `{path, message}` pairs for error details. */
+export function describeErrors(v: ValidateFunction): { path: string; message: string }[] {
+  return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
+}
+
+export const schemas = { eventEnvelope };

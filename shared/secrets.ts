@@ -1,0 +1,75 @@
+/**
+ * Secrets from Secret Manager, cached in memory for SECRET_TTL_MS so rotation reaches warm
+ * instances without a redeploy. Locally (and in tests) a secret is read from the environment
+ * variable named after it (`virtuoso-webhook-secret` → `VIRTUOSO_WEBHOOK_SECRET`) when that is set.
+ * Values never reach a log.
+ */
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { getConfig } from './config';
+import { dependencyError } from './errors';
+import { secretEnvName, type SecretName } from './infra';
+
+let client: SecretManagerServiceClient | undefined;
+const cache = new Map<SecretName, { value: Promise<string | undefined>; expires: number }>();
+const NOT_FOUND = 5;
+
+function secretManager(): SecretManagerServiceClient {
+  if (!client) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { SecretManagerServiceClient: Client } = require('@google-cloud/secret-manager') as typeof import('@google-cloud/secret-manager');
+    const endpoint = getConfig().secretManagerEndpoint;
+    if (endpoint) {
+      // A local stand-in speaking the REST API (tests): the real client, no Google credentials.
+      const u = new URL(endpoint);
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { PassThroughClient } = require('google-auth-library') as typeof import('google-auth-library');
+      client = new Client({
+        apiEndpoint: u.hostname,
+        port: Number(u.port),
+        protocol: u.protocol.replace(':', ''),
+        fallback: true,
+        authClient: new PassThroughClient(),
+      } as unknown as ConstructorParameters<typeof Client>[0]);
+    } else {
+      client = new Client();
+    }
+  }
+  return client;
+}
+
+async function fetchSecret(name: SecretName): Promise<string | undefined> {
+  const fromEnv = process.env[secretEnvName(name)];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const path = `projects/${getConfig().projectId}/secrets/${name}/versions/latest`;
+  try {
+    const [version] = await secretManager().accessSecretVersion({ name: path });
+    const data = version.payload?.data;
+    if (data == null) return undefined;
+    return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  } catch (err) {
+    if ((err as { code?: number }).code === NOT_FOUND) return undefined;
+    throw dependencyError('Secret Manager', err);
+  }
+}
+
+/** The secret's latest value, or undefined when it does not exist. */
+export function getSecret(name: SecretName): Promise<string | undefined> {
+  const now = Date.now();
+  const hit = cache.get(name);
+  if (hit && hit.expires > now) return hit.value;
+  const value = fetchSecret(name);
+  cache.set(name, { value, expires: now + getConfig().secretTtlMs });
+  value.catch(() => cache.delete(name)); // failures are not cached
+  return value;
+}
+
+/** A secret holding several values (rotation): split on whitespace and commas, empties dropped. */
+export async function getSecretList(name: SecretName): Promise<string[]> {
+  const value = await getSecret(name);
+  return (value ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+/** Forgets cached values (tests; after a known rotation). */
+export function clearSecretCache(): void {
+  cache.clear();
+}

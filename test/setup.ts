@@ -1,0 +1,30 @@
+/**
+ * Test harness, loaded by mocha before any test file (.mocharc.json). It fixes the environment
+ * synchronously — config is read when the function modules load — then starts the real local
+ * stack once per run (Firestore and Pub/Sub emulators, a private redis-server) and stops it after.
+ */
+import { freePortsSync } from '../scripts/local-stack/processes';
+
+const [firestorePort, pubsubPort, redisPort] = freePortsSync(3);
+
+export const TEST_ENV = {
+  GOOGLE_CLOUD_PROJECT: 'test-project',
+  METADATA_SERVER_DETECTION: 'none',
+  FIRESTORE_EMULATOR_HOST: `127.0.0.1:${firestorePort}`,
+  PUBSUB_EMULATOR_HOST: `127.0.0.1:${pubsubPort}`,
+  REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+  LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+  APP_VERSION: 'test',
+  REGION: 'test-region',
+  HEALTH_CACHE_MS: '300',
+  DEPENDENCY_TIMEOUT_MS: '1500',
+  REDIS_TIMEOUT_MS: '200',
+  PUBLISH_TIMEOUT_MS: '3000',
+  // Two Virtuoso secrets: the old and the new one, as during a rotation.
+  VIRTUOSO_WEBHOOK_SECRET: 'old-virtuoso-secret new-virtuoso-secret',
+  WEBHOOK_SIGNING_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+};
+Object.assign(process.env, TEST_ENV);
+delete process.env.SECRET_MANAGER_ENDPOINT;
+
+export const ports = { firestorePort, pubsubPort, redisPort };
