@@ -1,0 +1,285 @@
+/**
+ * shared/secrets.ts with the real @google-cloud/secret-manager client (REST fallback transport,
+ * PassThroughClient auth) against a local HTTP server that speaks the Secret Manager REST API.
+ *
+ * Config is memoized at the first getConfig() and test/setup.ts deletes SECRET_MANAGER_ENDPOINT,
+ * so the module runs in a child process (test/fixtures/secrets-child.ts, loaded with tsx) whose
+ * environment each test chooses: the server's URL, a project, METADATA_SERVER_DETECTION=none, its
+ * own SECRET_TTL_MS, and none of the secret environment variables unless a test adds one.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { secrets, type SecretName } from '../../shared/infra';
+
+const ROOT = join(__dirname, '..', '..');
+const FIXTURE = join(ROOT, 'test', 'fixtures', 'secrets-child.ts');
+const PROJECT = 'secrets-test-project';
+const ACCESS_PATH = /^\/v1\/projects\/([^/]+)\/secrets\/([^/]+)\/versions\/latest:access$/;
+
+interface RecordedRequest {
+  method: string;
+  path: string;
+  secret?: string;
+}
+
+/** A Secret Manager stand-in: `versions/latest:access` for the secrets it holds, Google-style 404 otherwise. */
+class FakeSecretManager {
+  readonly values = new Map<string, string>();
+  /** Answer every request with this HTTP status (e.g. 503) while set. */
+  failWith: number | undefined;
+  readonly requests: RecordedRequest[] = [];
+  private server: Server | undefined;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      const m = ACCESS_PATH.exec(path);
+      this.requests.push({ method: req.method ?? '', path, secret: m?.[2] });
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(body));
+      };
+      if (this.failWith !== undefined) {
+        send(this.failWith, { error: { code: this.failWith, status: 'UNAVAILABLE', message: 'The service is currently unavailable.' } });
+        return;
+      }
+      const value = m && req.method === 'GET' && m[1] === PROJECT ? this.values.get(m[2]) : undefined;
+      if (value === undefined) {
+        send(404, { error: { code: 404, status: 'NOT_FOUND', message: `Secret [${path}] not found or has no versions.` } });
+        return;
+      }
+      send(200, {
+        name: `projects/${PROJECT}/secrets/${m![2]}/versions/1`,
+        payload: { data: Buffer.from(value, 'utf8').toString('base64') },
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  requestsFor(secret: SecretName): RecordedRequest[] {
+    return this.requests.filter((r) => r.secret === secret);
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+interface ErrorReply {
+  isAppError: boolean;
+  name?: string;
+  message?: string;
+  code?: unknown;
+  status?: unknown;
+  retryable?: unknown;
+  causeCode?: unknown;
+}
+type Reply = { value: string | string[] } | { undefined: true } | { cleared: true } | { error: ErrorReply };
+
+/** shared/secrets.ts in its own process; `get`/`list` send one request and await its reply. */
+class SecretsChild {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly pending: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
+  private stderr = '';
+  private readonly exited: Promise<void>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ['--require', 'tsx/cjs', FIXTURE], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    createInterface({ input: this.child.stdout }).on('line', (line) => this.pending.shift()?.resolve(JSON.parse(line) as Reply));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        for (const p of this.pending.splice(0)) p.reject(new Error(`secrets child exited (${code ?? signal}): ${this.stderr}`));
+        resolve();
+      }),
+    );
+  }
+
+  private call(request: { op: 'get' | 'list'; name: SecretName } | { op: 'clear' }): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.child.stdin.write(JSON.stringify(request) + '\n');
+    });
+  }
+
+  get = (name: SecretName) => this.call({ op: 'get', name });
+  list = (name: SecretName) => this.call({ op: 'list', name });
+  /** clearSecretCache() in the child, so one process can serve several tests. */
+  clear = () => this.call({ op: 'clear' });
+
+  /** Closes stdin (the child exits by itself), then kills it by its pid if it has not gone in 2 s. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+const valueOf = (reply: Reply) => {
+  assert.ok('value' in reply, `expected a value, got ${JSON.stringify(reply)}`);
+  return reply.value;
+};
+const errorOf = (reply: Reply) => {
+  assert.ok('error' in reply, `expected an error, got ${JSON.stringify(reply)}`);
+  return reply.error;
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('secrets (integration: real Secret Manager client, REST transport, local stand-in server)', () => {
+  const fake = new FakeSecretManager();
+  /** Processes started by a single test; stopped after it. */
+  const perTest: SecretsChild[] = [];
+
+  before(() => fake.start());
+  after(() => fake.stop());
+  beforeEach(() => {
+    fake.values.clear();
+    fake.requests.length = 0;
+    fake.failWith = undefined;
+  });
+  afterEach(async () => {
+    await Promise.all(perTest.splice(0).map((c) => c.stop()));
+  });
+
+  /** A fresh process: empty secret cache, config read from exactly this environment. */
+  function startChild(extraEnv: Record<string, string> = {}, ttlMs = 60_000): SecretsChild {
+    return new SecretsChild({
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      METADATA_SERVER_DETECTION: 'none',
+      SECRET_MANAGER_ENDPOINT: fake.url,
+      SECRET_TTL_MS: String(ttlMs),
+      LOG_LEVEL: 'silent',
+      ...extraEnv,
+    });
+  }
+
+  describe('one process with the default environment (SECRET_TTL_MS 60 s), cache cleared before each test', () => {
+    let child: SecretsChild;
+    before(() => {
+      child = startChild();
+    });
+    beforeEach(async () => {
+      assert.deepEqual(await child.clear(), { cleared: true });
+    });
+    after(() => child.stop());
+
+    it('reads the latest version through the REST API and decodes the base64 payload as UTF-8', async () => {
+      fake.values.set(secrets.virtuosoApiKey, 'api-key-ü-✓ with spaces');
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'api-key-ü-✓ with spaces');
+      assert.deepEqual(fake.requests, [
+        {
+          method: 'GET',
+          path: `/v1/projects/${PROJECT}/secrets/virtuoso-api-key/versions/latest:access`,
+          secret: 'virtuoso-api-key',
+        },
+      ]);
+    });
+
+    it('caches a value within SECRET_TTL_MS: two reads, one request', async () => {
+      fake.values.set(secrets.virtuosoApiKey, 'cached');
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'cached');
+      fake.values.set(secrets.virtuosoApiKey, 'rotated');
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'cached');
+      assert.equal(fake.requestsFor(secrets.virtuosoApiKey).length, 1);
+    });
+
+    // BUG (shared/secrets.ts): NOT_FOUND is matched as gRPC code 5, but with the REST transport
+    // google-gax 5.0.8 rejects with the GaxiosError itself, whose code is the HTTP status 404
+    // (googleapis/gax-nodejs#1803). An unknown secret therefore throws AppError 'internal'.
+    it('answers undefined for a secret that does not exist', async () => {
+      const reply = await child.get(secrets.memorystoreHost);
+      assert.deepEqual(reply, { undefined: true }, JSON.stringify(reply));
+      assert.equal(fake.requestsFor(secrets.memorystoreHost).length, 1);
+    });
+
+    // BUG (shared/errors.ts isTransient, same root cause): the 503 arrives as a GaxiosError with
+    // code 503, which isTransient does not know, so dependencyError makes it 'internal' (500):
+    // webhook senders would get a permanent failure instead of "retry later".
+    it('reports a Secret Manager 503 as AppError unavailable (503, retryable)', async () => {
+      fake.failWith = 503;
+      const error = errorOf(await child.get(secrets.virtuosoWebhookSecret));
+      assert.equal(error.isAppError, true, JSON.stringify(error));
+      assert.equal(error.code, 'unavailable', JSON.stringify(error));
+      assert.equal(error.status, 503);
+      assert.equal(error.retryable, true);
+      assert.equal(error.message, 'Secret Manager is temporarily unavailable');
+    });
+
+    it('does not cache a failure: the next read asks again and succeeds', async () => {
+      fake.failWith = 503;
+      const error = errorOf(await child.get(secrets.virtuosoWebhookSecret));
+      assert.equal(error.isAppError, true, JSON.stringify(error));
+      fake.failWith = undefined;
+      fake.values.set(secrets.virtuosoWebhookSecret, 'recovered');
+      assert.equal(valueOf(await child.get(secrets.virtuosoWebhookSecret)), 'recovered');
+      assert.equal(fake.requestsFor(secrets.virtuosoWebhookSecret).length, 2);
+    });
+
+    it('getSecretList splits on whitespace and commas and drops empties', async () => {
+      fake.values.set(secrets.virtuosoWebhookSecret, '  old-secret, new-secret\n\tnext-secret,,\r\nlast  ');
+      const expected = ['old-secret', 'new-secret', 'next-secret', 'last'];
+      assert.deepEqual(valueOf(await child.list(secrets.virtuosoWebhookSecret)), expected);
+      assert.deepEqual(valueOf(await child.list(secrets.virtuosoWebhookSecret)), expected);
+      assert.equal(fake.requests.length, 1, 'the list is read through the same cache');
+    });
+
+    it('getSecretList of a single value is a one-element list', async () => {
+      fake.values.set(secrets.webhookSigningSecret, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+      assert.deepEqual(valueOf(await child.list(secrets.webhookSigningSecret)), ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']);
+    });
+  });
+
+  describe('processes with their own environment', () => {
+    const start = (env: Record<string, string>, ttlMs?: number) => {
+      const child = startChild(env, ttlMs);
+      perTest.push(child);
+      return child;
+    };
+
+    it('reads the secret again once SECRET_TTL_MS has passed (rotation reaches warm instances)', async () => {
+      fake.values.set(secrets.virtuosoApiKey, 'before-rotation');
+      fake.values.set(secrets.webhookSigningSecret, 'warm-up');
+      const child = start({}, 1000);
+      // The TTL runs from the start of the read; the first read in a process also loads the
+      // client library (about a second), so warm it up on another secret first.
+      assert.equal(valueOf(await child.get(secrets.webhookSigningSecret)), 'warm-up');
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'before-rotation');
+      fake.values.set(secrets.virtuosoApiKey, 'after-rotation');
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'before-rotation', 'still cached');
+      await sleep(1200);
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'after-rotation');
+      assert.equal(fake.requestsFor(secrets.virtuosoApiKey).length, 2);
+    });
+
+    it('prefers the environment variable named after the secret, without calling Secret Manager', async () => {
+      fake.values.set(secrets.virtuosoApiKey, 'from-secret-manager');
+      fake.values.set(secrets.virtuosoWebhookSecret, 'from-secret-manager');
+      const child = start({ VIRTUOSO_API_KEY: 'from-env', VIRTUOSO_WEBHOOK_SECRET: 'a b,c' });
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'from-env');
+      assert.deepEqual(valueOf(await child.list(secrets.virtuosoWebhookSecret)), ['a', 'b', 'c']);
+      assert.equal(fake.requests.length, 0);
+    });
+
+    it('ignores an empty environment variable and asks Secret Manager', async () => {
+      fake.values.set(secrets.virtuosoApiKey, 'from-secret-manager');
+      const child = start({ VIRTUOSO_API_KEY: '' });
+      assert.equal(valueOf(await child.get(secrets.virtuosoApiKey)), 'from-secret-manager');
+      assert.equal(fake.requests.length, 1);
+    });
+  });
+});
