@@ -44,16 +44,23 @@ const oneOf =
     return v;
   };
 
-const url: Parser<string | undefined> = (raw, name) => {
-  const v = raw?.trim();
-  if (!v) return undefined;
-  try {
-    new URL(v);
-  } catch {
-    throw new Problem(`${name} must be a URL (got '${v}')`);
-  }
-  return v;
-};
+const url =
+  (protocols: readonly string[]): Parser<string | undefined> =>
+  (raw, name) => {
+    const v = raw?.trim();
+    if (!v) return undefined;
+    let u: URL | undefined;
+    try {
+      u = new URL(v);
+    } catch {
+      /* reported below */
+    }
+    // `localhost:6379` parses as a URL with the scheme `localhost:`: demand a known scheme and a host.
+    if (!u || !protocols.includes(u.protocol) || !u.hostname) {
+      throw new Problem(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL (got '${v}')`);
+    }
+    return v;
+  };
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -64,7 +71,7 @@ const SPEC = {
   version: ['APP_VERSION', str('dev')],
   logLevel: ['LOG_LEVEL', oneOf(LOG_LEVELS, 'info')],
   /** Redis (Memorystore). Optional: without it the functions run uncached. `redis://host:port/db`. */
-  redisUrl: ['REDIS_URL', url],
+  redisUrl: ['REDIS_URL', url(['redis:', 'rediss:'])],
   /** Alternative to REDIS_URL in production, where the host comes from the `memorystore-host` secret. */
   redisHost: ['REDIS_HOST', optional],
   redisPort: ['REDIS_PORT', int(6379, 1, 65535)],
@@ -84,7 +91,7 @@ const SPEC = {
   /** Secret Manager values are cached in memory this long (rotation reaches warm instances after it). */
   secretTtlMs: ['SECRET_TTL_MS', int(60_000, 0, 3_600_000)],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
-  secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url],
+  secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;
 
 type Spec = typeof SPEC;

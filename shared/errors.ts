@@ -92,6 +92,8 @@ export const unavailable = (message: string, retryAfterSeconds = 5, cause?: unkn
 
 /** gRPC status codes that mean "try again later" (google-gax, Firestore, Pub/Sub). */
 const RETRYABLE_GRPC = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 10 /* ABORTED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */]);
+/** HTTP statuses that REST-transport errors (google-gax fallback, gaxios) carry as their numeric `code`. */
+const RETRYABLE_HTTP = new Set([408, 429, 500, 502, 503, 504]);
 const RETRYABLE_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /**
@@ -102,9 +104,12 @@ export function isTransient(err: unknown): boolean {
   if (err instanceof AppError) return err.retryable;
   const e = err as { code?: unknown; name?: string } | null;
   if (!e) return false;
-  if (typeof e.code === 'number') return RETRYABLE_GRPC.has(e.code);
+  // fetch() timeouts are DOMExceptions whose legacy numeric `code` means nothing here.
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return true;
+  // gRPC codes are 0–16, so they cannot be confused with HTTP statuses.
+  if (typeof e.code === 'number') return RETRYABLE_GRPC.has(e.code) || RETRYABLE_HTTP.has(e.code);
   if (typeof e.code === 'string') return RETRYABLE_NODE.has(e.code);
-  return e.name === 'TimeoutError' || e.name === 'AbortError';
+  return false;
 }
 
 /** Wraps a dependency failure: transient → `unavailable` (503), anything else → `internal` (500). */

@@ -20,6 +20,9 @@ export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value instanceof Error) return serializeError(value);
+  if (value && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    return redact((value as { toJSON: () => unknown }).toJSON(), depth + 1); // Dates, Timestamps, Buffers
+  }
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? REDACTED : redact(v, depth + 1);
@@ -51,9 +54,16 @@ export function parseTrace(headers: Record<string, string | string[] | undefined
   const m = tp && /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/i.exec(tp.trim());
   if (m && !/^0+$/.test(m[1])) return { traceId: m[1], spanId: m[2], sampled: (parseInt(m[3], 16) & 1) === 1 };
   const xc = first(headers['x-cloud-trace-context']);
-  const c = xc && /^([\da-f]{32})(?:\/(\d+))?(?:;o=([01]))?/i.exec(xc.trim());
-  if (c) return { traceId: c[1], spanId: c[2], sampled: c[3] === undefined ? undefined : c[3] === '1' };
+  const c = xc && /^([\da-f]{32})(?:\/(\d{1,20}))?(?:;o=([01]))?/i.exec(xc.trim());
+  if (c) return { traceId: c[1], spanId: spanHex(c[2]), sampled: c[3] === undefined ? undefined : c[3] === '1' };
   return undefined;
+}
+
+/** X-Cloud-Trace-Context carries the span id in decimal; Cloud Logging wants 16 hex digits. */
+function spanHex(decimal: string | undefined): string | undefined {
+  if (!decimal) return undefined;
+  const id = BigInt(decimal) & 0xffffffffffffffffn;
+  return id === 0n ? undefined : id.toString(16).padStart(16, '0');
 }
 
 function first(v: string | string[] | undefined): string | undefined {

@@ -11,7 +11,10 @@ import { secretEnvName, type SecretName } from './infra';
 
 let client: SecretManagerServiceClient | undefined;
 const cache = new Map<SecretName, { value: Promise<string | undefined>; expires: number }>();
-const NOT_FOUND = 5;
+/** Not found: gRPC NOT_FOUND (5), or HTTP 404 from the REST transport. */
+const NOT_FOUND = new Set<unknown>([5, 404]);
+/** Deadline for one Secret Manager read, so an outage answers 503 quickly instead of hanging. */
+const ACCESS_TIMEOUT_MS = 5000;
 
 function secretManager(): SecretManagerServiceClient {
   if (!client) {
@@ -25,7 +28,7 @@ function secretManager(): SecretManagerServiceClient {
       const { PassThroughClient } = require('google-auth-library') as typeof import('google-auth-library');
       client = new Client({
         apiEndpoint: u.hostname,
-        port: Number(u.port),
+        port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
         protocol: u.protocol.replace(':', ''),
         fallback: true,
         authClient: new PassThroughClient(),
@@ -42,12 +45,12 @@ async function fetchSecret(name: SecretName): Promise<string | undefined> {
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   const path = `projects/${getConfig().projectId}/secrets/${name}/versions/latest`;
   try {
-    const [version] = await secretManager().accessSecretVersion({ name: path });
+    const [version] = await secretManager().accessSecretVersion({ name: path }, { timeout: ACCESS_TIMEOUT_MS });
     const data = version.payload?.data;
     if (data == null) return undefined;
     return typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
   } catch (err) {
-    if ((err as { code?: number }).code === NOT_FOUND) return undefined;
+    if (NOT_FOUND.has((err as { code?: unknown }).code)) return undefined;
     throw dependencyError('Secret Manager', err);
   }
 }
