@@ -198,7 +198,7 @@ describe('secrets (integration: real Secret Manager client, REST transport, loca
       assert.equal(fake.requestsFor(secrets.virtuosoApiKey).length, 1);
     });
 
-    // BUG (shared/secrets.ts): NOT_FOUND is matched as gRPC code 5, but with the REST transport
+    // Regression (shared/secrets.ts, fixed): NOT_FOUND is matched as gRPC code 5, but with the REST transport
     // google-gax 5.0.8 rejects with the GaxiosError itself, whose code is the HTTP status 404
     // (googleapis/gax-nodejs#1803). An unknown secret therefore throws AppError 'internal'.
     it('answers undefined for a secret that does not exist', async () => {
@@ -207,7 +207,7 @@ describe('secrets (integration: real Secret Manager client, REST transport, loca
       assert.equal(fake.requestsFor(secrets.memorystoreHost).length, 1);
     });
 
-    // BUG (shared/errors.ts isTransient, same root cause): the 503 arrives as a GaxiosError with
+    // Regression (shared/errors.ts isTransient, same root cause, fixed): the 503 arrives as a GaxiosError with
     // code 503, which isTransient does not know, so dependencyError makes it 'internal' (500):
     // webhook senders would get a permanent failure instead of "retry later".
     it('reports a Secret Manager 503 as AppError unavailable (503, retryable)', async () => {

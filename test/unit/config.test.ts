@@ -169,7 +169,7 @@ describe('config', () => {
       assertRejected('SECRET_MANAGER_ENDPOINT', 'http://', /must be a .*URL/);
     });
 
-    // BUG (shared/config.ts `url`): `new URL('localhost:6379')` parses, with `localhost:` as the
+    // Regression (shared/config.ts `url`, fixed): `new URL('localhost:6379')` parses, with `localhost:` as the
     // scheme, so the most common REDIS_URL mistake passes validation and only fails later, at
     // connect time, without naming the variable. The same goes for an endpoint without http://.
     it('a host:port without a scheme is not a valid REDIS_URL or SECRET_MANAGER_ENDPOINT', () => {

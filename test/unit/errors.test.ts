@@ -173,7 +173,7 @@ describe('errors', () => {
       assert.equal(isTransient(Object.assign(new Error('a'), { name: 'AbortError' })), true);
     });
 
-    // BUG (shared/errors.ts isTransient): DOMException carries a legacy *numeric* `code`
+    // Regression (shared/errors.ts isTransient, fixed): DOMException carries a legacy *numeric* `code`
     // (TimeoutError = 23, AbortError = 20), so the `typeof e.code === 'number'` branch returns
     // false before the name check is reached. This is exactly what fetch() throws with
     // AbortSignal.timeout(ms), so a dependency timeout would become a 500 instead of a 503.
@@ -184,7 +184,7 @@ describe('errors', () => {
       assert.equal(isTransient(abort), true, `AbortError (code ${abort.code})`);
     });
 
-    // BUG (shared/errors.ts isTransient): with the REST transport (fallback: true, used with
+    // Regression (shared/errors.ts isTransient, fixed): with the REST transport (fallback: true, used with
     // SECRET_MANAGER_ENDPOINT) google-gax 5.0.8 surfaces the GaxiosError itself, whose numeric
     // `code` is the HTTP status (gaxios 7, see googleapis/gax-nodejs#1803), not a gRPC code. 503
     // is then not in RETRYABLE_GRPC and becomes a 500. gRPC codes are 0–16 and HTTP statuses

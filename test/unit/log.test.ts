@@ -155,7 +155,7 @@ describe('log', () => {
       assert.ok(!JSON.stringify(redact(deep)).includes('bottom'));
     });
 
-    // BUG (shared/log.ts redact): any non-plain object goes through Object.entries, so a Date
+    // Regression (shared/log.ts redact, fixed): any non-plain object goes through Object.entries, so a Date
     // (which JSON.stringify would write as its ISO string) is logged as {} and its value is lost.
     it('keeps a Date as JSON.stringify would write it (its ISO string), not {}', () => {
       const at = new Date('2024-05-06T07:08:09.010Z');
@@ -339,7 +339,7 @@ describe('log', () => {
       assert.equal(debugRun.stderr[0]['logging.googleapis.com/trace'], `projects/${PROJECT}/traces/${TRACE_ID}`, 'child() keeps the trace');
     });
 
-    // BUG (shared/log.ts parseTrace): X-Cloud-Trace-Context carries the span id in *decimal*;
+    // Regression (shared/log.ts parseTrace, fixed): X-Cloud-Trace-Context carries the span id in *decimal*;
     // LogEntry.spanId must be the 16-hex-digit form (Trace API v2), as traceparent gives it.
     // The decimal is written as-is, so entries never link to their span
     // (same bug reported upstream as googleapis/python-logging#942).

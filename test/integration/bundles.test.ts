@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { buildBundles, bundleNames, EXTERNALS, ROOT, type BundleResult } from '../../scripts/build';
+import { firstResponse, httpRequest, spawnFunction, type HttpResponse, type RunningFunction } from '../../scripts/bench/cold-start';
+import { functions } from '../../shared/infra';
+import { resetState, testStack } from '../helpers/stack';
+
+/**
+ * The bundles as deployed: built by scripts/build.ts, copied out of the repository (so nothing
+ * resolves from its node_modules) with only their package.json's externals installed, and run
+ * by the Functions Framework CLI against the real local stack.
+ */
+/**
+ * The tests' deadlines (test/setup.ts: 1.5 s per dependency, 200 ms for Redis) suit warm in-process
+ * clients; a cold child process on a busy 2-core machine can need longer to load and connect its
+ * first clients. Cold-start latency is measured by scripts/bench/cold-start.ts, not here.
+ */
+const COLD_TIMEOUTS = { DEPENDENCY_TIMEOUT_MS: '10000', REDIS_TIMEOUT_MS: '3000' };
+
+describe('bundles (integration: esbuild output under the Functions Framework CLI)', () => {
+  let built: BundleResult[];
+  let stageDir: string;
+  const running = new Map<string, RunningFunction>();
+
+  /** dist/<bundle> copied to a temp dir; the externals linked in as `npm install` would put them. */
+  function stage(bundle: BundleResult): string {
+    const from = dirname(bundle.outfile);
+    const to = join(stageDir, bundle.bundle);
+    mkdirSync(to, { recursive: true });
+    for (const f of ['index.js', 'index.js.map', 'package.json']) copyFileSync(join(from, f), join(to, f));
+    for (const name of EXTERNALS) {
+      const link = join(to, 'node_modules', name);
+      mkdirSync(dirname(link), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', name), link, 'dir');
+    }
+    return to;
+  }
+
+  before(async function () {
+    this.timeout(120_000);
+    stageDir = mkdtempSync(join(tmpdir(), 'bundles-test-'));
+    // The state is reset once (topics provisioned afresh), not before each test: nothing here
+    // depends on what another test wrote.
+    const [results, stack] = await Promise.all([buildBundles(), testStack().then(async (s) => (await resetState(), s))]);
+    built = results;
+    await Promise.all(
+      functions.map(async (fn) => {
+        const bundle = built.find((b) => b.bundle === fn.bundle)!;
+        const f = await spawnFunction({ source: stage(bundle), target: fn.name, env: { ...stack.env, ...COLD_TIMEOUTS } });
+        running.set(fn.name, f);
+        // Up means answering HTTP at all (health's liveness probe needs no dependency either).
+        await firstResponse(f, (url) => httpRequest(`${url}/?probe=live`), () => true, 20_000);
+      }),
+    );
+  });
+
+  after(async () => {
+    await Promise.all([...running.values()].map((f) => f.stop()));
+    if (stageDir) rmSync(stageDir, { recursive: true, force: true });
+  });
+
+  const url = (name: string) => running.get(name)!.url;
+
+  const json = (res: HttpResponse) => {
+    assert.match(String(res.headers['content-type']), /^application\/json/, res.text);
+    assert.doesNotMatch(res.text, /<html|<!DOCTYPE|at .*\.(ts|js):\d+/i);
+    return JSON.parse(res.text);
+  };
+
+  it('builds one bundle per distinct bundle of shared/infra.ts', () => {
+    assert.deepEqual(built.map((b) => b.bundle).sort(), bundleNames().sort());
+    for (const b of built) assert.ok(b.bytes > 0, `${b.bundle} is empty`);
+  });
+
+  it('lists only the externals, at the root package.json versions, in each bundle package.json', () => {
+    const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    for (const b of built) {
+      const pkg = JSON.parse(readFileSync(join(dirname(b.outfile), 'package.json'), 'utf8'));
+      assert.equal(pkg.main, 'index.js');
+      assert.deepEqual(Object.keys(pkg.dependencies).sort(), [...EXTERNALS].sort(), b.bundle);
+      for (const name of EXTERNALS) assert.equal(pkg.dependencies[name], root.dependencies[name]);
+    }
+  });
+
+  it('health: the liveness probe answers 200 JSON', async () => {
+    const res = await httpRequest(`${url('health')}/?probe=live`);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(json(res).status, 'ok');
+  });
+
+  it('health: the deep check reaches Firestore, Pub/Sub and Redis from inside the bundle', async () => {
+    const res = await httpRequest(`${url('health')}/`);
+    assert.equal(res.status, 200, res.text);
+    const body = json(res);
+    assert.equal(body.status, 'ok', res.text);
+    for (const dep of ['firestore', 'pubsub', 'redis']) assert.equal(body.checks[dep]?.status, 'ok', `${dep}: ${res.text}`);
+  });
+
+  it('webhook: the method check answers 405 JSON', async () => {
+    const res = await httpRequest(`${url('webhook')}/`);
+    assert.equal(res.status, 405, res.text);
+    assert.equal(json(res).error.code, 'method_not_allowed');
+  });
+
+  it('webhook: a malformed JSON body gets a JSON error from the front door, never HTML', async () => {
+    const res = await httpRequest(`${url('webhook')}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"event": EXECUTION',
+    });
+    assert.ok(res.status === 400 || res.status === 401, `${res.status} ${res.text}`);
+    const body = json(res);
+    assert.equal(typeof body.error?.code, 'string', res.text);
+  });
+});
