@@ -8,17 +8,17 @@ import { functions } from '../../shared/infra';
 import { resetState, testStack } from '../helpers/stack';
 
 /**
- * The bundles as deployed: built by scripts/build.ts, copied out of the repository (so nothing
- * resolves from its node_modules) with only their package.json's externals installed, and run
- * by the Functions Framework CLI against the real local stack.
- */
-/**
  * The tests' deadlines (test/setup.ts: 1.5 s per dependency, 200 ms for Redis) suit warm in-process
  * clients; a cold child process on a busy 2-core machine can need longer to load and connect its
  * first clients. Cold-start latency is measured by scripts/bench/cold-start.ts, not here.
  */
 const COLD_TIMEOUTS = { DEPENDENCY_TIMEOUT_MS: '10000', REDIS_TIMEOUT_MS: '3000' };
 
+/**
+ * The bundles as deployed: built by scripts/build.ts, copied out of the repository (so nothing
+ * resolves from its node_modules) with only their package.json's externals installed, and run
+ * by the Functions Framework CLI against the real local stack.
+ */
 describe('bundles (integration: esbuild output under the Functions Framework CLI)', () => {
   let built: BundleResult[];
   let stageDir: string;
