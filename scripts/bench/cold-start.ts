@@ -1,0 +1,443 @@
+/**
+ * Cold start of every bundled entry point: spawn the Functions Framework on the bundle → first
+ * successful response, N times each, against the real local stack (Firestore and Pub/Sub
+ * emulators, a private Redis), compared with a hello-world bundle built the same way.
+ *
+ *   npx tsx scripts/bench/cold-start.ts [--runs=N] [bundle ...]      (or COLD_START_RUNS=N)
+ *
+ * Targets run round-robin (and the order rotates each round) so machine noise hits them equally;
+ * one warm-up round fills the OS file cache and is discarded. The child is `node main.js` of the
+ * framework, never `npx` (which adds ~340 ms, LOCAL_STACK.md).
+ *
+ * Also exports the helpers that start a bundle under the Functions Framework and wait for its
+ * first response (test/integration/bundles.test.ts uses them).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request as httpRequestRaw } from 'node:http';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { PubSub } from '@google-cloud/pubsub';
+import { buildBundles, buildEntry, bundleNames, formatTable, humanBytes, ROOT, type BundleResult } from '../build';
+import { freePort } from '../local-stack/processes';
+import { provisionPubsub } from '../local-stack/provision';
+import { startStack } from '../local-stack/stack';
+import { functions } from '../../shared/infra';
+import { signVirtuoso } from '../../shared/webhooks/signature';
+
+export const FRAMEWORK_MAIN = join(ROOT, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
+
+// ---------------------------------------------------------------------------------------------
+// Starting a bundle under the Functions Framework
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export interface HttpRequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  timeoutMs?: number;
+}
+
+/** One HTTP request on a fresh connection (no pooling: every probe is independent of the last). */
+export function httpRequest(url: string, init: HttpRequestInit = {}): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const body = init.body === undefined ? undefined : Buffer.from(init.body);
+    const req = httpRequestRaw(
+      url,
+      {
+        method: init.method ?? 'GET',
+        agent: false,
+        headers: { connection: 'close', ...(body ? { 'content-length': String(body.length) } : {}), ...init.headers },
+        timeout: init.timeoutMs ?? 10_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${init.method ?? 'GET'} ${url} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export interface RunningFunction {
+  target: string;
+  source: string;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  /** performance.now() just before the spawn. */
+  startedAt: number;
+  exited: Promise<number | null>;
+  /** What the child printed so far (last 16 KB), for error messages. */
+  output(): string;
+  /** SIGTERM, SIGKILL after 3 s; resolves when the process is gone. */
+  stop(): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+let exitHookInstalled = false;
+const OUTPUT_LIMIT = 16 * 1024;
+const STOP_GRACE_MS = 3000;
+
+/**
+ * Spawns `node <functions-framework>/main.js --target --source --port` (no `npx`, no tsx loader)
+ * with `env` on top of this process's environment. Returns at once; see `firstResponse`.
+ */
+export async function spawnFunction(opts: {
+  source: string;
+  target: string;
+  env?: Record<string, string>;
+  port?: number;
+}): Promise<RunningFunction> {
+  const port = opts.port ?? (await freePort());
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, FUNCTION_TARGET: opts.target };
+  if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS; // measure plain node
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+  }
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, [FRAMEWORK_MAIN, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  const collect = (d: Buffer) => {
+    output = (output + d.toString('utf8')).slice(-OUTPUT_LIMIT);
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    });
+    child.once('error', (err) => {
+      collect(Buffer.from(`spawn failed: ${err.message}\n`));
+      children.delete(child);
+      resolve(null);
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null || !children.has(child)) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { target: opts.target, source: opts.source, port, url: `http://127.0.0.1:${port}`, child, startedAt, exited, output: () => output, stop };
+}
+
+export interface FirstResponse {
+  /** Spawn → the accepted response fully received, in ms. */
+  ms: number;
+  response: HttpResponse;
+  /** Statuses answered before the accepted one (e.g. a 503 while a dependency warmed up). */
+  rejected: number[];
+}
+
+const POLL_MS = 5; // a refused connection costs well under a millisecond
+const RETRY_AFTER_ANSWER_MS = 50;
+
+/**
+ * Polls `send` until it yields a response `accept` agrees with. Connection refusals are the server
+ * not listening yet. Fails, with the child's output, when the process exits or `timeoutMs` passes.
+ */
+export async function firstResponse(
+  fn: RunningFunction,
+  send: (url: string) => Promise<HttpResponse>,
+  accept: (r: HttpResponse) => boolean,
+  timeoutMs = 30_000,
+): Promise<FirstResponse> {
+  const deadline = fn.startedAt + timeoutMs;
+  const rejected: number[] = [];
+  let exited = false;
+  void fn.exited.then(() => (exited = true));
+  let lastError = '';
+  while (performance.now() < deadline) {
+    if (exited) throw new Error(`${fn.target} (${fn.source}) exited before answering:\n${fn.output()}`);
+    let wait = POLL_MS;
+    try {
+      const response = await send(fn.url);
+      if (accept(response)) return { ms: performance.now() - fn.startedAt, response, rejected };
+      rejected.push(response.status);
+      lastError = `HTTP ${response.status}: ${response.text.slice(0, 300)}`;
+      wait = RETRY_AFTER_ANSWER_MS;
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, wait));
+  }
+  throw new Error(`${fn.target} gave no accepted response within ${timeoutMs} ms (last: ${lastError})\n${fn.output()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark
+
+const WEBHOOK_SECRET = 'bench-webhook-secret';
+
+interface Probe {
+  label: string;
+  expected: string;
+  send: (url: string, run: number) => Promise<HttpResponse>;
+  accept: (r: HttpResponse) => boolean;
+}
+
+const get = (path: string) => (url: string) => httpRequest(`${url}${path}`);
+const status = (code: number) => (r: HttpResponse) => r.status === code;
+
+/** How each entry point's first success is recognised. Entry points not listed: any HTTP answer to GET /. */
+const PROBES: Record<string, Probe[]> = {
+  health: [
+    { label: 'live', expected: 'GET /?probe=live → 200', send: get('/?probe=live'), accept: status(200) },
+    { label: 'deep', expected: 'GET / → 200', send: get('/'), accept: status(200) },
+  ],
+  webhook: [
+    {
+      label: 'signed',
+      expected: 'signed POST → 202',
+      send: (url, run) => {
+        // A distinct body per run: the same body would be a duplicate (200) after the first run.
+        const body = JSON.stringify({ event: 'EXECUTION', status: 'FINISHED', jobId: 900_000 + run, projectId: 1, bench: `${process.pid}-${Date.now()}-${run}` });
+        return httpRequest(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-virtuoso-signature': signVirtuoso(body, WEBHOOK_SECRET) },
+          body,
+        });
+      },
+      accept: status(202),
+    },
+  ],
+};
+const ANY_ANSWER: Probe = { label: 'any', expected: 'GET / → any HTTP answer', send: get('/'), accept: () => true };
+
+export interface ColdStartOptions {
+  /** Measured runs per target (default COLD_START_RUNS or 10). */
+  runs?: number;
+  /** Discarded rounds before measuring (default 1). */
+  warmup?: number;
+  /** Bundles to measure (default: every bundle in shared/infra.ts). */
+  bundles?: string[];
+  /** Per start: give up after this long (default 30 s). */
+  timeoutMs?: number;
+  /** Progress and the table; default console.log. Pass `() => {}` for silence. */
+  log?: (line: string) => void;
+}
+
+export interface TargetResult {
+  /** `hello`, `health (live)`, `health (deep)`, `webhook (signed)` … */
+  target: string;
+  bundle: string;
+  entryPoint: string;
+  expected: string;
+  bytes: number;
+  samplesMs: number[];
+  medianMs: number;
+  p90Ms: number;
+  minMs: number;
+  maxMs: number;
+  /** medianMs / hello world's medianMs. */
+  ratioToHello: number;
+  /** Non-accepted answers seen before the first success, summed over the runs. */
+  rejectedAnswers: number;
+}
+
+export interface ColdStartResult {
+  runs: number;
+  warmup: number;
+  node: string;
+  cpus: number;
+  hello: TargetResult;
+  /** Every target, hello world first. */
+  targets: TargetResult[];
+  bundles: BundleResult[];
+  table: string;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Nearest-rank percentile. */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+const HELLO_SOURCE = `// Generated by scripts/bench/cold-start.ts: the hello-world baseline.
+import * as functions from '@google-cloud/functions-framework';
+
+functions.http('hello', (_req, res) => {
+  res.send('ok');
+});
+`;
+
+/** The hello-world baseline, bundled exactly like the real ones (under .local/bench/). */
+export async function buildHelloBundle(): Promise<BundleResult> {
+  const dir = join(ROOT, '.local', 'bench');
+  mkdirSync(join(dir, 'hello-src'), { recursive: true });
+  const entry = join(dir, 'hello-src', 'index.ts');
+  writeFileSync(entry, HELLO_SOURCE);
+  return buildEntry({ name: 'hello', entry, outdir: join(dir, 'hello') });
+}
+
+interface Target {
+  name: string;
+  bundle: string;
+  entryPoint: string;
+  source: string;
+  bytes: number;
+  probe: Probe;
+  samples: number[];
+  rejected: number;
+}
+
+function defaultRuns(): number {
+  const raw = process.env.COLD_START_RUNS;
+  if (raw === undefined || raw === '') return 10;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`COLD_START_RUNS must be a positive integer (got '${raw}')`);
+  return n;
+}
+
+export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdStartResult> {
+  const runs = opts.runs ?? defaultRuns();
+  const warmup = opts.warmup ?? 1;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const log = opts.log ?? ((line: string) => console.log(line));
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be a positive integer (got ${runs})`);
+
+  log('cold start: building bundles …');
+  const [bundles, hello] = await Promise.all([buildBundles(opts.bundles), buildHelloBundle()]);
+
+  log('cold start: starting the local stack (Firestore, Pub/Sub, Redis) …');
+  const stack = await startStack({ projectId: 'bench-project', redis: 'private' });
+  try {
+    // A client of our own, pointed at this stack: nothing in this process's shared/ singletons
+    // (config, the events client) is touched, so the bench can run beside anything else.
+    process.env.METADATA_SERVER_DETECTION ??= 'none'; // no GCE metadata probe off Google's machines
+    const client = new PubSub({ projectId: stack.projectId, apiEndpoint: stack.env.PUBSUB_EMULATOR_HOST });
+    try {
+      await provisionPubsub(client, stack.projectId);
+    } finally {
+      await client.close();
+    }
+    const env: Record<string, string> = {
+      ...stack.env,
+      LOG_LEVEL: 'warn',
+      APP_VERSION: 'bench',
+      VIRTUOSO_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      // Every start is a new process, so the report cache never serves a first response anyway;
+      // 0 keeps a transient 503 from being replayed while we poll.
+      HEALTH_CACHE_MS: '0',
+      SECRET_MANAGER_ENDPOINT: '',
+    };
+
+    const targets: Target[] = [
+      { name: 'hello', bundle: 'hello', entryPoint: 'hello', source: join(hello.outfile, '..'), bytes: hello.bytes, probe: { label: 'hello', expected: 'GET / → 200', send: get('/'), accept: status(200) }, samples: [], rejected: 0 },
+    ];
+    for (const b of bundles) {
+      for (const fn of functions.filter((f) => f.bundle === b.bundle)) {
+        for (const probe of PROBES[fn.name] ?? [ANY_ANSWER]) {
+          targets.push({ name: `${fn.name} (${probe.label})`, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rejected: 0 });
+        }
+      }
+    }
+
+    const rounds = warmup + runs;
+    log(`cold start: ${targets.length} targets × ${runs} runs (+${warmup} warm-up), round-robin …`);
+    let run = 0;
+    for (let round = 0; round < rounds; round++) {
+      const measured = round >= warmup;
+      // Rotate the order so no target always follows the same one.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+      for (const t of order) {
+        run++;
+        const fn = await spawnFunction({ source: t.source, target: t.entryPoint, env });
+        try {
+          const first = await firstResponse(fn, (url) => t.probe.send(url, run), t.probe.accept, timeoutMs);
+          if (measured) {
+            t.samples.push(first.ms);
+            t.rejected += first.rejected.length;
+          }
+        } finally {
+          await fn.stop();
+        }
+      }
+      log(`  round ${round + 1}/${rounds}${measured ? '' : ' (warm-up, discarded)'} done`);
+    }
+
+    const helloMedian = median(targets[0].samples);
+    const results: TargetResult[] = targets.map((t) => ({
+      target: t.name,
+      bundle: t.bundle,
+      entryPoint: t.entryPoint,
+      expected: t.probe.expected,
+      bytes: t.bytes,
+      samplesMs: t.samples.map((x) => Math.round(x * 10) / 10),
+      medianMs: median(t.samples),
+      p90Ms: percentile(t.samples, 90),
+      minMs: Math.min(...t.samples),
+      maxMs: Math.max(...t.samples),
+      ratioToHello: median(t.samples) / helloMedian,
+      rejectedAnswers: t.rejected,
+    }));
+    const ms = (x: number) => x.toFixed(0);
+    const table = formatTable(
+      ['target', 'first success', 'bundle', 'size', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello'],
+      results.map((r) => [r.target, r.expected, r.bundle, humanBytes(r.bytes), ms(r.medianMs), ms(r.p90Ms), ms(r.minMs), ms(r.maxMs), `${r.ratioToHello.toFixed(2)}x`]),
+      ['size', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello'],
+    );
+    log(`\nCold start, spawn → first success (node ${process.version}, ${cpus().length} CPUs, ${runs} runs each):\n${table}`);
+    const slow = results.filter((r) => r.rejectedAnswers > 0);
+    for (const r of slow) log(`note: ${r.target} answered ${r.rejectedAnswers} non-accepted response(s) before succeeding`);
+    return { runs, warmup, node: process.version, cpus: cpus().length, hello: results[0], targets: results, bundles, table };
+  } finally {
+    await stack.stop();
+  }
+}
+
+function parseArgs(argv: string[]): ColdStartOptions {
+  const opts: ColdStartOptions = {};
+  const bundles: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--runs(?:=(.*))?$/.exec(a);
+    if (m) {
+      const raw = m[1] ?? argv[++i];
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--runs must be a positive integer (got '${raw}')`);
+      opts.runs = n;
+    } else if (a.startsWith('-')) {
+      throw new Error(`Unknown option ${a} (usage: cold-start.ts [--runs=N] [bundle ...]; bundles: ${bundleNames().join(', ')})`);
+    } else {
+      bundles.push(a);
+    }
+  }
+  if (bundles.length) opts.bundles = bundles;
+  return opts;
+}
+
+if (require.main === module) {
+  (async () => {
+    await coldStartBench(parseArgs(process.argv.slice(2)));
+  })().catch((err: Error) => {
+    console.error(`cold-start bench failed: ${err.message}`);
+    process.exit(1);
+  });
+}
