@@ -13,7 +13,7 @@ import type { DocumentReference, Timestamp } from '@google-cloud/firestore';
 import { getConfig } from '../config';
 import { dependencyError, notFound, unavailable } from '../errors';
 import { publishEvent } from '../events';
-import { ALREADY_EXISTS, collections, db } from '../firestore';
+import { ALREADY_EXISTS, collections, db, groupCommit } from '../firestore';
 import { topics } from '../infra';
 import { parseWebhookBody, type WebhookSummary } from './payload';
 import type { SignatureScheme, VerifiedDelivery } from './signature';
@@ -86,7 +86,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
     rawBody: d.rawBody,
   };
   try {
-    await ref(d.key).create(fresh);
+    await groupCommit((batch) => batch.create(ref(d.key), fresh));
     return { outcome: 'claimed' };
   } catch (err) {
     if ((err as { code?: number }).code !== ALREADY_EXISTS) throw dependencyError('Firestore', err);
@@ -123,7 +123,9 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
 
 export async function markPublished(key: string, messageId: string, eventId: string): Promise<void> {
   try {
-    await ref(key).update({ status: 'published', messageId, eventId, publishedAt: new Date(), leaseUntil: null, lastError: null });
+    await groupCommit((batch) =>
+      batch.update(ref(key), { status: 'published', messageId, eventId, publishedAt: new Date(), leaseUntil: null, lastError: null }),
+    );
   } catch (err) {
     // The message is out; the claim's lease will lapse and a retry would publish again.
     // Consumers dedupe on eventId (= the delivery key), so that retry stays harmless.

@@ -1,0 +1,41 @@
+/**
+ * `npm run bench`: every benchmark, one after the other, each measured side by side with a bare
+ * Functions Framework hello-world bundle in the same run (ratios hold on a noisy, shared machine).
+ *
+ *   npm run bench                      both
+ *   npm run bench -- throughput        webhook intake throughput and latency (50 connections)
+ *   npm run bench -- cold-start        cold start of each bundle, and bundle sizes
+ *
+ * Speed targets live here, not in the tests: the summary says which are met.
+ */
+import { coldStartBench } from './cold-start';
+import { webhookThroughputBench } from './webhook-throughput';
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const summary: string[] = [];
+  if (!only || only === 'throughput') {
+    const t = await webhookThroughputBench();
+    summary.push(
+      `webhook throughput ${t.webhook.requestsPerSecond} req/s = ${(t.ratio * 100).toFixed(1)} % of hello world (${t.hello.requestsPerSecond} req/s); target ≥ 30 %: ${t.ratio >= 0.3 ? 'met' : 'NOT met'}`,
+      `webhook latency p50 ${t.webhook.p50Ms} ms, p99 ${t.webhook.p99Ms} ms; target p99 < 100 ms: ${t.webhook.p99Ms < 100 ? 'met' : 'NOT met'}`,
+      `function CPU per request: webhook ${t.webhook.cpuMsPerRequest} ms, hello ${t.hello.cpuMsPerRequest} ms`,
+    );
+  }
+  if (!only || only === 'cold-start') {
+    const c = await coldStartBench({ runs: Number(process.env.COLD_START_RUNS ?? 10) });
+    for (const r of c.targets) {
+      summary.push(`cold start ${r.target}: median ${r.medianMs.toFixed(0)} ms (${r.ratioToHello.toFixed(2)}× hello), bundle ${(r.bytes / 1024 / 1024).toFixed(2)} MiB`);
+    }
+  }
+  console.log(`\nSummary\n${summary.map((l) => `- ${l}`).join('\n')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`bench failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);

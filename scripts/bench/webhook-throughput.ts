@@ -1,0 +1,167 @@
+/**
+ * Webhook intake throughput and latency at 50 connections, against the real local stack,
+ * side by side in one run with a bare Functions Framework hello-world bundle.
+ *
+ *   npx tsx scripts/bench/webhook-throughput.ts [--seconds=N] [--connections=N]
+ *
+ * Both run as bundles under `node main.js` of the Functions Framework, in their own process, like
+ * in production; autocannon drives them from this process. Every webhook request is a distinct,
+ * correctly signed Virtuoso delivery (so each one is claimed, published and recorded — no dedupe
+ * short cut) and must be answered 202. Rounds alternate hello / webhook so noise hits both.
+ * Targets (issue 2): webhook ≥ 30 % of hello-world throughput, webhook p99 < 100 ms.
+ */
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { PubSub } from '@google-cloud/pubsub';
+import { buildBundles, formatTable } from '../build';
+import { provisionPubsub } from '../local-stack/provision';
+import { startStack } from '../local-stack/stack';
+import { signVirtuoso } from '../../shared/webhooks/signature';
+import { buildHelloBundle, firstResponse, httpRequest, spawnFunction } from './cold-start';
+
+const SECRET = 'bench-webhook-secret';
+
+export interface ThroughputOptions {
+  seconds?: number;
+  connections?: number;
+  rounds?: number;
+  log?: (line: string) => void;
+}
+
+export interface LoadResult {
+  target: string;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+  /** CPU time the function's own process spent per request (user + system), from /proc. */
+  cpuMsPerRequest: number;
+}
+
+export interface ThroughputResult {
+  hello: LoadResult;
+  webhook: LoadResult;
+  ratio: number;
+  table: string;
+}
+
+async function load(url: string, seconds: number, connections: number, webhook: boolean, seq: { n: number }): Promise<autocannon.Result> {
+  const run = Math.random().toString(36).slice(2);
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    ...(webhook
+      ? {
+          method: 'POST',
+          requests: [
+            {
+              setupRequest: (req) => {
+                const body = JSON.stringify({ event: 'EXECUTION', status: 'FINISHED', jobId: seq.n++, run, projectId: 1, goalId: 2 });
+                return { ...req, body, headers: { 'content-type': 'application/json', 'x-virtuoso-signature': signVirtuoso(body, SECRET) } };
+              },
+            },
+          ],
+        }
+      : {}),
+  });
+}
+
+/** CPU time (user + system) of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+async function measured(pid: number | undefined, run: () => Promise<autocannon.Result>): Promise<{ result: autocannon.Result; cpu: number }> {
+  const before = cpuMs(pid);
+  const result = await run();
+  return { result, cpu: cpuMs(pid) - before };
+}
+
+function summarize(target: string, runs: { result: autocannon.Result; cpu: number }[]): LoadResult {
+  const results = runs.map((r) => r.result);
+  const total = results.reduce((s, r) => s + r.requests.total, 0);
+  const seconds = results.reduce((s, r) => s + r.duration, 0);
+  // Latency percentiles: the worst round's, so a noisy round is not averaged away.
+  return {
+    target,
+    requestsPerSecond: Math.round(total / seconds),
+    p50Ms: Math.max(...results.map((r) => r.latency.p50)),
+    p99Ms: Math.max(...results.map((r) => r.latency.p99)),
+    total,
+    non2xx: results.reduce((s, r) => s + r.non2xx, 0),
+    errors: results.reduce((s, r) => s + r.errors + r.timeouts, 0),
+    cpuMsPerRequest: Math.round((runs.reduce((s, r) => s + r.cpu, 0) / total) * 100) / 100,
+  };
+}
+
+export async function webhookThroughputBench(opts: ThroughputOptions = {}): Promise<ThroughputResult> {
+  const seconds = opts.seconds ?? 10;
+  const connections = opts.connections ?? 50;
+  const rounds = opts.rounds ?? 2;
+  const log = opts.log ?? ((line: string) => console.log(line));
+
+  log('throughput: building bundles …');
+  const [[webhookBundle], hello] = await Promise.all([buildBundles(['webhook']), buildHelloBundle()]);
+  log('throughput: starting the local stack …');
+  const stack = await startStack({ projectId: 'bench-throughput', redis: 'private' });
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const client = new PubSub({ projectId: stack.projectId, apiEndpoint: stack.env.PUBSUB_EMULATOR_HOST });
+  const env = { ...stack.env, LOG_LEVEL: 'warn', APP_VERSION: 'bench', VIRTUOSO_WEBHOOK_SECRET: SECRET, SECRET_MANAGER_ENDPOINT: '' };
+  const helloFn = await spawnFunction({ source: join(hello.outfile, '..'), target: 'hello', env });
+  const webhookFn = await spawnFunction({ source: join(webhookBundle.outfile, '..'), target: 'webhook', env });
+  try {
+    await provisionPubsub(client, stack.projectId);
+    await firstResponse(helloFn, (url) => httpRequest(url), (r) => r.status === 200, 30_000);
+    await firstResponse(webhookFn, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
+    const seq = { n: 0 };
+    // Warm both (connections, JIT, clients) before measuring.
+    await load(helloFn.url, 2, connections, false, seq);
+    await load(webhookFn.url, 3, connections, true, seq);
+    const helloRuns: { result: autocannon.Result; cpu: number }[] = [];
+    const webhookRuns: { result: autocannon.Result; cpu: number }[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      helloRuns.push(await measured(helloFn.child.pid, () => load(helloFn.url, seconds, connections, false, seq)));
+      webhookRuns.push(await measured(webhookFn.child.pid, () => load(webhookFn.url, seconds, connections, true, seq)));
+      log(`  round ${round}/${rounds}: hello ${Math.round(helloRuns.at(-1)!.result.requests.average)} req/s, webhook ${Math.round(webhookRuns.at(-1)!.result.requests.average)} req/s`);
+    }
+    const h = summarize('hello world (bare Functions Framework)', helloRuns);
+    const w = summarize('webhook (signed, unique deliveries → 202)', webhookRuns);
+    const ratio = w.requestsPerSecond / h.requestsPerSecond;
+    const table = formatTable(
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
+      [h, w].map((r) => [r.target, String(r.requestsPerSecond), String(r.p50Ms), String(r.p99Ms), String(r.total), String(r.non2xx), String(r.errors), r.cpuMsPerRequest.toFixed(2)]),
+      ['req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
+    );
+    log(`\nWebhook intake at ${connections} connections, ${rounds} × ${seconds} s each (node ${process.version}, ${cpus().length} CPUs):\n${table}`);
+    log(`webhook / hello throughput: ${(ratio * 100).toFixed(1)} % (target ≥ 30 %); webhook p99 ${w.p99Ms} ms (target < 100 ms)`);
+    return { hello: h, webhook: w, ratio, table };
+  } finally {
+    await Promise.all([helloFn.stop(), webhookFn.stop()]);
+    await client.close();
+    await stack.stop();
+  }
+}
+
+if (require.main === module) {
+  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+  webhookThroughputBench({
+    seconds: arg('seconds') ? Number(arg('seconds')) : undefined,
+    connections: arg('connections') ? Number(arg('connections')) : undefined,
+  }).then(
+    () => process.exit(0),
+    (err: Error) => {
+      console.error(`throughput bench failed: ${err.stack ?? err.message}`);
+      process.exit(1);
+    },
+  );
+}
