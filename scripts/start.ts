@@ -1,0 +1,176 @@
+/**
+ * `npm start`: the whole system on this machine. Starts the Firestore and Pub/Sub emulators (ports
+ * from firebase.json), Redis (REDIS_URL, else the server on 6379, else a private redis-server),
+ * builds every function bundle and runs each through the Functions Framework on its own port
+ * (firebase.json's functions port, then the next ones in shared/infra.ts order), creates the
+ * topics and subscriptions of shared/infra.ts, runs the scheduler jobs, prints the URLs and
+ * example requests, and stops everything on Ctrl-C.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { functions as functionSpecs, schedules, secretEnvName, secrets, type FunctionSpec } from '../shared/infra';
+import { buildBundles } from './build';
+import { emulatorJars } from './local-stack/emulators';
+import { LOG_DIR, portInUse, spawnService, waitUntil } from './local-stack/processes';
+import { startScheduler } from './local-stack/scheduler';
+import { startStack, type Stack } from './local-stack/stack';
+
+const ROOT = join(__dirname, '..');
+const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
+
+interface FirebaseJson {
+  emulators: Record<'firestore' | 'pubsub' | 'functions', { host?: string; port: number }>;
+}
+
+export interface RunningFunction {
+  spec: FunctionSpec;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface LocalSystem {
+  stack: Stack;
+  functions: RunningFunction[];
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export function localPorts(): { firestore: number; pubsub: number; functionsBase: number } {
+  const fb = JSON.parse(readFileSync(join(ROOT, 'firebase.json'), 'utf8')) as FirebaseJson;
+  return { firestore: fb.emulators.firestore.port, pubsub: fb.emulators.pubsub.port, functionsBase: fb.emulators.functions.port };
+}
+
+/** Local values for the secrets, unless the environment already sets them. */
+function localSecrets(): Record<string, string> {
+  return {
+    [secretEnvName(secrets.virtuosoWebhookSecret)]: process.env[secretEnvName(secrets.virtuosoWebhookSecret)] ?? 'local-webhook-secret',
+    [secretEnvName(secrets.webhookSigningSecret)]:
+      process.env[secretEnvName(secrets.webhookSigningSecret)] ?? `whsec_${randomBytes(24).toString('base64')}`,
+  };
+}
+
+async function startFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<RunningFunction> {
+  const signatureType = spec.trigger.kind === 'pubsub' ? 'cloudevent' : 'http';
+  // Under the same watchdog as the emulators: a function process never outlives `npm start`.
+  const svc = spawnService(
+    `function-${spec.name}`,
+    process.execPath,
+    [FF_MAIN, `--target=${spec.name}`, `--source=${join(ROOT, 'dist', spec.bundle)}`, `--port=${port}`, `--signature-type=${signatureType}`],
+    { ...process.env, ...env, FUNCTION_TARGET: spec.name, K_SERVICE: spec.name },
+  );
+  if (!quiet) {
+    for (const stream of [svc.child.stdout!, svc.child.stderr!]) {
+      stream.on('data', (d: Buffer) => {
+        for (const line of d.toString().split('\n')) {
+          if (line.trim() && !line.startsWith('pid:')) process.stdout.write(`[${spec.name}] ${line}\n`);
+        }
+      });
+    }
+  }
+  const url = `http://127.0.0.1:${port}`;
+  // Any HTTP answer means the framework is serving (health's liveness probe, 405 from POST-only functions).
+  await waitUntil(`function ${spec.name} on port ${port}`, async () => (await fetch(`${url}/?probe=live`)).status < 500, 20_000, svc.exited);
+  return { spec, port, url, child: svc.child, stop: svc.stop };
+}
+
+/** Starts the stack and every function; used by `npm start` and the benchmarks. */
+export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto' | 'private' } = {}): Promise<LocalSystem> {
+  emulatorJars(); // fails early, with a clear message, when the emulators are missing
+  const ports = localPorts();
+  const fnPorts = functionSpecs.map((_, i) => ports.functionsBase + i);
+  const busy: string[] = [];
+  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
+    if (await portInUse(port)) busy.push(`${port} (${what})`);
+  }
+  if (busy.length) throw new Error(`Port(s) already in use: ${busy.join(', ')}. Is another 'npm start' running? Ports come from firebase.json.`);
+
+  const [stack] = await Promise.all([
+    startStack({ projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'local-project', firestorePort: ports.firestore, pubsubPort: ports.pubsub, redis: options.redis ?? 'auto' }),
+    buildBundles(),
+  ]);
+  const env: Record<string, string> = { ...stack.env, REGION: 'local', APP_VERSION: 'local', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...localSecrets() };
+  Object.assign(process.env, env);
+
+  const running: RunningFunction[] = [];
+  const stop = async () => {
+    await Promise.all([...running.map((f) => f.stop()), stack.stop()]);
+  };
+  try {
+    running.push(...(await Promise.all(functionSpecs.map((spec, i) => startFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
+    // Loaded only now: the Pub/Sub client reads PUBSUB_EMULATOR_HOST when it is created.
+    const { pubsub } = await import('../shared/events');
+    const { provisionPubsub } = await import('./local-stack/provision');
+    await provisionPubsub(pubsub(), stack.projectId, Object.fromEntries(running.map((f) => [f.spec.name, f.url])));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stack, functions: running, env, stop };
+}
+
+function printSummary(sys: LocalSystem): void {
+  const { stack, functions: fns, env } = sys;
+  const url = (name: string) => fns.find((f) => f.spec.name === name)?.url ?? '(not running)';
+  const secret = env[secretEnvName(secrets.virtuosoWebhookSecret)];
+  const rows: [string, string][] = [
+    ...fns.map((f) => [`function ${f.spec.name}`, f.url] as [string, string]),
+    ['Firestore emulator', `127.0.0.1:${stack.firestore.port}`],
+    ['Pub/Sub emulator', `127.0.0.1:${stack.pubsub.port}`],
+    ['Redis', `${stack.redis.url}${stack.redis.private ? ' (private)' : ''}`],
+    ['Logs', LOG_DIR],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const out = [
+    '',
+    'Virtuoso API CLI backend — local stack is up',
+    '',
+    ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`),
+    '',
+    'Try it:',
+    `  curl -s '${url('health')}/?probe=live'`,
+    `  curl -s '${url('health')}/'`,
+    '',
+    `  # a signed Virtuoso webhook (secret: VIRTUOSO_WEBHOOK_SECRET=${secret})`,
+    `  body='{"event":"EXECUTION","status":"FINISHED","jobId":1234,"projectId":1,"goalId":2}'`,
+    `  sig=$(printf '%s' "$body" | openssl dgst -sha1 -hmac '${secret}' | sed 's/^.* //')`,
+    `  curl -s -X POST '${url('webhook')}/' -H 'Content-Type: application/json' -H "X-Virtuoso-Signature: sha1=$sig" -d "$body"`,
+    '',
+    '  # the message it published on webhook-events, and the delivery log',
+    `  PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run pull -- webhook-events-archive`,
+    `  FIRESTORE_EMULATOR_HOST=127.0.0.1:${stack.firestore.port} PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run deliveries -- list`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ];
+  process.stdout.write(out.join('\n'));
+}
+
+async function main(): Promise<void> {
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  const sys = await startLocalSystem();
+  printSummary(sys);
+  const stopScheduler = startScheduler(
+    schedules,
+    (job) => sys.functions.find((f) => f.spec.name === job.target)?.url,
+    (job, outcome) => process.stdout.write(`[scheduler] ${job.name} → ${job.target}: ${outcome}\n`),
+  );
+  // Ctrl-C: the local stack's exit hooks stop the emulators, Redis and every function process.
+  process.once('SIGINT', () => {
+    stopScheduler();
+    process.stdout.write('\nStopping…\n');
+  });
+  for (const f of sys.functions) {
+    f.child.on('exit', (code) => process.stderr.write(`[${f.spec.name}] exited (code ${code}); see ${LOG_DIR}\n`));
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: Error) => {
+    process.stderr.write(`npm start failed: ${err.message}\n`);
+    process.exit(1);
+  });
+}
