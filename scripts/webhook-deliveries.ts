@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     receivedAt: d.receivedAt.toISOString(),
     status: d.status,
     scheme: d.scheme,
-    ...d.summary,
+    summary: d.summary,
     messageId: d.messageId,
     attempts: d.attempts,
     duplicates: d.duplicates,

@@ -60,8 +60,7 @@ async function connected(): Promise<RedisClient> {
 }
 
 /** Runs one Redis operation under the configured deadline. Throws on failure: for callers that must know. */
-export async function withRedis<T>(op: (c: RedisClient) => Promise<T>): Promise<T> {
-  const timeout = getConfig().redisTimeoutMs;
+export async function withRedis<T>(op: (c: RedisClient) => Promise<T>, timeout = getConfig().redisTimeoutMs): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -104,9 +103,9 @@ export async function cacheDelete(key: string): Promise<void> {
   }
 }
 
-/** PING, for the health check. Throws when Redis does not answer. */
-export async function redisPing(): Promise<void> {
-  const reply = await withRedis((c) => c.ping());
+/** PING, for the health check. Throws when Redis does not answer within `timeoutMs`. */
+export async function redisPing(timeoutMs?: number): Promise<void> {
+  const reply = await withRedis((c) => c.ping(), timeoutMs);
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${String(reply)}`);
 }
 

@@ -29,7 +29,8 @@ interface Check {
   name: string;
   required: boolean;
   enabled: () => boolean;
-  run: () => Promise<void>;
+  /** Runs the check; `timeoutMs` is its whole budget (a first call also connects). */
+  run: (timeoutMs: number) => Promise<void>;
 }
 
 const instanceId = `${hostname()}-${process.pid}`;
@@ -48,7 +49,7 @@ const CHECKS: Check[] = [
       if (snap.get('nonce') !== nonce) throw new Error('read did not return the value just written');
     },
   },
-  { name: 'redis', required: false, enabled: cacheConfigured, run: redisPing },
+  { name: 'redis', required: false, enabled: cacheConfigured, run: (timeoutMs) => redisPing(timeoutMs) },
   {
     name: 'pubsub',
     required: true,
@@ -65,7 +66,7 @@ async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      check.run(),
+      check.run(timeoutMs),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       }),

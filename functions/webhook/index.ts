@@ -45,12 +45,13 @@ httpFunction(
   { methods: ['POST'], maxBodyBytes: config.webhookMaxBodyBytes, accepts: WEBHOOK_MEDIA_TYPES },
   async ({ headers, rawBody, mediaType, log }) => {
     const verified = await verify(headers, rawBody);
-    const payload = parseWebhookBody(rawBody, mediaType ?? 'application/json');
+    const contentType = mediaType ?? 'application/json';
+    const payload = parseWebhookBody(rawBody, contentType);
     const summary = summarize(payload);
     const key = dedupeKey(verified, rawBody);
     const dlog = log.child({ deliveryId: key });
 
-    const claim = await claimDelivery({ key, verified, summary, contentType: mediaType ?? 'application/json', rawBody });
+    const claim = await claimDelivery({ key, verified, summary, contentType, rawBody });
     if (claim.outcome === 'duplicate') {
       dlog.info('duplicate webhook delivery acknowledged', { event: summary.event });
       return {
@@ -61,7 +62,8 @@ httpFunction(
 
     let published: { messageId: string; eventId: string };
     try {
-      published = await publishDelivery({ key, ...verified, summary, rawBody, contentType: mediaType ?? 'application/json', receivedAt: new Date() }, payload);
+      const record = { key, ...verified, summary, rawBody, contentType, receivedAt: claim.receivedAt };
+      published = await publishDelivery(record, payload);
     } catch (err) {
       await markFailed(key, (err as Error).message).catch((e) =>
         dlog.warn('could not release the delivery claim; it lapses with its lease', { error: e }),

@@ -56,7 +56,7 @@ export function dedupeKey(verified: VerifiedDelivery, rawBody: Buffer): string {
 
 const ref = (key: string) => db().collection(collections.webhookDeliveries).doc(key) as DocumentReference;
 
-export type ClaimResult = { outcome: 'claimed' } | { outcome: 'duplicate'; record: DeliveryRecord };
+export type ClaimResult = { outcome: 'claimed'; receivedAt: Date } | { outcome: 'duplicate'; record: DeliveryRecord };
 
 export interface NewDelivery {
   key: string;
@@ -87,7 +87,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
   };
   try {
     await groupCommit((batch) => batch.create(ref(d.key), fresh));
-    return { outcome: 'claimed' };
+    return { outcome: 'claimed', receivedAt: fresh.receivedAt };
   } catch (err) {
     if ((err as { code?: number }).code !== ALREADY_EXISTS) throw dependencyError('Firestore', err);
   }
@@ -96,7 +96,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
       const snap = await tx.get(ref(d.key));
       if (!snap.exists) {
         tx.create(ref(d.key), fresh);
-        return { outcome: 'claimed' } as const;
+        return { outcome: 'claimed', receivedAt: fresh.receivedAt } as const;
       }
       const record = fromDoc(snap.data()!);
       const live = record.expiresAt.getTime() > now;
@@ -114,7 +114,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
         attempts: record.attempts + 1,
         ...(live ? {} : { receivedAt: new Date(now), expiresAt: new Date(now + windowMs), duplicates: 0 }),
       });
-      return { outcome: 'claimed' } as const;
+      return { outcome: 'claimed', receivedAt: live ? record.receivedAt : new Date(now) } as const;
     });
   } catch (err) {
     throw dependencyError('Firestore', err);

@@ -74,6 +74,7 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
     assert.equal(record?.messageId, res.body.messageId);
     assert.equal(record?.scheme, 'virtuoso');
     assert.equal(record?.rawBody.toString(), body);
+    assert.equal(m.json.data.receivedAt, record?.receivedAt.toISOString());
     assert.ok(record!.expiresAt.getTime() - record!.receivedAt.getTime() >= 72 * 3600_000);
   });
 
