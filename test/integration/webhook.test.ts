@@ -186,6 +186,17 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
       expectError(res, 415, 'unsupported_media_type');
     });
 
+    it("415 as JSON when the framework's body parser refuses the charset, before the function runs", async () => {
+      const body = finished(1);
+      const res = await request(fn.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=klingon', 'x-virtuoso-signature': signVirtuoso(body, NEW_SECRET) },
+        body,
+      });
+      expectError(res, 415, 'unsupported_media_type');
+      assert.ok(res.headers.get('x-request-id'));
+    });
+
     it('413 for a body over 256 KB, announced or chunked', async () => {
       const big = JSON.stringify({ blob: 'x'.repeat(256 * 1024) });
       expectError(await postVirtuoso(big), 413, 'payload_too_large');
