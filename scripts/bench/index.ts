@@ -20,7 +20,8 @@ async function main(): Promise<void> {
     summary.push(
       `webhook throughput ${t.webhook.requestsPerSecond} req/s = ${(t.ratio * 100).toFixed(1)} % of hello world (${t.hello.requestsPerSecond} req/s); target ≥ 30 %: ${t.ratio >= 0.3 ? 'met' : 'NOT met'}`,
       `webhook latency p50 ${t.webhook.p50Ms} ms, p99 ${t.webhook.p99Ms} ms; target p99 < 100 ms: ${t.webhook.p99Ms < 100 ? 'met' : 'NOT met'}`,
-      `function CPU per request: webhook ${t.webhook.cpuMsPerRequest} ms, hello ${t.hello.cpuMsPerRequest} ms`,
+      `CPU per request: webhook function ${t.webhook.cpuMsPerRequest} ms, hello ${t.hello.cpuMsPerRequest} ms; ` +
+        `emulators per webhook request: ${Object.entries(t.webhook.emulatorCpuMsPerRequest).map(([k, v]) => `${k} ${v} ms`).join(', ')}`,
     );
   }
   if (!only || only === 'cold-start') {

@@ -40,6 +40,8 @@ export interface LoadResult {
   errors: number;
   /** CPU time the function's own process spent per request (user + system), from /proc. */
   cpuMsPerRequest: number;
+  /** CPU time each emulator (a JVM on this same machine) spent per request. */
+  emulatorCpuMsPerRequest: Record<string, number>;
 }
 
 export interface ThroughputResult {
@@ -81,13 +83,26 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-async function measured(pid: number | undefined, run: () => Promise<autocannon.Result>): Promise<{ result: autocannon.Result; cpu: number }> {
-  const before = cpuMs(pid);
-  const result = await run();
-  return { result, cpu: cpuMs(pid) - before };
+interface Measured {
+  result: autocannon.Result;
+  /** CPU ms of the function's process during the run. */
+  cpu: number;
+  /** CPU ms of each emulator during the run. */
+  emulators: Record<string, number>;
 }
 
-function summarize(target: string, runs: { result: autocannon.Result; cpu: number }[]): LoadResult {
+async function measured(pid: number | undefined, emulators: Record<string, number | undefined>, run: () => Promise<autocannon.Result>): Promise<Measured> {
+  const before = cpuMs(pid);
+  const emulatorsBefore = Object.fromEntries(Object.entries(emulators).map(([k, p]) => [k, cpuMs(p)]));
+  const result = await run();
+  return {
+    result,
+    cpu: cpuMs(pid) - before,
+    emulators: Object.fromEntries(Object.entries(emulators).map(([k, p]) => [k, cpuMs(p) - emulatorsBefore[k]])),
+  };
+}
+
+function summarize(target: string, runs: Measured[]): LoadResult {
   const results = runs.map((r) => r.result);
   const total = results.reduce((s, r) => s + r.requests.total, 0);
   const seconds = results.reduce((s, r) => s + r.duration, 0);
@@ -101,6 +116,9 @@ function summarize(target: string, runs: { result: autocannon.Result; cpu: numbe
     non2xx: results.reduce((s, r) => s + r.non2xx, 0),
     errors: results.reduce((s, r) => s + r.errors + r.timeouts, 0),
     cpuMsPerRequest: Math.round((runs.reduce((s, r) => s + r.cpu, 0) / total) * 100) / 100,
+    emulatorCpuMsPerRequest: Object.fromEntries(
+      Object.keys(runs[0]?.emulators ?? {}).map((k) => [k, Math.round((runs.reduce((s, r) => s + r.emulators[k], 0) / total) * 100) / 100]),
+    ),
   };
 }
 
@@ -127,11 +145,12 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     // Warm both (connections, JIT, clients) before measuring.
     await load(helloFn.url, 2, connections, false, seq);
     await load(webhookFn.url, 3, connections, true, seq);
-    const helloRuns: { result: autocannon.Result; cpu: number }[] = [];
-    const webhookRuns: { result: autocannon.Result; cpu: number }[] = [];
+    const helloRuns: Measured[] = [];
+    const webhookRuns: Measured[] = [];
+    const emulators = { firestore: stack.firestore.pid?.(), pubsub: stack.pubsub.pid?.() };
     for (let round = 1; round <= rounds; round++) {
-      helloRuns.push(await measured(helloFn.child.pid, () => load(helloFn.url, seconds, connections, false, seq)));
-      webhookRuns.push(await measured(webhookFn.child.pid, () => load(webhookFn.url, seconds, connections, true, seq)));
+      helloRuns.push(await measured(helloFn.child.pid, emulators, () => load(helloFn.url, seconds, connections, false, seq)));
+      webhookRuns.push(await measured(webhookFn.child.pid, emulators, () => load(webhookFn.url, seconds, connections, true, seq)));
       log(`  round ${round}/${rounds}: hello ${Math.round(helloRuns.at(-1)!.result.requests.average)} req/s, webhook ${Math.round(webhookRuns.at(-1)!.result.requests.average)} req/s`);
     }
     const h = summarize('hello world (bare Functions Framework)', helloRuns);
@@ -144,6 +163,10 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     );
     log(`\nWebhook intake at ${connections} connections, ${rounds} × ${seconds} s each (node ${process.version}, ${cpus().length} CPUs):\n${table}`);
     log(`webhook / hello throughput: ${(ratio * 100).toFixed(1)} % (target ≥ 30 %); webhook p99 ${w.p99Ms} ms (target < 100 ms)`);
+    log(
+      `CPU per webhook request on this machine: function ${w.cpuMsPerRequest} ms (hello ${h.cpuMsPerRequest} ms), ` +
+        Object.entries(w.emulatorCpuMsPerRequest).map(([k, v]) => `${k} emulator ${v} ms`).join(', '),
+    );
     return { hello: h, webhook: w, ratio, table };
   } finally {
     await Promise.all([helloFn.stop(), webhookFn.stop()]);

@@ -35,7 +35,7 @@ async function startJvm(name: string, port: number, args: string[]): Promise<Ser
     await svc.stop();
     throw new Error(`${(err as Error).message} (see ${svc.logFile})`);
   }
-  return { name, host: '127.0.0.1', port, logFile: svc.logFile, stop: svc.stop };
+  return { name, host: '127.0.0.1', port, logFile: svc.logFile, pid: svc.pid, stop: svc.stop };
 }
 
 export async function startFirestoreEmulator(port?: number): Promise<Service> {

@@ -16,6 +16,8 @@ export interface Service {
   port: number;
   /** Where its output goes (empty for a service we did not start). */
   logFile?: string;
+  /** The service's own process id (not the watchdog's), once known. */
+  pid?(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -58,7 +60,7 @@ export function spawnService(name: string, command: string, args: string[], env:
     await exited;
     clearTimeout(timer);
   };
-  return { child, exited, logFile, stop };
+  return { child, exited, logFile, stop, pid: () => pid };
 }
 
 /** Stops every service still running (synchronously closes their watchdog pipes). */
