@@ -6,6 +6,7 @@
  */
 import type { createClient } from 'redis';
 import { getConfig, redisUrlOf } from './config';
+import { withDeadline } from './deadline';
 import { log } from './log';
 
 /** Key names and TTLs from the seed. */
@@ -61,17 +62,7 @@ async function connected(): Promise<RedisClient> {
 
 /** Runs one Redis operation under the configured deadline. Throws on failure: for callers that must know. */
 export async function withRedis<T>(op: (c: RedisClient) => Promise<T>, timeout = getConfig().redisTimeoutMs): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      connected().then(op),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeout} ms`)), timeout);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withDeadline(connected().then(op), timeout, () => new Error(`Redis did not answer within ${timeout} ms`));
 }
 
 export async function cacheGet<T>(key: string): Promise<T | undefined> {

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import { getConfig } from './config';
+import { withDeadline } from './deadline';
 import { AppError, unavailable } from './errors';
 import type { TopicName } from './infra';
 import { describeErrors, schemas, validator } from './schemas';
@@ -79,19 +80,15 @@ export async function publishEvent<T extends object>(
   const attributes: Record<string, string> = { eventType };
   for (const [k, v] of Object.entries(options.attributes ?? {})) if (v) attributes[k] = v.slice(0, 1024);
   const timeoutMs = getConfig().publishTimeoutMs;
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const messageId = await Promise.race([
+    const messageId = await withDeadline(
       topic(topicName).publishMessage({ data: Buffer.from(JSON.stringify(envelope)), attributes }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`publish not confirmed within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+      timeoutMs,
+      () => new Error(`publish not confirmed within ${timeoutMs} ms`),
+    );
     return { messageId, envelope };
   } catch (err) {
     throw unavailable(`Could not publish to ${topicName}`, 10, err);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -2,7 +2,7 @@
  * Firestore: one lazily created client per process, and the collection names (from the seed).
  * Locally the client talks to the emulator through FIRESTORE_EMULATOR_HOST.
  */
-import type { Firestore } from '@google-cloud/firestore';
+import type { Firestore, WriteBatch, WriteResult } from '@google-cloud/firestore';
 import { getConfig } from './config';
 
 export const collections = {
@@ -33,29 +33,44 @@ export function db(): Firestore {
 
 /** gRPC ALREADY_EXISTS, as raised by `DocumentReference.create` on an existing document. */
 export const ALREADY_EXISTS = 6;
+/** gRPC FAILED_PRECONDITION, as raised by a write whose `lastUpdateTime` precondition no longer holds. */
+export const FAILED_PRECONDITION = 9;
+
+/** The FieldValue sentinels, without loading the library at import time. */
+export function fieldValue(): typeof import('@google-cloud/firestore').FieldValue {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('@google-cloud/firestore') as typeof import('@google-cloud/firestore')).FieldValue;
+}
 
 /**
  * Group commit: writes issued by concurrent requests within GROUP_COMMIT_WINDOW_MS are sent as one
- * atomic batch (one RPC instead of one each), up to Firestore's 500 writes per batch. When a
- * batch fails (e.g. one `create` hits an existing document), each of its writes is retried alone,
- * so only the write that caused the failure sees it. A lone write waits at most the window.
+ * atomic batch (one RPC instead of one each), up to Firestore's 500 writes and well under its
+ * 10 MiB request size. When a batch fails (e.g. one `create` hits an existing document), each of
+ * its writes is retried alone, so only the write that caused the failure sees it. A lone write
+ * waits at most the window. Every returned promise settles, whatever a write or commit throws.
  */
 const GROUP_COMMIT_WINDOW_MS = 2;
 const MAX_BATCH_WRITES = 500; // Firestore's limit for one commit
+const MAX_BATCH_BYTES = 8 * 1024 * 1024; // Firestore's request limit is 10 MiB
 
-type AddWrite = (batch: import('@google-cloud/firestore').WriteBatch) => void;
+type AddWrite = (batch: WriteBatch) => void;
 interface PendingWrite {
   add: AddWrite;
-  resolve: () => void;
+  bytes: number;
+  resolve: (result: WriteResult) => void;
   reject: (err: unknown) => void;
 }
 
 let pending: PendingWrite[] = [];
+let pendingBytes = 0;
 let flushTimer: NodeJS.Timeout | undefined;
 
-export function groupCommit(add: AddWrite): Promise<void> {
+/** Adds one write to the next group commit; resolves with its WriteResult (its `writeTime`). */
+export function groupCommit(add: AddWrite, approxBytes = 1024): Promise<WriteResult> {
   return new Promise((resolve, reject) => {
-    pending.push({ add, resolve, reject });
+    if (pending.length && pendingBytes + approxBytes > MAX_BATCH_BYTES) flush();
+    pending.push({ add, bytes: approxBytes, resolve, reject });
+    pendingBytes += approxBytes;
     if (pending.length >= MAX_BATCH_WRITES) flush();
     else flushTimer ??= setTimeout(flush, GROUP_COMMIT_WINDOW_MS);
   });
@@ -66,17 +81,27 @@ function flush(): void {
   flushTimer = undefined;
   const writes = pending;
   pending = [];
-  void commit(writes);
+  pendingBytes = 0;
+  commit(writes).catch((err) => writes.forEach((w) => w.reject(err)));
 }
 
 async function commit(writes: PendingWrite[]): Promise<void> {
   const batch = db().batch();
-  for (const w of writes) w.add(batch);
+  const included: PendingWrite[] = [];
+  for (const w of writes) {
+    try {
+      w.add(batch);
+      included.push(w);
+    } catch (err) {
+      w.reject(err); // an invalid write fails alone
+    }
+  }
+  if (!included.length) return;
   try {
-    await batch.commit();
-    for (const w of writes) w.resolve();
+    const results = await batch.commit();
+    included.forEach((w, i) => w.resolve(results[i]));
   } catch (err) {
-    if (writes.length === 1) writes[0].reject(err);
-    else await Promise.all(writes.map((w) => commit([w])));
+    if (included.length === 1) included[0].reject(err);
+    else await Promise.all(included.map((w) => commit([w])));
   }
 }

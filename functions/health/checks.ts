@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { cacheConfigured, redisPing } from '../../shared/cache';
 import type { Config } from '../../shared/config';
+import { withDeadline } from '../../shared/deadline';
 import { topicExists } from '../../shared/events';
 import { collections, db } from '../../shared/firestore';
 import { topics } from '../../shared/infra';
@@ -63,19 +64,11 @@ const CHECKS: Check[] = [
 async function timed(check: Check, timeoutMs: number): Promise<CheckResult> {
   if (!check.enabled()) return { status: 'skipped', required: check.required, latencyMs: 0 };
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check.run(timeoutMs),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    await withDeadline(check.run(timeoutMs), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
     return { status: 'ok', required: check.required, latencyMs: elapsed(started) };
   } catch (err) {
     return { status: 'error', required: check.required, latencyMs: elapsed(started), error: (err as Error).message };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -65,12 +65,14 @@ httpFunction(
       const record = { key, ...verified, summary, rawBody, contentType, receivedAt: claim.receivedAt };
       published = await publishDelivery(record, payload);
     } catch (err) {
-      await markFailed(key, (err as Error).message).catch((e) =>
+      await markFailed(key, claim.version, (err as Error).message).catch((e) =>
         dlog.warn('could not release the delivery claim; it lapses with its lease', { error: e }),
       );
       throw err;
     }
-    await markPublished(key, published.messageId, published.eventId);
+    if (!(await markPublished(key, claim.version, published.messageId, published.eventId))) {
+      dlog.warn('delivery claim was taken over while publishing; the other owner records it', { messageId: published.messageId });
+    }
     dlog.info('webhook accepted', { scheme: verified.scheme, ...summary, messageId: published.messageId });
     return { status: 202, body: { status: 'accepted', deliveryId: key, ...published } };
   },

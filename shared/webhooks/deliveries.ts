@@ -2,7 +2,7 @@
  * Webhook deliveries: the dedupe store and the delivery log, one Firestore document per delivery
  * at `webhook_deliveries/{key}`. The key is a hash of the Standard Webhooks id, else of the raw body.
  *
- * A delivery is claimed (`publishing`, with a short lease) before it is published and marked
+ * A delivery is claimed (`publishing`, with a lease) before it is published and marked
  * `published` with the message id after Pub/Sub confirms. A repeat inside the dedupe window is a
  * duplicate; a failed or abandoned publish (`failed`, or an expired lease) is claimed again by the
  * sender's retry, so a publish failure never marks a delivery as seen. Documents expire through a
@@ -11,9 +11,10 @@
 import { createHash } from 'node:crypto';
 import type { DocumentReference, Timestamp } from '@google-cloud/firestore';
 import { getConfig } from '../config';
-import { dependencyError, notFound, unavailable } from '../errors';
+import { withDeadline } from '../deadline';
+import { dependencyError, notFound, unavailable, type AppError } from '../errors';
 import { publishEvent } from '../events';
-import { ALREADY_EXISTS, collections, db, groupCommit } from '../firestore';
+import { ALREADY_EXISTS, collections, db, FAILED_PRECONDITION, fieldValue, groupCommit } from '../firestore';
 import { topics } from '../infra';
 import { parseWebhookBody, type WebhookSummary } from './payload';
 import type { SignatureScheme, VerifiedDelivery } from './signature';
@@ -42,8 +43,13 @@ export interface DeliveryRecord {
   lastReplayMessageId?: string;
 }
 
-/** A claimed delivery is held this long; a crashed instance's claim is taken over after it. */
-export const LEASE_MS = 30_000;
+/** Every Firestore call on the intake path answers within this, or the sender gets 503. */
+export const FIRESTORE_DEADLINE_MS = 5000;
+/**
+ * A claimed delivery is held this long: longer than the claim, the publish and the mark can take
+ * together, so a live claim is never taken over. A crashed instance's claim lapses after it.
+ */
+export const leaseMs = () => getConfig().publishTimeoutMs + 2 * FIRESTORE_DEADLINE_MS + 5000;
 export const WEBHOOK_EVENT_TYPE = 'webhook.received';
 const SOURCE = 'webhook';
 
@@ -56,7 +62,19 @@ export function dedupeKey(verified: VerifiedDelivery, rawBody: Buffer): string {
 
 const ref = (key: string) => db().collection(collections.webhookDeliveries).doc(key) as DocumentReference;
 
-export type ClaimResult = { outcome: 'claimed'; receivedAt: Date } | { outcome: 'duplicate'; record: DeliveryRecord };
+const firestoreCall = <T>(p: Promise<T>, ms = FIRESTORE_DEADLINE_MS) =>
+  withDeadline(p, ms, () => unavailable('Firestore did not answer in time', 5)).catch((err) => {
+    throw dependencyError('Firestore', err);
+  });
+
+/**
+ * A claim: the delivery is ours to publish. `version` is the update time of our claim write; the
+ * marks that follow are preconditioned on it, so an instance whose claim was taken over can never
+ * overwrite the newer owner's record.
+ */
+export type ClaimResult =
+  | { outcome: 'claimed'; receivedAt: Date; version: Timestamp }
+  | { outcome: 'duplicate'; record: DeliveryRecord };
 
 export interface NewDelivery {
   key: string;
@@ -69,15 +87,14 @@ export interface NewDelivery {
 /** Claims a delivery for publishing, or reports it as a duplicate of one already published. */
 export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
   const now = Date.now();
-  const windowMs = getConfig().webhookDedupeHours * 3600_000;
   const fresh = {
     key: d.key,
     scheme: d.verified.scheme,
-    webhookId: d.verified.webhookId,
+    webhookId: d.verified.webhookId ?? null,
     status: 'publishing' as DeliveryStatus,
     receivedAt: new Date(now),
-    expiresAt: new Date(now + windowMs),
-    leaseUntil: new Date(now + LEASE_MS),
+    expiresAt: new Date(now + getConfig().webhookDedupeHours * 3600_000),
+    leaseUntil: new Date(now + leaseMs()),
     attempts: 1,
     duplicates: 0,
     replays: 0,
@@ -86,56 +103,79 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
     rawBody: d.rawBody,
   };
   try {
-    await groupCommit((batch) => batch.create(ref(d.key), fresh));
-    return { outcome: 'claimed', receivedAt: fresh.receivedAt };
+    const written = await firestoreCall(groupCommit((batch) => batch.create(ref(d.key), fresh), d.rawBody.length + 1024));
+    return { outcome: 'claimed', receivedAt: fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if ((err as { code?: number }).code !== ALREADY_EXISTS) throw dependencyError('Firestore', err);
+    if (((err as AppError).cause as { code?: number } | undefined)?.code !== ALREADY_EXISTS) throw err;
   }
+  return reclaim(d, fresh, now);
+}
+
+/** The delivery has a record: a duplicate, one in flight, or one whose publish failed or lapsed. */
+async function reclaim(d: NewDelivery, fresh: Record<string, unknown> & { receivedAt: Date }, now: number): Promise<ClaimResult> {
+  const snap = await firestoreCall(ref(d.key).get());
+  if (!snap.exists) throw unavailable('Delivery record changed; retry', 1);
+  const record = fromDoc(snap.data()!);
+  const live = record.expiresAt.getTime() > now;
+  if (record.status === 'published' && live) {
+    // Counting duplicates is bookkeeping: a failure here must not fail the acknowledgement.
+    await firestoreCall(ref(d.key).update({ duplicates: fieldValue().increment(1), lastDuplicateAt: new Date(now) })).catch(() => undefined);
+    return { outcome: 'duplicate', record };
+  }
+  if (record.status === 'publishing' && (record.leaseUntil?.getTime() ?? 0) > now) {
+    throw unavailable('This delivery is being processed; retry shortly', Math.max(1, Math.ceil(((record.leaseUntil?.getTime() ?? now) - now) / 1000)));
+  }
+  // A failed or abandoned publish is retried under a new claim; outside the window it starts afresh.
+  const FieldValue = fieldValue();
+  const update = live
+    ? { ...fresh, receivedAt: record.receivedAt, expiresAt: record.expiresAt, attempts: record.attempts + 1, duplicates: record.duplicates, replays: record.replays }
+    : { ...fresh, messageId: FieldValue.delete(), eventId: FieldValue.delete(), publishedAt: FieldValue.delete(), lastError: FieldValue.delete() };
   try {
-    return await db().runTransaction(async (tx) => {
-      const snap = await tx.get(ref(d.key));
-      if (!snap.exists) {
-        tx.create(ref(d.key), fresh);
-        return { outcome: 'claimed', receivedAt: fresh.receivedAt } as const;
-      }
-      const record = fromDoc(snap.data()!);
-      const live = record.expiresAt.getTime() > now;
-      if (record.status === 'published' && live) {
-        tx.update(ref(d.key), { duplicates: record.duplicates + 1, lastDuplicateAt: new Date(now) });
-        return { outcome: 'duplicate', record } as const;
-      }
-      if (record.status === 'publishing' && (record.leaseUntil?.getTime() ?? 0) > now) {
-        const wait = Math.ceil(((record.leaseUntil?.getTime() ?? now) - now) / 1000);
-        throw unavailable('This delivery is being processed; retry shortly', Math.max(1, wait));
-      }
-      tx.update(ref(d.key), {
-        status: 'publishing',
-        leaseUntil: new Date(now + LEASE_MS),
-        attempts: record.attempts + 1,
-        ...(live ? {} : { receivedAt: new Date(now), expiresAt: new Date(now + windowMs), duplicates: 0 }),
-      });
-      return { outcome: 'claimed', receivedAt: live ? record.receivedAt : new Date(now) } as const;
-    });
+    const written = await firestoreCall(ref(d.key).update(update, { lastUpdateTime: snap.updateTime! }));
+    return { outcome: 'claimed', receivedAt: live ? record.receivedAt : fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    throw dependencyError('Firestore', err);
+    if (((err as AppError).cause as { code?: number } | undefined)?.code === FAILED_PRECONDITION) {
+      throw unavailable('This delivery is being processed; retry shortly', 2);
+    }
+    throw err;
   }
 }
 
-export async function markPublished(key: string, messageId: string, eventId: string): Promise<void> {
+/**
+ * Records the publish. Returns false when our claim was taken over meanwhile (the message is out
+ * either way; its event id is the delivery key, so consumers see one event).
+ */
+export async function markPublished(key: string, version: Timestamp, messageId: string, eventId: string): Promise<boolean> {
+  const now = Date.now();
   try {
-    await groupCommit((batch) =>
-      batch.update(ref(key), { status: 'published', messageId, eventId, publishedAt: new Date(), leaseUntil: null, lastError: null }),
+    await firestoreCall(
+      groupCommit((batch) =>
+        batch.update(
+          ref(key),
+          {
+            status: 'published',
+            messageId,
+            eventId,
+            publishedAt: new Date(now),
+            // The dedupe window runs from the publish, however long the sender took to get it through.
+            expiresAt: new Date(now + getConfig().webhookDedupeHours * 3600_000),
+            leaseUntil: null,
+            lastError: null,
+          },
+          { lastUpdateTime: version },
+        ),
+      ),
     );
+    return true;
   } catch (err) {
-    // The message is out; the claim's lease will lapse and a retry would publish again.
-    // Consumers dedupe on eventId (= the delivery key), so that retry stays harmless.
-    throw dependencyError('Firestore', err);
+    if (((err as AppError).cause as { code?: number } | undefined)?.code === FAILED_PRECONDITION) return false;
+    throw err;
   }
 }
 
-/** Releases a claim after a failed publish, so the sender's retry can claim it again. */
-export async function markFailed(key: string, error: string): Promise<void> {
-  await ref(key).update({ status: 'failed', leaseUntil: null, lastError: error.slice(0, 500) });
+/** Releases a claim after a failed publish, so the sender's retry can claim it again at once. */
+export async function markFailed(key: string, version: Timestamp, error: string): Promise<void> {
+  await firestoreCall(ref(key).update({ status: 'failed', leaseUntil: null, lastError: error.slice(0, 500) }, { lastUpdateTime: version }), 2000);
 }
 
 /** Publishes a delivery's payload on `webhook-events`. The event id is the delivery key. */
@@ -185,7 +225,7 @@ export interface ListOptions {
   status?: DeliveryStatus;
 }
 
-/** Newest first. Filtering by status uses the (status, receivedAt) index declared in infra.ts. */
+/** Newest first. Filtering by status uses the (status, receivedAt) index in firestore.indexes.json. */
 export async function listDeliveries(options: ListOptions = {}): Promise<DeliveryRecord[]> {
   let q = db().collection(collections.webhookDeliveries).orderBy('receivedAt', 'desc');
   if (options.status) q = q.where('status', '==', options.status);
@@ -198,9 +238,14 @@ export async function replayDelivery(key: string): Promise<{ messageId: string; 
   const record = await getDelivery(key);
   if (!record) throw notFound(`No delivery ${key} (deliveries are kept ${getConfig().webhookDedupeHours} hours)`);
   const payload = parseWebhookBody(record.rawBody, record.contentType);
-  const replay = record.replays + 1;
+  // Reserve the replay number first, so concurrent replays never share an event id.
+  const replay = await db().runTransaction(async (tx) => {
+    const n = (((await tx.get(ref(key))).get('replays') as number | undefined) ?? 0) + 1;
+    tx.update(ref(key), { replays: n });
+    return n;
+  });
   const published = await publishDelivery(record, payload, replay);
-  await ref(key).update({ replays: replay, lastReplayAt: new Date(), lastReplayMessageId: published.messageId });
+  await ref(key).update({ lastReplayAt: new Date(), lastReplayMessageId: published.messageId });
   return published;
 }
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import '../../functions/webhook';
 import { signStandard, signVirtuoso } from '../../shared/webhooks/signature';
-import { getDelivery, listDeliveries, replayDelivery } from '../../shared/webhooks/deliveries';
+import { claimDelivery, getDelivery, listDeliveries, markPublished, replayDelivery } from '../../shared/webhooks/deliveries';
+import { db } from '../../shared/firestore';
 import { pubsub } from '../../shared/events';
 import { topics } from '../../shared/infra';
 import { request, serve, type Served } from '../helpers/http';
@@ -258,6 +259,67 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
     assert.equal(messages.length, 1);
     assert.equal(messages[0].json.data.executionId, '404');
     assert.equal((await getDelivery(retried.body.deliveryId))?.attempts, 2);
+  });
+
+  describe('claims and leases', () => {
+    const keyOf = (body: string) => createHash('sha256').update('body:').update(body).digest('hex');
+
+    it('takes over a claim whose lease lapsed (a crashed instance) and publishes once', async () => {
+      const body = finished(901);
+      const key = keyOf(body);
+      const past = new Date(Date.now() - 1000);
+      await db().collection('webhook_deliveries').doc(key).set({
+        key, scheme: 'virtuoso', status: 'publishing', receivedAt: past, expiresAt: new Date(Date.now() + 3600_000),
+        leaseUntil: past, attempts: 1, duplicates: 0, replays: 0, summary: {}, contentType: 'application/json', rawBody: Buffer.from(body),
+      });
+      const res = await postVirtuoso(body);
+      assert.equal(res.status, 202, res.text);
+      const record = await getDelivery(key);
+      assert.equal(record?.status, 'published');
+      assert.equal(record?.attempts, 2);
+      assert.equal((await pull(ARCHIVE)).length, 1);
+    });
+
+    it('answers 503 with Retry-After while another instance holds a live claim', async () => {
+      const body = finished(902);
+      const key = keyOf(body);
+      await db().collection('webhook_deliveries').doc(key).set({
+        key, scheme: 'virtuoso', status: 'publishing', receivedAt: new Date(), expiresAt: new Date(Date.now() + 3600_000),
+        leaseUntil: new Date(Date.now() + 20_000), attempts: 1, duplicates: 0, replays: 0, summary: {}, contentType: 'application/json', rawBody: Buffer.from(body),
+      });
+      const res = await postVirtuoso(body);
+      assert.equal(res.status, 503, res.text);
+      const retryAfter = Number(res.headers.get('retry-after'));
+      assert.ok(retryAfter >= 1 && retryAfter <= 20, String(retryAfter));
+      assert.equal((await pull(ARCHIVE)).length, 0);
+    });
+
+    it('publishes again once the dedupe window has passed, with a fresh record', async () => {
+      const body = finished(903);
+      const first = await postVirtuoso(body);
+      assert.equal(first.status, 202);
+      await db().collection('webhook_deliveries').doc(first.body.deliveryId).update({ expiresAt: new Date(Date.now() - 1000), replays: 3 });
+      const again = await postVirtuoso(body);
+      assert.equal(again.status, 202, again.text);
+      assert.notEqual(again.body.messageId, first.body.messageId);
+      const record = await getDelivery(first.body.deliveryId);
+      assert.equal(record?.messageId, again.body.messageId);
+      assert.equal(record?.replays, 0);
+      assert.ok(record!.expiresAt.getTime() > Date.now() + 71 * 3600_000);
+      assert.equal((await pull(ARCHIVE)).length, 2);
+    });
+
+    it('never lets an instance whose claim was taken over overwrite the new owner', async () => {
+      const body = finished(904);
+      const key = keyOf(body);
+      const claim = await claimDelivery({ key, verified: { scheme: 'virtuoso' }, summary: {}, contentType: 'application/json', rawBody: Buffer.from(body) });
+      assert.equal(claim.outcome, 'claimed');
+      // Another instance takes the claim over (after the lease) and publishes.
+      await db().collection('webhook_deliveries').doc(key).update({ status: 'published', messageId: 'theirs' });
+      const ours = claim.outcome === 'claimed' ? await markPublished(key, claim.version, 'ours', key) : true;
+      assert.equal(ours, false);
+      assert.equal((await getDelivery(key))?.messageId, 'theirs');
+    });
   });
 
   it('lists deliveries newest first and replays one as a new event', async () => {
