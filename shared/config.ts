@@ -57,7 +57,9 @@ const url =
     }
     // `localhost:6379` parses as a URL with the scheme `localhost:`: demand a known scheme and a host.
     if (!u || !protocols.includes(u.protocol) || !u.hostname) {
-      throw new Problem(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL (got '${v}')`);
+      // Never echo credentials (redis://:password@host) into an error that is printed at start.
+      const shown = v.replace(/\/\/[^@/]*@/, '//***@');
+      throw new Problem(`${name} must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL (got '${shown}')`);
     }
     return v;
   };
@@ -82,8 +84,9 @@ const SPEC = {
   /** How long a deep health report is reused, so a flood of checks cannot hammer the backends. */
   healthCacheMs: ['HEALTH_CACHE_MS', int(5000, 0, 300_000)],
   /** How long a publish may take before the webhook answers 503 (senders time out at 15–30 s). */
-  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(10_000, 100, 60_000)],
-  webhookMaxBodyBytes: ['WEBHOOK_MAX_BODY_BYTES', int(256 * 1024, 1024, 10 * 1024 * 1024)],
+  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(10_000, 100, 30_000)],
+  /** At most 700 KB: the raw body is kept in the delivery's Firestore document (1 MiB at most). */
+  webhookMaxBodyBytes: ['WEBHOOK_MAX_BODY_BYTES', int(256 * 1024, 1024, 700 * 1024)],
   /** Duplicate deliveries inside this window are acknowledged and not published again. */
   webhookDedupeHours: ['WEBHOOK_DEDUPE_HOURS', int(72, 1, 24 * 30)],
   /** Standard Webhooks timestamp tolerance, both directions. */

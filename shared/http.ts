@@ -75,6 +75,8 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
       if (!options.methods.includes(method)) throw methodNotAllowed(options.methods);
       const rawBody = bodyOf(req);
       if (rawBody.length > maxBodyBytes) throw payloadTooLarge(maxBodyBytes);
+      // A body no parser took: it came without a Content-Type.
+      if (!rawBody.length && hasBody(req)) throw unsupportedMediaType(undefined, accepts);
       const mediaType = rawBody.length ? mediaTypeOf(req.headers['content-type']) : undefined;
       if (rawBody.length && !accepts.includes(mediaType ?? '')) {
         throw unsupportedMediaType(req.headers['content-type'], accepts);
@@ -108,6 +110,10 @@ export function mediaTypeOf(contentType: string | undefined): string | undefined
   return contentType?.split(';')[0].trim().toLowerCase() || undefined;
 }
 
+function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
 function bodyOf(req: functions.Request): Buffer {
   if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
   return Buffer.alloc(0);
@@ -133,17 +139,22 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(JSON.stringify(body));
 }
 
+const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
 export function sendError(res: ServerResponse, err: AppError, requestId: string): void {
   const headers: Record<string, string> = { ...err.headers, 'X-Request-Id': requestId };
-  if (err.retryAfterSeconds !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
+  // Retryable answers (429, 503) always say when to come back.
+  const retryAfter = err.retryAfterSeconds ?? (err.retryable ? DEFAULT_RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfter)));
   send(res, err.status, errorBody(err), headers);
 }
 
 /** Maps body-parser failures (raised before the function runs) to the taxonomy. */
-export function frameworkError(err: unknown): AppError {
+export function frameworkError(err: unknown, limitBytes = frontDoorLimit()): AppError {
   const e = err as { type?: string; status?: number; body?: string; limit?: number; message?: string } | undefined;
   switch (e?.type) {
     case 'entity.parse.failed':
+      if (Buffer.byteLength(e.body ?? '') > limitBytes) return payloadTooLarge(limitBytes);
       // body-parser's strict mode rejects valid JSON that is not an object or array.
       try {
         JSON.parse(e.body ?? '');
@@ -152,7 +163,7 @@ export function frameworkError(err: unknown): AppError {
         return invalidJson('Request body is not valid JSON');
       }
     case 'entity.too.large':
-      return payloadTooLarge(e.limit ?? frontDoorLimit());
+      return payloadTooLarge(e.limit ?? limitBytes);
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return new AppError('unsupported_media_type', e.message ?? 'Unsupported body encoding');
@@ -164,11 +175,18 @@ export function frameworkError(err: unknown): AppError {
   return toAppError(err);
 }
 
+/**
+ * The body limit before the function runs: the serving function's own (FUNCTION_TARGET is set by
+ * the platform and by `npm start`; a process serving one function needs no hint), else the largest.
+ */
 function frontDoorLimit(): number {
   const target = process.env.FUNCTION_TARGET;
-  const own = target ? limits.get(target) : undefined;
+  const own = target ? limits.get(target) : limits.size === 1 ? [...limits.values()][0] : undefined;
   return own ?? Math.max(DEFAULT_MAX_BODY_BYTES, ...limits.values());
 }
+
+/** Paths the framework answers itself (an empty 404): answered as JSON here instead. */
+const FRAMEWORK_ROUTES = new Set(['/favicon.ico', '/robots.txt']);
 
 type ExpressApp = { handle(req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void): void };
 let frontDoorInstalled = false;
@@ -185,13 +203,31 @@ function installFrontDoor(): void {
   };
   const original = express.application.handle;
   express.application.handle = function (this: ExpressApp, req, res, done) {
-    const limit = frontDoorLimit();
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > limit) {
+    const early = (err: AppError) => {
       res.setHeader('Connection', 'close');
-      sendError(res, payloadTooLarge(limit), requestIdOf(req));
+      sendError(res, err, requestIdOf(req));
       req.resume();
-      return;
+    };
+    if (FRAMEWORK_ROUTES.has((req.url ?? '/').split('?')[0])) return early(new AppError('not_found', 'Not found'));
+    // A compressed body could inflate far past the limit inside the framework's parser.
+    const encoding = req.headers['content-encoding'];
+    if (encoding && encoding.toLowerCase() !== 'identity') {
+      return early(new AppError('unsupported_media_type', `Content-Encoding '${encoding}' is not supported; send the body uncompressed`));
+    }
+    const limit = frontDoorLimit();
+    if (Number(req.headers['content-length'] ?? 0) > limit) return early(payloadTooLarge(limit));
+    if (req.headers['transfer-encoding'] !== undefined) {
+      // A streamed body has no length up front: count it, and stop reading once past the limit.
+      let seen = 0;
+      const count = (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen <= limit || res.headersSent) return;
+        req.off('data', count);
+        res.setHeader('Connection', 'close');
+        res.once('finish', () => req.destroy());
+        sendError(res, payloadTooLarge(limit), requestIdOf(req));
+      };
+      req.on('data', count);
     }
     return original.call(this, req, res, done ?? ((err?: unknown) => finalHandler(err, req, res)));
   };

@@ -1,4 +1,4 @@
-import { invalidJson, unprocessable } from './errors';
+import { AppError, unprocessable } from './errors';
 
 /** Parses a JSON body that must be an object: 400 when it is not JSON, 422 when it is not an object. */
 export function parseJsonObject(text: string | Buffer): Record<string, unknown> {
@@ -6,7 +6,8 @@ export function parseJsonObject(text: string | Buffer): Record<string, unknown> 
   try {
     value = JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
   } catch (err) {
-    throw invalidJson(`Request body is not valid JSON: ${(err as Error).message}`);
+    // The parser's own message quotes the body: it goes to the caller, never into a log line.
+    throw new AppError('invalid_json', 'Request body is not valid JSON', { details: { reason: (err as Error).message } });
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw unprocessable(`Request body must be a JSON object, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);

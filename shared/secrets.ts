@@ -10,7 +10,14 @@ import { dependencyError } from './errors';
 import { secretEnvName, type SecretName } from './infra';
 
 let client: SecretManagerServiceClient | undefined;
-const cache = new Map<SecretName, { value: Promise<string | undefined>; expires: number }>();
+interface Entry {
+  value: Promise<string | undefined>;
+  expires: number;
+}
+const cache = new Map<SecretName, Entry>();
+/** The last value read successfully: served while a refresh fails (a short Secret Manager outage). */
+const lastGood = new Map<SecretName, string | undefined>();
+const RETRY_AFTER_FAILURE_MS = 5000;
 /** Not found: gRPC NOT_FOUND (5), or HTTP 404 from the REST transport. */
 const NOT_FOUND = new Set<unknown>([5, 404]);
 /** Deadline for one Secret Manager read, so an outage answers 503 quickly instead of hanging. */
@@ -60,10 +67,23 @@ export function getSecret(name: SecretName): Promise<string | undefined> {
   const now = Date.now();
   const hit = cache.get(name);
   if (hit && hit.expires > now) return hit.value;
-  const value = fetchSecret(name);
-  cache.set(name, { value, expires: now + getConfig().secretTtlMs });
-  value.catch(() => cache.delete(name)); // failures are not cached
-  return value;
+  const entry: Entry = { value: Promise.resolve(undefined), expires: now + getConfig().secretTtlMs };
+  entry.value = fetchSecret(name).then(
+    (value) => {
+      lastGood.set(name, value);
+      return value;
+    },
+    (err: unknown) => {
+      if (lastGood.has(name)) {
+        entry.expires = Date.now() + RETRY_AFTER_FAILURE_MS; // keep the old value, try again soon
+        return lastGood.get(name);
+      }
+      if (cache.get(name) === entry) cache.delete(name); // a failure is not cached
+      throw err;
+    },
+  );
+  cache.set(name, entry);
+  return entry.value;
 }
 
 /** A secret holding several values (rotation): split on whitespace and commas, empties dropped. */
@@ -75,4 +95,5 @@ export async function getSecretList(name: SecretName): Promise<string[]> {
 /** Forgets cached values (tests; after a known rotation). */
 export function clearSecretCache(): void {
   cache.clear();
+  lastGood.clear();
 }

@@ -15,6 +15,7 @@ import { claimDelivery, dedupeKey, markFailed, markPublished, publishDelivery } 
 import { parseWebhookBody, summarize, WEBHOOK_MEDIA_TYPES } from '../../shared/webhooks/payload';
 import {
   schemeOf,
+  usableStandardSecrets,
   VIRTUOSO_HEADER,
   verifyStandard,
   verifyVirtuoso,
@@ -27,7 +28,7 @@ const config = getConfig();
 async function verify(headers: IncomingHttpHeaders, rawBody: Buffer): Promise<VerifiedDelivery> {
   const scheme = schemeOf(headers);
   if (scheme === 'standard') {
-    const keys = await getSecretList(secrets.webhookSigningSecret);
+    const keys = usableStandardSecrets(await getSecretList(secrets.webhookSigningSecret));
     if (!keys.length) throw unauthenticated('Standard Webhooks signatures are not accepted by this endpoint');
     return verifyStandard(rawBody, headers, keys, config.webhookToleranceSeconds);
   }

@@ -43,8 +43,16 @@ export function verifyVirtuoso(rawBody: Buffer, header: string | undefined, secr
   return { scheme: 'virtuoso' };
 }
 
+/** Shorter keys than this (a truncated or mistyped secret) are refused rather than trusted. */
+const MIN_KEY_BYTES = 16;
+
 function standardKey(secret: string): Buffer {
   return Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+}
+
+/** The configured Standard Webhooks secrets that decode to a usable key. */
+export function usableStandardSecrets(secrets: readonly string[]): string[] {
+  return secrets.filter((s) => standardKey(s).length >= MIN_KEY_BYTES);
 }
 
 export function signStandard(id: string, timestamp: number, rawBody: Buffer | string, secret: string): string {
@@ -74,7 +82,7 @@ export function verifyStandard(
     .map((s) => Buffer.from(s.slice(3), 'base64'))
     .filter((b) => b.length > 0);
   let ok = false;
-  for (const secret of secrets) {
+  for (const secret of usableStandardSecrets(secrets)) {
     const expected = createHmac('sha256', standardKey(secret)).update(`${id}.${timestamp}.`).update(rawBody).digest();
     for (const c of candidates) ok = safeEqual(expected, c) || ok;
   }

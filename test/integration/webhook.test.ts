@@ -187,6 +187,24 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
       expectError(res, 415, 'unsupported_media_type');
     });
 
+    it('415 for a compressed body (it could inflate past the limit) and for a body without Content-Type', async () => {
+      const body = finished(1);
+      const { gzipSync } = await import('node:zlib');
+      const gz = await request(fn.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-virtuoso-signature': signVirtuoso(body, NEW_SECRET) },
+        body: gzipSync(body),
+      });
+      expectError(gz, 415, 'unsupported_media_type');
+      const bare = await request(fn.url, { method: 'POST', headers: { 'x-virtuoso-signature': signVirtuoso(body, NEW_SECRET) }, body: Buffer.from(body) });
+      expectError(bare, 415, 'unsupported_media_type');
+    });
+
+    it("answers the framework's own routes (favicon.ico, robots.txt) with JSON too", async () => {
+      expectError(await request(`${fn.url}/favicon.ico`), 404, 'not_found');
+      expectError(await request(`${fn.url}/robots.txt`, { method: 'POST' }), 404, 'not_found');
+    });
+
     it("415 as JSON when the framework's body parser refuses the charset, before the function runs", async () => {
       const body = finished(1);
       const res = await request(fn.url, {

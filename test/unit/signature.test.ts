@@ -13,6 +13,7 @@ import {
   schemeOf,
   signStandard,
   signVirtuoso,
+  usableStandardSecrets,
   verifyStandard,
   verifyVirtuoso,
 } from '../../shared/webhooks/signature';
@@ -299,5 +300,17 @@ describe('webhook signatures', () => {
       assert.equal(schemeOf({ 'x-virtuoso-signature': 'sha1=x' }), 'virtuoso');
       assert.equal(schemeOf({ 'webhook-id': 'msg_1' }), undefined);
     });
+  });
+});
+
+describe('Standard Webhooks secrets too short to trust', () => {
+  it('are refused, so a truncated or empty secret never verifies anything', () => {
+    const body = Buffer.from('{"a":1}');
+    const now = 1_700_000_000;
+    for (const weak of ['whsec_', 'whsec_AAAA', 'short']) {
+      const headers = { 'webhook-id': 'm', 'webhook-timestamp': String(now), 'webhook-signature': signStandard('m', now, body, weak) };
+      assert.throws(() => verifyStandard(body, headers, [weak], 300, now), (e: AppError) => e.status === 401);
+    }
+    assert.deepEqual(usableStandardSecrets(['whsec_', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']), ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']);
   });
 });
