@@ -166,6 +166,11 @@ async function main(): Promise<void> {
   for (const f of sys.functions) {
     f.child.on('exit', (code) => process.stderr.write(`[${f.spec.name}] exited (code ${code}); see ${LOG_DIR}\n`));
   }
+  // If whatever started us (npm, a shell) is killed outright, stop too, taking every child along.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 1000).unref();
 }
 
 if (require.main === module) {

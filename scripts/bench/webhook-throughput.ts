@@ -155,6 +155,10 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     }
     const h = summarize('hello world (bare Functions Framework)', helloRuns);
     const w = summarize('webhook (signed, unique deliveries → 202)', webhookRuns);
+    // Every webhook request must have been accepted (202): a fast error would inflate the figures.
+    if (w.non2xx + w.errors > 0 || h.non2xx + h.errors > 0) {
+      throw new Error(`not every request succeeded (webhook: ${w.non2xx} non-2xx, ${w.errors} errors; hello: ${h.non2xx} non-2xx, ${h.errors} errors)`);
+    }
     const ratio = w.requestsPerSecond / h.requestsPerSecond;
     const table = formatTable(
       ['target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
