@@ -29,44 +29,25 @@ export interface SubscriptionSpec {
 
 const DAY = 24 * 3600;
 
+/**
+ * A pull subscription that keeps everything published on `topic` for a week: drained hourly by
+ * logArchive, and there to inspect (`npm run pull`). A dead-letter topic without a subscription
+ * loses messages (DeadLetterPolicy docs), so `dead-letter` has one too.
+ */
+const archiveOf = (topic: TopicName): SubscriptionSpec => ({
+  name: `${topic}-archive`,
+  topic,
+  ackDeadlineSeconds: 60,
+  retentionSeconds: 7 * DAY,
+  retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+});
+
 export const subscriptions: readonly SubscriptionSpec[] = [
-  {
-    // Keeps every webhook for log archiving (drained hourly by logArchive) and for inspection.
-    name: 'webhook-events-archive',
-    topic: topics.webhookEvents,
-    ackDeadlineSeconds: 60,
-    retentionSeconds: 7 * DAY,
-    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
-  },
-  {
-    name: 'command-events-archive',
-    topic: topics.commandEvents,
-    ackDeadlineSeconds: 60,
-    retentionSeconds: 7 * DAY,
-    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
-  },
-  {
-    name: 'test-events-archive',
-    topic: topics.testEvents,
-    ackDeadlineSeconds: 60,
-    retentionSeconds: 7 * DAY,
-    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
-  },
-  {
-    name: 'system-events-archive',
-    topic: topics.systemEvents,
-    ackDeadlineSeconds: 60,
-    retentionSeconds: 7 * DAY,
-    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
-  },
-  {
-    // A dead-letter topic without a subscription loses messages (DeadLetterPolicy docs).
-    name: 'dead-letter-archive',
-    topic: topics.deadLetter,
-    ackDeadlineSeconds: 60,
-    retentionSeconds: 7 * DAY,
-    retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
-  },
+  archiveOf(topics.webhookEvents),
+  archiveOf(topics.commandEvents),
+  archiveOf(topics.testEvents),
+  archiveOf(topics.systemEvents),
+  archiveOf(topics.deadLetter),
 ];
 
 export interface QueueSpec {
