@@ -5,19 +5,7 @@
 import type { Firestore, WriteBatch, WriteResult } from '@google-cloud/firestore';
 import { getConfig } from './config';
 
-export const collections = {
-  sessions: 'sessions',
-  testRuns: 'test_runs',
-  userPreferences: 'user_preferences',
-  /** `command_history/{userId}/commands/{commandId}` */
-  commandHistory: 'command_history',
-  apiKeys: 'api_keys',
-  webhookDeliveries: 'webhook_deliveries',
-  idempotency: 'idempotency',
-  backups: 'backups',
-  /** Health-check round trips write here (one document per instance). */
-  health: '_health',
-} as const;
+export { collections } from './infra';
 
 let client: Firestore | undefined;
 

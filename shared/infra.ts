@@ -4,6 +4,21 @@
  * function name by hand. Plain data, no imports: safe to load anywhere.
  */
 
+/** Firestore collections (names from the seed). */
+export const collections = {
+  sessions: 'sessions',
+  testRuns: 'test_runs',
+  userPreferences: 'user_preferences',
+  /** `command_history/{userId}/commands/{commandId}` */
+  commandHistory: 'command_history',
+  apiKeys: 'api_keys',
+  webhookDeliveries: 'webhook_deliveries',
+  idempotency: 'idempotency',
+  backups: 'backups',
+  /** Health-check round trips write here (one document per instance). */
+  health: '_health',
+} as const;
+
 export const topics = {
   commandEvents: 'command-events',
   testEvents: 'test-events',
@@ -186,5 +201,5 @@ export const schedules: readonly ScheduleSpec[] = [
  * Composite indexes live in firestore.indexes.json (Firebase's format), which deploy applies.
  */
 export const firestore = {
-  ttl: [{ collection: 'webhook_deliveries', field: 'expiresAt' }],
+  ttl: [{ collection: collections.webhookDeliveries, field: 'expiresAt' }],
 };
