@@ -36,6 +36,10 @@ const int =
     return n;
   };
 
+const optionalInt =
+  (min: number, max: number): Parser<number | undefined> =>
+  (raw, name) => (raw === undefined || raw.trim() === '' ? undefined : int(0, min, max)(raw, name));
+
 const oneOf =
   <T extends string>(values: readonly T[], fallback: T): Parser<T> =>
   (raw, name) => {
@@ -93,6 +97,10 @@ const SPEC = {
   webhookToleranceSeconds: ['WEBHOOK_TOLERANCE_SECONDS', int(300, 1, 3600)],
   /** Secret Manager values are cached in memory this long (rotation reaches warm instances after it). */
   secretTtlMs: ['SECRET_TTL_MS', int(60_000, 0, 3_600_000)],
+  /** The Virtuoso API (VIRTUOSO_API.md §1.1); locally the sandbox. */
+  virtuosoBaseUrl: ['VIRTUOSO_BASE_URL', url(['http:', 'https:'])],
+  /** Virtuoso organization id (required by GET /projects and POST /projects). */
+  virtuosoOrgId: ['VIRTUOSO_ORG_ID', optionalInt(1, 2_147_483_647)],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

@@ -46,6 +46,8 @@ describe('config', () => {
         webhookDedupeHours: 72,
         webhookToleranceSeconds: 300,
         secretTtlMs: 60_000,
+        virtuosoBaseUrl: undefined,
+        virtuosoOrgId: undefined,
         secretManagerEndpoint: undefined,
       } satisfies Config);
     });
@@ -76,7 +78,11 @@ describe('config', () => {
         WEBHOOK_TOLERANCE_SECONDS: '3600',
         SECRET_TTL_MS: '3600000',
         SECRET_MANAGER_ENDPOINT: 'http://127.0.0.1:8085',
+        VIRTUOSO_BASE_URL: 'http://127.0.0.1:5100/api',
+        VIRTUOSO_ORG_ID: '2242',
       });
+      assert.equal(config.virtuosoBaseUrl, 'http://127.0.0.1:5100/api');
+      assert.equal(config.virtuosoOrgId, 2242);
       assert.equal(config.projectId, 'proj');
       assert.equal(config.region, 'europe-west1');
       assert.equal(config.version, '1.2.3');
