@@ -353,6 +353,18 @@ describe('Virtuoso sandbox (driven through the real VirtuosoClient over HTTP)', 
       assert.equal(sandbox.faults.received.filter((r) => r.path.endsWith(`/goals/${g.goalId}`) && r.answeredBy === '5xx').length, 2);
     });
 
+    it('5xx-after: the step is created but the answer is lost; the client does not resend the POST', async () => {
+      const g = await goal('Fault lost answer project');
+      const cp = await checkpoint(g.goalId, g.snapshotId, 'Lost');
+      sandbox.faults.next(1, '5xx-after', { method: 'POST', path: /\/teststeps$/, status: 502 });
+      const sentBefore = sandbox.faults.count('POST', /\/teststeps$/);
+      const err = (await fail(addStep(cp.id, { action: 'COMMENT', value: 'processed', meta: {} }))) as VirtuosoApiError;
+      assert.deepEqual([err.status, err.retryable], [502, true]);
+      assert.equal(sandbox.faults.count('POST', /\/teststeps$/) - sentBefore, 1);
+      const stored = (await api.item<Case>('GET', `/testcases/${cp.id}`)).steps;
+      assert.deepEqual(stored.map((s) => s.value), ['processed'], 'the caller must check before creating it again');
+    });
+
     it('latency applies to every API request', async () => {
       sandbox.faults.setLatency(300);
       const started = Date.now();
