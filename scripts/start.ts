@@ -16,12 +16,15 @@ import { emulatorJars } from './local-stack/emulators';
 import { LOG_DIR, portInUse, spawnService, waitUntil } from './local-stack/processes';
 import { startScheduler } from './local-stack/scheduler';
 import { startStack, type Stack } from './local-stack/stack';
+import { startSandbox, type Sandbox } from './virtuoso-sandbox/server';
 
 const ROOT = join(__dirname, '..');
 const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
 
 interface FirebaseJson {
   emulators: Record<'firestore' | 'pubsub' | 'functions', { host?: string; port: number }>;
+  /** Ours, beside Firebase's: the Virtuoso sandbox stands in for the Virtuoso API. */
+  localStack: { virtuosoSandbox: { port: number; organizationId: number } };
 }
 
 export interface RunningFunction {
@@ -34,14 +37,21 @@ export interface RunningFunction {
 
 export interface LocalSystem {
   stack: Stack;
+  sandbox: Sandbox;
   functions: RunningFunction[];
   env: Record<string, string>;
   stop(): Promise<void>;
 }
 
-export function localPorts(): { firestore: number; pubsub: number; functionsBase: number } {
+export function localPorts(): { firestore: number; pubsub: number; functionsBase: number; sandbox: number; organizationId: number } {
   const fb = JSON.parse(readFileSync(join(ROOT, 'firebase.json'), 'utf8')) as FirebaseJson;
-  return { firestore: fb.emulators.firestore.port, pubsub: fb.emulators.pubsub.port, functionsBase: fb.emulators.functions.port };
+  return {
+    firestore: fb.emulators.firestore.port,
+    pubsub: fb.emulators.pubsub.port,
+    functionsBase: fb.emulators.functions.port,
+    sandbox: fb.localStack.virtuosoSandbox.port,
+    organizationId: fb.localStack.virtuosoSandbox.organizationId,
+  };
 }
 
 /** Local values for the secrets, unless the environment already sets them. */
@@ -50,6 +60,7 @@ function localSecrets(): Record<string, string> {
     [secretEnvName(secrets.virtuosoWebhookSecret)]: process.env[secretEnvName(secrets.virtuosoWebhookSecret)] ?? 'local-webhook-secret',
     [secretEnvName(secrets.webhookSigningSecret)]:
       process.env[secretEnvName(secrets.webhookSigningSecret)] ?? `whsec_${randomBytes(24).toString('base64')}`,
+    [secretEnvName(secrets.virtuosoApiKey)]: process.env[secretEnvName(secrets.virtuosoApiKey)] ?? 'local-virtuoso-token',
   };
 }
 
@@ -83,7 +94,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
   const ports = localPorts();
   const fnPorts = functionSpecs.map((_, i) => ports.functionsBase + i);
   const busy: string[] = [];
-  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
+  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ['Virtuoso sandbox', ports.sandbox], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
     if (await portInUse(port)) busy.push(`${port} (${what})`);
   }
   if (busy.length) throw new Error(`Port(s) already in use: ${busy.join(', ')}. Is another 'npm start' running? Ports come from firebase.json.`);
@@ -92,12 +103,30 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     startStack({ projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'local-project', firestorePort: ports.firestore, pubsubPort: ports.pubsub, redis: options.redis ?? 'auto' }),
     buildBundles(),
   ]);
-  const env: Record<string, string> = { ...stack.env, REGION: 'local', APP_VERSION: 'local', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...localSecrets() };
+  const secretsEnv = localSecrets();
+  // The sandbox sends its signed execution webhooks to the local webhook function.
+  const webhookUrl = `http://127.0.0.1:${fnPorts[functionSpecs.findIndex((f) => f.name === 'webhook')]}/`;
+  const sandbox = await startSandbox({
+    port: ports.sandbox,
+    organizationId: ports.organizationId,
+    token: secretsEnv[secretEnvName(secrets.virtuosoApiKey)],
+    webhookUrl,
+    webhookSecret: secretsEnv[secretEnvName(secrets.virtuosoWebhookSecret)].split(/[\s,]+/)[0],
+  });
+  const env: Record<string, string> = {
+    ...stack.env,
+    REGION: 'local',
+    APP_VERSION: 'local',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    VIRTUOSO_BASE_URL: sandbox.url,
+    VIRTUOSO_ORG_ID: String(ports.organizationId),
+    ...secretsEnv,
+  };
   Object.assign(process.env, env);
 
   const running: RunningFunction[] = [];
   const stop = async () => {
-    await Promise.all([...running.map((f) => f.stop()), stack.stop()]);
+    await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close()]);
   };
   try {
     running.push(...(await Promise.all(functionSpecs.map((spec, i) => startFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
@@ -109,11 +138,12 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     await stop();
     throw err;
   }
-  return { stack, functions: running, env, stop };
+  return { stack, sandbox, functions: running, env, stop };
 }
 
 function printSummary(sys: LocalSystem): void {
   const { stack, functions: fns, env } = sys;
+  const sandboxCurl = `curl -s -H 'Authorization: Bearer ${env[secretEnvName(secrets.virtuosoApiKey)]}' '${sys.sandbox.url}/projects?organizationId=${env.VIRTUOSO_ORG_ID}'`;
   const url = (name: string) => fns.find((f) => f.spec.name === name)?.url ?? '(not running)';
   const secret = env[secretEnvName(secrets.virtuosoWebhookSecret)];
   const rows: [string, string][] = [
@@ -121,6 +151,7 @@ function printSummary(sys: LocalSystem): void {
     ['Firestore emulator', `127.0.0.1:${stack.firestore.port}`],
     ['Pub/Sub emulator', `127.0.0.1:${stack.pubsub.port}`],
     ['Redis', `${stack.redis.url}${stack.redis.private ? ' (private)' : ''}`],
+    ['Virtuoso sandbox', `${sys.sandbox.url} (token ${env[secretEnvName(secrets.virtuosoApiKey)]}, organization ${env.VIRTUOSO_ORG_ID})`],
     ['Logs', LOG_DIR],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -138,6 +169,9 @@ function printSummary(sys: LocalSystem): void {
     `  body='{"event":"EXECUTION","status":"FINISHED","jobId":1234,"projectId":1,"goalId":2}'`,
     `  sig=$(printf '%s' "$body" | openssl dgst -sha1 -hmac '${secret}' | sed 's/^.* //')`,
     `  curl -s -X POST '${url('webhook')}/' -H 'Content-Type: application/json' -H "X-Virtuoso-Signature: sha1=$sig" -d "$body"`,
+    '',
+    '  # the Virtuoso sandbox (executions there send signed webhooks to the webhook function)',
+    `  ${sandboxCurl}`,
     '',
     '  # the message it published on webhook-events, and the delivery log',
     `  PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run pull -- webhook-events-archive`,
