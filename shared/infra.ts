@@ -180,6 +180,19 @@ export const functions = [
     concurrency: 80,
     secrets: [secrets.virtuosoWebhookSecret, secrets.webhookSigningSecret],
   },
+  {
+    name: 'commands',
+    bundle: 'commands',
+    trigger: { kind: 'http', public: true },
+    memory: '512Mi',
+    timeoutSeconds: 120,
+    ingress: 'ALLOW_ALL',
+    minInstances: 0,
+    maxInstances: 50,
+    concurrency: 80,
+    secrets: [secrets.virtuosoApiKey],
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+  },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];
 

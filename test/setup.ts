@@ -5,7 +5,7 @@
  */
 import { freePortsSync } from '../scripts/local-stack/processes';
 
-const [firestorePort, pubsubPort, redisPort] = freePortsSync(3);
+const [firestorePort, pubsubPort, redisPort, sandboxPort] = freePortsSync(4);
 
 export const TEST_ENV = {
   GOOGLE_CLOUD_PROJECT: 'test-project',
@@ -23,8 +23,12 @@ export const TEST_ENV = {
   // Two Virtuoso secrets: the old and the new one, as during a rotation.
   VIRTUOSO_WEBHOOK_SECRET: 'old-virtuoso-secret new-virtuoso-secret',
   WEBHOOK_SIGNING_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  // The Virtuoso sandbox, started by the suites that need it on this port.
+  VIRTUOSO_BASE_URL: `http://127.0.0.1:${sandboxPort}/api`,
+  VIRTUOSO_ORG_ID: '2242',
+  VIRTUOSO_API_KEY: 'test-virtuoso-token',
 };
 Object.assign(process.env, TEST_ENV);
 delete process.env.SECRET_MANAGER_ENDPOINT;
 
-export const ports = { firestorePort, pubsubPort, redisPort };
+export const ports = { firestorePort, pubsubPort, redisPort, sandboxPort };

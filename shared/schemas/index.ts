@@ -2,7 +2,10 @@
  * JSON Schemas (ajv). One Ajv instance per process, created on first use; each schema compiled once.
  */
 import type { ValidateFunction } from 'ajv';
+import { unprocessable } from '../errors';
+import commandRequest from './command-request.json';
 import eventEnvelope from './event-envelope.json';
+import sessionRequest from './session-request.json';
 
 let ajv: import('ajv').default | undefined;
 const compiled = new Map<object, ValidateFunction>();
@@ -11,7 +14,7 @@ function instance(): import('ajv').default {
   if (!ajv) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const Ajv = (require('ajv') as typeof import('ajv')).default;
-    ajv = new Ajv({ allErrors: true, strict: true, formats: { 'date-time': isDateTime } });
+    ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, formats: { 'date-time': isDateTime } });
   }
   return ajv;
 }
@@ -34,4 +37,11 @@ export function describeErrors(v: ValidateFunction): { path: string; message: st
   return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
 }
 
-export const schemas = { eventEnvelope };
+export const schemas = { eventEnvelope, commandRequest, sessionRequest };
+
+/** Validates `value` against `schema`, or throws 422 with ajv's findings as details. */
+export function validateBody<T>(schema: object, value: unknown, what: string): T {
+  const v = validator<T>(schema);
+  if (!v(value)) throw unprocessable(`Invalid ${what}`, describeErrors(v));
+  return value;
+}

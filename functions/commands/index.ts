@@ -1,0 +1,119 @@
+/**
+ * `commands` — Virtuoso API CLI commands over HTTPS (public; API keys).
+ *
+ *   POST   /commands            run one command now → 200 {id, status, command, output, durationMs}
+ *   GET    /commands            the caller's history, newest first (?limit=, ?pageToken=)
+ *   GET    /commands/{id}       one command of the caller's tenant
+ *   POST   /sessions            {checkpointId, name?, nextPosition?} → 201 session
+ *   GET    /sessions            the caller's live sessions
+ *   GET    /sessions/{id}       one session
+ *   DELETE /sessions/{id}       → 204
+ *
+ * Every request: API key (401/403) → rate limit per user and endpoint (429) → validation (400/422).
+ * POSTs honour `Idempotency-Key` (24 h): a repeat returns the original command, nothing runs twice.
+ */
+import { authenticate, rateLimit, type Principal } from '../../shared/auth';
+import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
+import { getConfig } from '../../shared/config';
+import { AppError, notFound, toAppError, unavailable } from '../../shared/errors';
+import { publishEvent } from '../../shared/events';
+import { getCommand, listCommands, newCommandRecord, saveCommand, type CommandRecord } from '../../shared/commands/history';
+import { claimIdempotencyKey, idempotencyKeyOf } from '../../shared/commands/idempotency';
+import { commandName, runCommand, type CommandInput } from '../../shared/commands/run';
+import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
+import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
+import { topics } from '../../shared/infra';
+import { parseJsonObject } from '../../shared/json';
+import type { Logger } from '../../shared/log';
+import { schemas, validateBody } from '../../shared/schemas';
+
+getConfig();
+
+const SCOPE = 'commands';
+
+function view(r: CommandRecord) {
+  return { id: r.id, status: r.status, command: r.command, output: r.output, error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
+}
+
+async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
+  const input = validateBody<CommandInput>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
+  const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
+  const record = newCommandRecord(principal, commandName(input), input, 'running', idempotencyKey);
+  if (idempotencyKey) {
+    const claim = await claimIdempotencyKey(principal, idempotencyKey, input, record.id);
+    if (claim.existingCommandId) {
+      const original = await getCommand(principal, claim.existingCommandId).catch((err) => {
+        if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being recorded; retry shortly', 1);
+        throw err;
+      });
+      return { status: 200, body: view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
+    }
+  }
+  await saveCommand(record);
+  const started = performance.now();
+  let failure: AppError | undefined;
+  try {
+    const { command, output } = await runCommand(input, principal);
+    Object.assign(record, { command, output, status: 'succeeded' });
+  } catch (err) {
+    failure = toAppError(err);
+    record.status = 'failed';
+    record.error = { code: failure.code, message: failure.message, status: failure.status, ...(failure.details === undefined ? {} : { details: failure.details }) };
+  }
+  record.durationMs = Math.round(performance.now() - started);
+  record.updatedAt = new Date().toISOString();
+  await saveCommand(record);
+  await Promise.all([cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
+  if (failure) {
+    throw new AppError(failure.code, failure.message, {
+      details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
+      retryAfterSeconds: failure.retryAfterSeconds,
+      headers: rateHeaders,
+    });
+  }
+  return { status: 200, body: view(record), headers: rateHeaders };
+}
+
+/** command.executed / command.failed on command-events; the command already ran, so a failed publish is logged, not fatal. */
+async function announce(record: CommandRecord, log: Logger): Promise<void> {
+  const type = record.status === 'succeeded' ? 'command.executed' : 'command.failed';
+  await publishEvent(topics.commandEvents, type, { commandId: record.id, command: record.command, status: record.status, durationMs: record.durationMs, error: record.error }, {
+    source: 'commands',
+    userId: record.userId,
+    attributes: { tenantId: record.tenantId, command: record.command },
+  }).catch((err) => log.warn('could not publish the command event', { error: (err as Error).message, commandId: record.id }));
+}
+
+httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 1024 * 1024 }, async (ctx) => {
+  const principal = await authenticate(ctx.headers, SCOPE);
+  const [, resource, id, extra] = ctx.path.split('/');
+  if (extra !== undefined || (resource !== 'commands' && resource !== 'sessions')) throw notFound(`No route ${ctx.method} ${ctx.path}`);
+  const { headers: rateHeaders } = await rateLimit(principal.userId, resource);
+  const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
+  const route = `${ctx.method} /${resource}${id ? '/:id' : ''}`;
+  switch (route) {
+    case 'POST /commands':
+      return runNow({ ...ctx, log: reqLog }, principal, rateHeaders);
+    case 'GET /commands': {
+      const limit = Math.min(Math.max(Number(ctx.query.get('limit') ?? 20) || 20, 1), 100);
+      const page = await listCommands(principal, limit, ctx.query.get('pageToken') ?? undefined);
+      return { status: 200, body: { items: page.items.map(view), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }, headers: rateHeaders };
+    }
+    case 'GET /commands/:id':
+      return { status: 200, body: view(await getCommand(principal, id)), headers: rateHeaders };
+    case 'POST /sessions': {
+      const body = validateBody<{ checkpointId: string | number; name?: string; nextPosition?: number }>(schemas.sessionRequest, parseJsonObject(ctx.rawBody), 'session request');
+      const session = await createSession(principal, String(body.checkpointId).replace(/^cp_/, ''), body.name, body.nextPosition);
+      return { status: 201, body: session, headers: rateHeaders };
+    }
+    case 'GET /sessions':
+      return { status: 200, body: { items: await listSessions(principal) }, headers: rateHeaders };
+    case 'GET /sessions/:id':
+      return { status: 200, body: await getSession(principal, id), headers: rateHeaders };
+    case 'DELETE /sessions/:id':
+      await deleteSession(principal, id);
+      return { status: 204, headers: rateHeaders };
+    default:
+      throw notFound(`No route ${ctx.method} ${ctx.path}`);
+  }
+});

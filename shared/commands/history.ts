@@ -1,0 +1,79 @@
+/**
+ * Command history: `command_history/{userId}/commands/{commandId}` (seed path), one document per
+ * command with its input, status, result or error and timing. A key sees its own tenant's commands.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DocumentReference } from '@google-cloud/firestore';
+import type { Principal } from '../auth';
+import { dependencyError, notFound } from '../errors';
+import { collections, db } from '../firestore';
+
+export type CommandStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface CommandRecord {
+  id: string;
+  tenantId: string;
+  userId: string;
+  command: string;
+  input: unknown;
+  status: CommandStatus;
+  output?: unknown;
+  error?: { code: string; message: string; status: number; details?: unknown };
+  idempotencyKey?: string;
+  createdAt: string;
+  updatedAt: string;
+  durationMs?: number;
+}
+
+const commandsOf = (userId: string) => db().collection(collections.commandHistory).doc(userId).collection('commands');
+const ref = (userId: string, id: string) => commandsOf(userId).doc(id) as DocumentReference;
+
+const fs = async <T>(p: Promise<T>): Promise<T> => {
+  try {
+    return await p;
+  } catch (err) {
+    throw dependencyError('Firestore', err);
+  }
+};
+
+export function newCommandRecord(principal: Principal, command: string, input: unknown, status: CommandStatus, idempotencyKey?: string): CommandRecord {
+  const now = new Date().toISOString();
+  return {
+    id: randomUUID(),
+    tenantId: principal.tenantId,
+    userId: principal.userId,
+    command,
+    input,
+    status,
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+export async function saveCommand(record: CommandRecord): Promise<void> {
+  await fs(ref(record.userId, record.id).set(JSON.parse(JSON.stringify(record)) as CommandRecord));
+}
+
+/** A command by id, if the caller's tenant owns it (404 otherwise, whoever owns it). */
+export async function getCommand(principal: Principal, id: string): Promise<CommandRecord> {
+  const snap = await fs(db().collectionGroup('commands').where('id', '==', id).where('tenantId', '==', principal.tenantId).limit(1).get());
+  if (snap.empty) throw notFound(`No command ${id}`);
+  return snap.docs[0].data() as CommandRecord;
+}
+
+/** The caller's history, newest first; `pageToken` is the last item's createdAt|id. */
+export async function listCommands(principal: Principal, limit: number, pageToken?: string): Promise<{ items: CommandRecord[]; nextPageToken?: string }> {
+  let q = commandsOf(principal.userId).orderBy('createdAt', 'desc').orderBy('id', 'desc');
+  if (pageToken) {
+    const [createdAt, id] = Buffer.from(pageToken, 'base64url').toString('utf8').split('|');
+    q = q.startAfter(createdAt, id);
+  }
+  const snap = await fs(q.limit(limit + 1).get());
+  const items = snap.docs.slice(0, limit).map((d) => d.data() as CommandRecord);
+  const last = items.at(-1);
+  return {
+    items,
+    ...(snap.docs.length > limit && last ? { nextPageToken: Buffer.from(`${last.createdAt}|${last.id}`).toString('base64url') } : {}),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Runs one command — CLI string or structured JSON — against Virtuoso: step commands through the
+ * step catalogue (checkpoint and position from the input or the session), the others through the
+ * command catalogue. Virtuoso's refusals are mapped into the taxonomy once (virtuosoToAppError).
+ * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes.
+ */
+import { createHash } from 'node:crypto';
+import type { Principal } from '../auth';
+import { cacheGet, cacheKeys, cacheSet, cacheTtlSeconds } from '../cache';
+import { getConfig } from '../config';
+import { badRequest, unprocessable } from '../errors';
+import { virtuoso, VirtuosoApiError, virtuosoToAppError } from '../virtuoso';
+import { resolveArgs, tokenize } from '../virtuoso/cli';
+import { COMMANDS, findCommand, type Command } from '../virtuoso/commands';
+import { findStepCommand, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
+import { APPEND, createStepBody } from '../virtuoso/steps';
+import { takePosition } from './sessions';
+
+export interface CommandInput {
+  /** A CLI string (`step-interact click 123 "Login"`) or a command name (`step-interact.click`). */
+  command: string;
+  args?: Record<string, string | number | boolean>;
+  checkpointId?: string | number;
+  position?: number | 'last';
+  sessionId?: string;
+}
+
+export interface StepResult {
+  id: string;
+  checkpointId: string;
+  type: string;
+  position: number | 'last';
+  selector?: string;
+  value?: string;
+  meta?: Record<string, unknown>;
+}
+
+const NAME = /^[a-z][a-z-]*(\.[a-z][a-z-]*)*$/;
+const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
+
+/** The catalogue name of the command an input asks for (for history and rate limits). */
+export function commandName(input: CommandInput): string {
+  if (NAME.test(input.command)) return input.command;
+  const tokens = tokenize(input.command);
+  return findStepCommand(tokens)?.command.name ?? findCommand(tokens)?.command.name ?? tokens.slice(0, 2).join('.');
+}
+
+export async function runCommand(input: CommandInput, principal: Principal): Promise<{ command: string; output: unknown }> {
+  try {
+    return await dispatch(input, principal);
+  } catch (err) {
+    throw err instanceof VirtuosoApiError ? virtuosoToAppError(err) : err;
+  }
+}
+
+async function dispatch(input: CommandInput, principal: Principal): Promise<{ command: string; output: unknown }> {
+  const structured = NAME.test(input.command) && !input.command.includes(' ');
+  const isStep = input.command.startsWith('step-');
+  if (isStep) {
+    const step = structured
+      ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position })
+      : withOverrides(stepFromCli(tokenize(input.command)), input);
+    return { command: step.command, output: await createStep(step, input.sessionId, principal) };
+  }
+  const ctx = { api: virtuoso(), organizationId: getConfig().virtuosoOrgId };
+  let command: Command;
+  let args: Record<string, string>;
+  let flags: Record<string, string | true>;
+  if (structured) {
+    const found = BY_NAME.get(input.command);
+    if (!found) throw badRequest(`Unknown command '${input.command}'`);
+    command = found;
+    const names = new Set(found.args.map((a) => a.name));
+    args = {};
+    flags = {};
+    for (const [k, v] of Object.entries(input.args ?? {})) {
+      if (names.has(k)) args[k] = String(v);
+      else flags[k] = v === true ? true : String(v);
+    }
+    const missing = found.args.filter((a) => a.required !== false && args[a.name] === undefined).map((a) => a.name);
+    if (missing.length) throw unprocessable(`Missing ${missing.join(', ')} for ${found.name}`);
+  } else {
+    const tokens = tokenize(input.command);
+    const found = findCommand(tokens);
+    if (!found) throw badRequest(`Unknown command '${tokens.slice(0, 2).join(' ')}'`);
+    command = found.command;
+    const r = resolveArgs(found.rest, { args: command.args, booleanFlags: command.booleanFlags });
+    args = r.args;
+    flags = r.flags;
+  }
+  if (!command.read) return { command: command.name, output: await command.run(ctx, args, flags) };
+  const key = cacheKeys.apiResponse(command.name, createHash('sha256').update(JSON.stringify([principal.tenantId, args, flags])).digest('hex').slice(0, 32));
+  const cached = await cacheGet<unknown>(key);
+  if (cached !== undefined) return { command: command.name, output: cached };
+  const output = await command.run(ctx, args, flags);
+  await cacheSet(key, output, cacheTtlSeconds.apiResponse);
+  return { command: command.name, output };
+}
+
+/** Body fields override what the CLI string said (an explicit checkpoint or position wins). */
+function withOverrides(step: StepRequest, input: CommandInput): StepRequest {
+  return {
+    ...step,
+    ...(input.checkpointId !== undefined ? { checkpointId: String(input.checkpointId).replace(/^cp_/, '') } : {}),
+    ...(input.position !== undefined ? { position: input.position } : {}),
+  };
+}
+
+async function createStep(step: StepRequest, sessionId: string | undefined, principal: Principal): Promise<StepResult> {
+  let checkpointId = step.checkpointId;
+  let position = step.position;
+  if (sessionId && (checkpointId === undefined || position === undefined)) {
+    if (checkpointId === undefined) {
+      const taken = await takePosition(principal, sessionId);
+      checkpointId = taken.checkpointId;
+      position ??= taken.position;
+    } else {
+      position ??= 'last';
+    }
+  }
+  if (checkpointId === undefined) throw unprocessable('No checkpoint: give one (checkpointId, or in the command) or use a session (sessionId)');
+  const stepIndex = position === undefined || position === 'last' ? APPEND : position - 1;
+  const created = await virtuoso().item<{ testStep: { id: number | string } }>('POST', '/teststeps', {
+    body: createStepBody(checkpointId, step.parsedStep, stepIndex),
+  });
+  const clue = step.parsedStep.target ? (JSON.parse(step.parsedStep.target.selectors[0].value) as { clue: string }).clue : undefined;
+  return {
+    id: String(created.testStep.id),
+    checkpointId,
+    type: step.parsedStep.action,
+    position: position ?? 'last',
+    ...(clue !== undefined ? { selector: clue } : {}),
+    ...(step.parsedStep.value ? { value: step.parsedStep.value } : {}),
+    meta: step.parsedStep.meta,
+  };
+}

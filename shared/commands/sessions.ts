@@ -1,0 +1,87 @@
+/**
+ * Sessions: `sessions/{id}` holds a user's current checkpoint and the next step position. Step
+ * commands without a checkpoint use it, and take their position from it atomically (a Firestore
+ * transaction), so two concurrent commands never get the same position. Replaces the CLI's mutable
+ * config file, which was unsafe under concurrency (VIRTUOSO_API.md §2.2).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Principal } from '../auth';
+import { dependencyError, notFound, unprocessable } from '../errors';
+import { collections, db } from '../firestore';
+
+export const SESSION_TTL_MS = 24 * 3600_000;
+
+export interface Session {
+  id: string;
+  tenantId: string;
+  userId: string;
+  name?: string;
+  checkpointId: string;
+  /** 1-based position the next step without one takes. */
+  nextPosition: number;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+}
+
+const ref = (id: string) => db().collection(collections.sessions).doc(id);
+
+const fs = async <T>(p: Promise<T>): Promise<T> => {
+  try {
+    return await p;
+  } catch (err) {
+    throw dependencyError('Firestore', err);
+  }
+};
+
+export async function createSession(principal: Principal, checkpointId: string, name?: string, nextPosition = 1): Promise<Session> {
+  if (!/^\d+$/.test(checkpointId)) throw unprocessable(`'${checkpointId}' is not a checkpoint id`);
+  const now = Date.now();
+  const session: Session = {
+    id: `sess_${randomBytes(9).toString('base64url')}`,
+    tenantId: principal.tenantId,
+    userId: principal.userId,
+    ...(name ? { name } : {}),
+    checkpointId,
+    nextPosition,
+    createdAt: new Date(now).toISOString(),
+    updatedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + SESSION_TTL_MS).toISOString(),
+  };
+  await fs(ref(session.id).create(session));
+  return session;
+}
+
+/** The session, if the caller's tenant owns it and it has not expired (404 otherwise). */
+export async function getSession(principal: Principal, id: string): Promise<Session> {
+  const snap = await fs(ref(id).get());
+  const s = snap.data() as Session | undefined;
+  if (!s || s.tenantId !== principal.tenantId || Date.parse(s.expiresAt) <= Date.now()) throw notFound(`No session ${id}`);
+  return s;
+}
+
+export async function listSessions(principal: Principal): Promise<Session[]> {
+  const snap = await fs(db().collection(collections.sessions).where('userId', '==', principal.userId).get());
+  return snap.docs
+    .map((d) => d.data() as Session)
+    .filter((s) => s.tenantId === principal.tenantId && Date.parse(s.expiresAt) > Date.now())
+    .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+}
+
+export async function deleteSession(principal: Principal, id: string): Promise<void> {
+  await getSession(principal, id);
+  await fs(ref(id).delete());
+}
+
+/** Takes the session's next position atomically and advances it. */
+export async function takePosition(principal: Principal, id: string): Promise<{ checkpointId: string; position: number }> {
+  return fs(
+    db().runTransaction(async (tx) => {
+      const snap = await tx.get(ref(id));
+      const s = snap.data() as Session | undefined;
+      if (!s || s.tenantId !== principal.tenantId || Date.parse(s.expiresAt) <= Date.now()) throw notFound(`No session ${id}`);
+      tx.update(ref(id), { nextPosition: s.nextPosition + 1, updatedAt: new Date().toISOString() });
+      return { checkpointId: s.checkpointId, position: s.nextPosition };
+    }),
+  );
+}

@@ -1,0 +1,167 @@
+/**
+ * The commands function end to end: the Functions Framework server, API keys in the Firestore
+ * emulator, rate limits in Redis, history and sessions in Firestore, events on Pub/Sub, and the
+ * Virtuoso sandbox over HTTP as Virtuoso.
+ */
+import assert from 'node:assert/strict';
+import '../../functions/commands';
+import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
+import { clearKeyCache, newApiKey, rateLimit, storeApiKey } from '../../shared/auth';
+import { cacheGet, cacheKeys } from '../../shared/cache';
+import { request, serve, type Served } from '../helpers/http';
+import { pull } from '../helpers/pubsub';
+import { useStack } from '../helpers/stack';
+import { ports, TEST_ENV } from '../setup';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)', () => {
+  useStack();
+  let fn: Served;
+  let sandbox: Sandbox;
+  let key: string;
+  let otherTenantKey: string;
+
+  before(async () => {
+    fn = await serve('commands');
+    sandbox = await startSandbox({ port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 300 });
+  });
+  after(async () => {
+    await fn.close();
+    await sandbox.close();
+  });
+  beforeEach(async () => {
+    clearKeyCache();
+    const a = newApiKey({ tenantId: 'acme', userId: 'alice', scopes: ['commands'] });
+    const b = newApiKey({ tenantId: 'globex', userId: 'bob', scopes: ['commands'] });
+    await Promise.all([storeApiKey(a.record), storeApiKey(b.record)]);
+    key = a.key;
+    otherTenantKey = b.key;
+  });
+
+  const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}, as = key) =>
+    request<Json>(`${fn.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${as}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const run = async (command: string, extra: object = {}, headers: Record<string, string> = {}) => {
+    const res = await call('POST', '/commands', { command, ...extra }, headers);
+    assert.equal(res.status, 200, res.text);
+    return res.body;
+  };
+
+  it('builds project → goal → journey → checkpoint → steps with CLI strings, and records each command', async () => {
+    const project = (await run('create-project "Web shop"')).output;
+    const goal = (await run(`create-goal ${project.project_id} Checkout --url https://shop.example.com`)).output;
+    const journey = (await run(`create-journey ${goal.goal_id} ${goal.snapshot_id} "Guest checkout"`)).output;
+    const checkpoint = (await run(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} "Pay"`)).output;
+    assert.equal(checkpoint.status, 'success');
+
+    const click = await run(`step-interact click ${checkpoint.checkpoint_id} "Pay \\"now\\"" 1`);
+    assert.equal(click.status, 'succeeded');
+    assert.equal(click.command, 'step-interact.click');
+    assert.deepEqual(Object.keys(click.output).sort(), ['checkpointId', 'id', 'meta', 'position', 'selector', 'type']);
+    assert.equal(click.output.selector, 'Pay "now"');
+    const write = await run('step-interact.write', { checkpointId: Number(checkpoint.checkpoint_id), args: { selector: 'Email', text: 'a@b.c' } });
+    assert.equal(write.output.type, 'WRITE');
+
+    const steps = (await run(`list-checkpoint-steps ${checkpoint.checkpoint_id}`)).output;
+    assert.deepEqual(steps.map((s: Json) => s.action), ['CLICK', 'WRITE']);
+    assert.equal(sandbox.faults.count('POST', '/teststeps'), 2);
+
+    const history = await call('GET', '/commands?limit=3');
+    assert.equal(history.status, 200);
+    assert.equal(history.body.items.length, 3);
+    assert.equal(history.body.items[0].command, 'list-checkpoint-steps');
+    assert.ok(history.body.nextPageToken);
+    const next = await call('GET', `/commands?limit=3&pageToken=${history.body.nextPageToken}`);
+    assert.equal(next.body.items[0].command, 'create-checkpoint');
+
+    const events = await pull('command-events-archive');
+    assert.ok(events.length >= 7);
+    assert.ok(events.every((e) => e.json.eventType === 'command.executed'));
+    assert.deepEqual(await cacheGet(cacheKeys.commandResult(click.id)), click);
+  });
+
+  it('sessions: steps without a checkpoint use it, and concurrent steps get distinct positions', async () => {
+    const project = (await run('create-project Sess')).output;
+    const goal = (await run(`create-goal ${project.project_id} G`)).output;
+    const journey = (await run(`create-journey ${goal.goal_id} ${goal.snapshot_id} J`)).output;
+    const cp = (await run(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} C`)).output;
+    const session = await call('POST', '/sessions', { checkpointId: `cp_${cp.checkpoint_id}`, name: 'mine' });
+    assert.equal(session.status, 201, session.text);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => run(`step-misc comment "note ${i}"`, { sessionId: session.body.id })));
+    const positions = results.map((r) => r.output.position).sort((a, b) => a - b);
+    assert.deepEqual(positions, [1, 2, 3, 4, 5, 6]);
+    assert.ok(results.every((r) => r.output.checkpointId === cp.checkpoint_id));
+    assert.equal((await call('GET', `/sessions/${session.body.id}`)).body.nextPosition, 7);
+    assert.equal((await call('GET', '/sessions')).body.items.length, 1);
+    assert.equal((await call('GET', `/sessions/${session.body.id}`, undefined, {}, otherTenantKey)).status, 404);
+    assert.equal((await call('DELETE', `/sessions/${session.body.id}`)).status, 204);
+    assert.equal((await call('GET', `/sessions/${session.body.id}`)).status, 404);
+  });
+
+  it('Idempotency-Key: a repeat returns the original command and runs nothing twice; a different body is 409', async () => {
+    const projectsBefore = sandbox.faults.count('POST', '/projects$');
+    const first = await run('create-project Once', {}, { 'idempotency-key': 'k-1' });
+    const again = await call('POST', '/commands', { command: 'create-project Once' }, { 'idempotency-key': 'k-1' });
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.id, first.id);
+    assert.deepEqual(again.body.output, first.output);
+    assert.equal(sandbox.faults.count('POST', '/projects$') - projectsBefore, 1, 'Virtuoso saw one create');
+    const different = await call('POST', '/commands', { command: 'create-project Twice' }, { 'idempotency-key': 'k-1' });
+    assert.equal(different.status, 409);
+    // Another tenant's key space is its own.
+    const other = await call('POST', '/commands', { command: 'create-project Other' }, { 'idempotency-key': 'k-1' }, otherTenantKey);
+    assert.equal(other.status, 200, other.text);
+  });
+
+  it('authentication, tenancy, rate limits and validation errors are JSON with the right status', async () => {
+    assert.equal((await request(`${fn.url}/commands`, { method: 'GET' })).status, 401);
+    assert.equal((await call('GET', '/commands', undefined, {}, 'vak_' + 'x'.repeat(43))).status, 401);
+    const noScope = newApiKey({ tenantId: 'acme', userId: 'carol', scopes: ['test-runs'] });
+    await storeApiKey(noScope.record);
+    assert.equal((await call('GET', '/commands', undefined, {}, noScope.key)).status, 403);
+
+    const mine = await run('create-project Mine');
+    assert.equal((await call('GET', `/commands/${mine.id}`)).status, 200);
+    assert.equal((await call('GET', `/commands/${mine.id}`, undefined, {}, otherTenantKey)).status, 404);
+
+    const bad = await call('POST', '/commands', { command: 'step-interact click', extra: 1 });
+    assert.equal(bad.status, 422);
+    assert.equal(bad.body.error.code, 'unprocessable_entity');
+    assert.equal((await call('POST', '/commands', { command: 'teleport now' })).status, 400);
+    assert.equal((await call('POST', '/commands', { command: 'step-interact click "x"' })).status, 422, 'no checkpoint and no session');
+    const unknownCheckpoint = await call('POST', '/commands', { command: 'step-interact click 987654 "x"' });
+    assert.equal(unknownCheckpoint.status, 404, unknownCheckpoint.text);
+    assert.ok(unknownCheckpoint.body.error.details.commandId);
+    const failed = await call('GET', `/commands/${unknownCheckpoint.body.error.details.commandId}`);
+    assert.equal(failed.body.status, 'failed');
+    assert.equal((await call('GET', '/nowhere')).status, 404);
+    assert.equal((await call('POST', '/commands', '{not json' as unknown as object)).status, 422);
+  });
+
+  it('maps Virtuoso trouble: duplicate names 409, an outage 503 with Retry-After', async () => {
+    await run('create-project Dup');
+    const dup = await call('POST', '/commands', { command: 'create-project Dup' });
+    assert.equal(dup.status, 409, dup.text);
+    sandbox.faults.next(10, '5xx', { method: 'POST', path: '/projects' });
+    const down = await call('POST', '/commands', { command: 'create-project Later' });
+    assert.equal(down.status, 503, down.text);
+    assert.ok(Number(down.headers.get('retry-after')) >= 1);
+    sandbox.faults.clear();
+  });
+
+  it('rate-limits per user and endpoint with 429 and RateLimit headers', async () => {
+    for (let i = 0; i < 1000; i++) await rateLimit('alice', 'commands').catch(() => undefined);
+    const res = await call('GET', '/commands');
+    assert.equal(res.status, 429, res.text);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    assert.equal(res.headers.get('ratelimit-remaining'), '0');
+    // Sessions are another endpoint, with their own window.
+    assert.equal((await call('GET', '/sessions')).status, 200);
+  });
+});
