@@ -214,5 +214,8 @@ export const schedules: readonly ScheduleSpec[] = [
  * Composite indexes live in firestore.indexes.json (Firebase's format), which deploy applies.
  */
 export const firestore = {
-  ttl: [{ collection: collections.webhookDeliveries, field: 'expiresAt' }],
+  ttl: [
+    { collection: collections.webhookDeliveries, field: 'expiresAt' },
+    { collection: collections.idempotency, field: 'expiresAt' },
+  ],
 };

@@ -190,10 +190,14 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     }
   });
 
-  it('sets the Firestore TTL policy on webhook_deliveries.expiresAt and the composite indexes', () => {
-    const ttl = command(plan, ['firestore', 'fields', 'ttls', 'update'], 'expiresAt');
-    assert.equal(flag(ttl.args, 'collection-group'), 'webhook_deliveries');
-    assert.equal(flag(ttl.args, 'enable-ttl'), '');
+  it('sets every Firestore TTL policy of infra.ts and the composite indexes', () => {
+    const ttls = commands(plan, 'firestore', 'fields', 'ttls', 'update');
+    assert.deepEqual(
+      ttls.map((t) => `${flag(t.args, 'collection-group')}.${t.args[t.args.indexOf('update') + 1]}`).sort(),
+      infra.firestore.ttl.map((t) => `${t.collection}.${t.field}`).sort(),
+    );
+    for (const t of ttls) assert.equal(flag(t.args, 'enable-ttl'), '');
+    assert.ok(ttls.some((t) => flag(t.args, 'collection-group') === 'webhook_deliveries'));
 
     const indexes = commands(plan, 'firestore', 'indexes', 'composite', 'create');
     assert.equal(indexes.length, indexesFile.indexes.length);
