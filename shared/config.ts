@@ -101,6 +101,12 @@ const SPEC = {
   virtuosoBaseUrl: ['VIRTUOSO_BASE_URL', url(['http:', 'https:'])],
   /** Virtuoso organization id (required by GET /projects and POST /projects). */
   virtuosoOrgId: ['VIRTUOSO_ORG_ID', optionalInt(1, 2_147_483_647)],
+  /** Local only: the REST endpoint of a Cloud Tasks stand-in (the local dispatcher). */
+  cloudTasksEndpoint: ['CLOUD_TASKS_ENDPOINT', url(['http:', 'https:'])],
+  /** Service account whose OIDC token Cloud Tasks attaches when calling the private workers. */
+  tasksInvokerServiceAccount: ['TASKS_INVOKER_SA', optional],
+  /** Where queued commands are delivered (the commandWorker's URL). */
+  commandWorkerUrl: ['COMMAND_WORKER_URL', url(['http:', 'https:'])],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

@@ -193,6 +193,20 @@ export const functions = [
     secrets: [secrets.virtuosoApiKey],
     envSecrets: { REDIS_HOST: secrets.memorystoreHost },
   },
+  {
+    // Private: invoked only by Cloud Tasks (queue command-execution) with an OIDC token.
+    name: 'commandWorker',
+    bundle: 'commands',
+    trigger: { kind: 'task', queue: 'commandExecution' },
+    memory: '512Mi',
+    timeoutSeconds: 600,
+    ingress: 'ALLOW_INTERNAL_ONLY',
+    minInstances: 0,
+    maxInstances: 100,
+    concurrency: 80,
+    secrets: [secrets.virtuosoApiKey],
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+  },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];
 

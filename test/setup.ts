@@ -5,7 +5,7 @@
  */
 import { freePortsSync } from '../scripts/local-stack/processes';
 
-const [firestorePort, pubsubPort, redisPort, sandboxPort] = freePortsSync(4);
+const [firestorePort, pubsubPort, redisPort, sandboxPort, tasksPort, workerPort] = freePortsSync(6);
 
 export const TEST_ENV = {
   GOOGLE_CLOUD_PROJECT: 'test-project',
@@ -27,8 +27,12 @@ export const TEST_ENV = {
   VIRTUOSO_BASE_URL: `http://127.0.0.1:${sandboxPort}/api`,
   VIRTUOSO_ORG_ID: '2242',
   VIRTUOSO_API_KEY: 'test-virtuoso-token',
+  // The local Cloud Tasks dispatcher and the commandWorker, started by the suites that need them.
+  CLOUD_TASKS_ENDPOINT: `http://127.0.0.1:${tasksPort}`,
+  COMMAND_WORKER_URL: `http://127.0.0.1:${workerPort}/`,
+  TASKS_INVOKER_SA: 'tasks-invoker@test-project.iam.gserviceaccount.com',
 };
 Object.assign(process.env, TEST_ENV);
 delete process.env.SECRET_MANAGER_ENDPOINT;
 
-export const ports = { firestorePort, pubsubPort, redisPort, sandboxPort };
+export const ports = { firestorePort, pubsubPort, redisPort, sandboxPort, tasksPort, workerPort };

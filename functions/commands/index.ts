@@ -1,7 +1,8 @@
 /**
  * `commands` — Virtuoso API CLI commands over HTTPS (public; API keys).
  *
- *   POST   /commands            run one command now → 200 {id, status, command, output, durationMs}
+ *   POST   /commands            run one command now → 200 {id, status, command, output, durationMs};
+ *                                with `async: true` → 202 {id, status: "queued", statusUrl}
  *   GET    /commands            the caller's history, newest first (?limit=, ?pageToken=)
  *   GET    /commands/{id}       one command of the caller's tenant
  *   POST   /sessions            {checkpointId, name?, nextPosition?} → 201 session
@@ -11,21 +12,25 @@
  *
  * Every request: API key (401/403) → rate limit per user and endpoint (429) → validation (400/422).
  * POSTs honour `Idempotency-Key` (24 h): a repeat returns the original command, nothing runs twice.
+ *
+ * `commandWorker` (private, Cloud Tasks queue `command-execution`) runs queued commands.
  */
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
 import { getConfig } from '../../shared/config';
 import { AppError, notFound, toAppError, unavailable } from '../../shared/errors';
 import { publishEvent } from '../../shared/events';
-import { getCommand, listCommands, newCommandRecord, saveCommand, type CommandRecord } from '../../shared/commands/history';
-import { claimIdempotencyKey, idempotencyKeyOf } from '../../shared/commands/idempotency';
-import { commandName, runCommand, type CommandInput } from '../../shared/commands/run';
+import { deleteCommand, getCommand, listCommands, newCommandRecord, saveCommand, type CommandRecord } from '../../shared/commands/history';
+import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
+import { commandName, pinSession, runCommand, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
+import { processCommandTask, type CommandTask } from '../../shared/commands/worker';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
 import { topics } from '../../shared/infra';
 import { parseJsonObject } from '../../shared/json';
 import type { Logger } from '../../shared/log';
 import { schemas, validateBody } from '../../shared/schemas';
+import { enqueueTask, taskId } from '../../shared/tasks';
 
 getConfig();
 
@@ -36,9 +41,9 @@ function view(r: CommandRecord) {
 }
 
 async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
-  const input = validateBody<CommandInput>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
+  const { async: queued, ...input } = validateBody<CommandInput & { async?: boolean }>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
-  const record = newCommandRecord(principal, commandName(input), input, 'running', idempotencyKey);
+  const record = newCommandRecord(principal, commandName(input), input, queued ? 'queued' : 'running', idempotencyKey);
   if (idempotencyKey) {
     const claim = await claimIdempotencyKey(principal, idempotencyKey, input, record.id);
     if (claim.existingCommandId) {
@@ -46,9 +51,10 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
         if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being recorded; retry shortly', 1);
         throw err;
       });
-      return { status: 200, body: view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
+      return { status: original.status === 'queued' ? 202 : 200, body: view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
     }
   }
+  if (queued) return enqueue(record, principal, idempotencyKey, rateHeaders);
   await saveCommand(record);
   const started = performance.now();
   let failure: AppError | undefined;
@@ -74,6 +80,27 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   return { status: 200, body: view(record), headers: rateHeaders };
 }
 
+/** Queues a command for commandWorker: recorded as `queued` first, so the worker always finds it. */
+async function enqueue(record: CommandRecord, principal: Principal, idempotencyKey: string | undefined, rateHeaders: Record<string, string>): Promise<HttpResult> {
+  const workerUrl = getConfig().commandWorkerUrl;
+  if (!workerUrl) throw unavailable('Queued commands are not configured (COMMAND_WORKER_URL)', 60);
+  record.input = await pinSession(record.input as CommandInput, principal);
+  await saveCommand(record);
+  try {
+    await enqueueTask({
+      queue: 'commandExecution',
+      id: taskId(record.tenantId, record.id),
+      url: workerUrl,
+      body: { commandId: record.id, userId: record.userId, tenantId: record.tenantId },
+    });
+  } catch (err) {
+    // Not accepted: nothing stays behind that could block the caller's retry.
+    await Promise.all([deleteCommand(record), idempotencyKey ? releaseIdempotencyKey(principal, idempotencyKey) : undefined]).catch(() => undefined);
+    throw err;
+  }
+  return { status: 202, body: { ...view(record), statusUrl: `/commands/${record.id}` }, headers: rateHeaders };
+}
+
 /** command.executed / command.failed on command-events; the command already ran, so a failed publish is logged, not fatal. */
 async function announce(record: CommandRecord, log: Logger): Promise<void> {
   const type = record.status === 'succeeded' ? 'command.executed' : 'command.failed';
@@ -83,6 +110,19 @@ async function announce(record: CommandRecord, log: Logger): Promise<void> {
     attributes: { tenantId: record.tenantId, command: record.command },
   }).catch((err) => log.warn('could not publish the command event', { error: (err as Error).message, commandId: record.id }));
 }
+
+httpFunction('commandWorker', { methods: ['POST'] }, async ({ rawBody, headers, log }) => {
+  const task = validateBody<CommandTask>(schemas.commandTask, parseJsonObject(rawBody), 'command task');
+  const wlog = log.child({ commandId: task.commandId, attempt: String(headers['x-cloudtasks-taskretrycount'] ?? '') });
+  const result = await processCommandTask(task);
+  if (result.outcome === 'ignored') {
+    wlog.info(`task ignored: ${result.reason}`);
+    return { status: 200, body: { outcome: 'ignored', reason: result.reason } };
+  }
+  const record = { ...result.record, updatedAt: new Date().toISOString() };
+  await Promise.all([cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, wlog)]);
+  return { status: 200, body: { outcome: result.outcome, id: record.id } };
+});
 
 httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 1024 * 1024 }, async (ctx) => {
   const principal = await authenticate(ctx.headers, SCOPE);

@@ -55,6 +55,10 @@ export async function saveCommand(record: CommandRecord): Promise<void> {
   await fs(ref(record.userId, record.id).set(JSON.parse(JSON.stringify(record)) as CommandRecord));
 }
 
+export async function deleteCommand(record: CommandRecord): Promise<void> {
+  await fs(ref(record.userId, record.id).delete());
+}
+
 /** A command by id, if the caller's tenant owns it (404 otherwise, whoever owns it). */
 export async function getCommand(principal: Principal, id: string): Promise<CommandRecord> {
   const snap = await fs(db().collectionGroup('commands').where('id', '==', id).where('tenantId', '==', principal.tenantId).limit(1).get());

@@ -49,3 +49,8 @@ export async function claimIdempotencyKey(principal: Principal, key: string, bod
   if (data.requestHash !== hash) throw conflict('This Idempotency-Key was used with a different request', { idempotencyKey: key });
   return { existingCommandId: data.commandId };
 }
+
+/** Frees a key whose request could not be accepted (e.g. it could not be queued), so a retry runs. */
+export async function releaseIdempotencyKey(principal: Principal, key: string): Promise<void> {
+  await db().collection(collections.idempotency).doc(docId(principal, key)).delete();
+}

@@ -45,22 +45,32 @@ export function commandName(input: CommandInput): string {
   return findStepCommand(tokens)?.command.name ?? findCommand(tokens)?.command.name ?? tokens.slice(0, 2).join('.');
 }
 
-export async function runCommand(input: CommandInput, principal: Principal): Promise<{ command: string; output: unknown }> {
+export interface RunOptions {
+  /**
+   * For work that may be attempted more than once (queued commands): before creating a step, the
+   * identical steps already in the checkpoint are counted and the count remembered; a later attempt
+   * that finds more of them than remembered adopts the newest instead of creating another, so a
+   * crash or a timed-out answer never duplicates a step.
+   */
+  stepGuard?: { before?: number; remember(count: number): Promise<void> };
+}
+
+export async function runCommand(input: CommandInput, principal: Principal, options: RunOptions = {}): Promise<{ command: string; output: unknown }> {
   try {
-    return await dispatch(input, principal);
+    return await dispatch(input, principal, options);
   } catch (err) {
     throw err instanceof VirtuosoApiError ? virtuosoToAppError(err) : err;
   }
 }
 
-async function dispatch(input: CommandInput, principal: Principal): Promise<{ command: string; output: unknown }> {
+async function dispatch(input: CommandInput, principal: Principal, options: RunOptions): Promise<{ command: string; output: unknown }> {
   const structured = NAME.test(input.command) && !input.command.includes(' ');
   const isStep = input.command.startsWith('step-');
   if (isStep) {
     const step = structured
       ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position })
       : withOverrides(stepFromCli(tokenize(input.command)), input);
-    return { command: step.command, output: await createStep(step, input.sessionId, principal) };
+    return { command: step.command, output: await createStep(step, input.sessionId, principal, options.stepGuard) };
   }
   const ctx = { api: virtuoso(), organizationId: getConfig().virtuosoOrgId };
   let command: Command;
@@ -97,6 +107,20 @@ async function dispatch(input: CommandInput, principal: Principal): Promise<{ co
   return { command: command.name, output };
 }
 
+/**
+ * Fixes a step command's checkpoint and position from its session now (for queued work, so that a
+ * retried attempt does not take a second position). Other commands are returned unchanged.
+ */
+export async function pinSession(input: CommandInput, principal: Principal): Promise<CommandInput> {
+  if (!input.sessionId || !commandName(input).startsWith('step-')) return input;
+  const structured = NAME.test(input.command) && !input.command.includes(' ');
+  const step = structured ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position }) : withOverrides(stepFromCli(tokenize(input.command)), input);
+  if (step.checkpointId !== undefined && step.position !== undefined) return { ...input, sessionId: undefined };
+  if (step.checkpointId !== undefined) return { ...input, sessionId: undefined, position: 'last', checkpointId: step.checkpointId };
+  const taken = await takePosition(principal, input.sessionId);
+  return { ...input, sessionId: undefined, checkpointId: taken.checkpointId, position: step.position ?? taken.position };
+}
+
 /** Body fields override what the CLI string said (an explicit checkpoint or position wins). */
 function withOverrides(step: StepRequest, input: CommandInput): StepRequest {
   return {
@@ -106,7 +130,24 @@ function withOverrides(step: StepRequest, input: CommandInput): StepRequest {
   };
 }
 
-async function createStep(step: StepRequest, sessionId: string | undefined, principal: Principal): Promise<StepResult> {
+interface ExistingStep {
+  id: number | string;
+  action?: string;
+  value?: string;
+  target?: unknown;
+  meta?: unknown;
+}
+
+/** The ids of the checkpoint's steps identical to the one about to be created, in order. */
+async function identicalSteps(checkpointId: string, step: StepRequest): Promise<string[]> {
+  const cp = await virtuoso().item<{ steps?: ExistingStep[] }>('GET', `/testcases/${checkpointId}`);
+  const want = step.parsedStep;
+  const same = (s: ExistingStep) =>
+    s.action === want.action && (s.value ?? '') === want.value && JSON.stringify(s.target ?? null) === JSON.stringify(want.target ?? null);
+  return (cp.steps ?? []).filter(same).map((s) => String(s.id));
+}
+
+async function createStep(step: StepRequest, sessionId: string | undefined, principal: Principal, guard?: RunOptions['stepGuard']): Promise<StepResult> {
   let checkpointId = step.checkpointId;
   let position = step.position;
   if (sessionId && (checkpointId === undefined || position === undefined)) {
@@ -120,9 +161,15 @@ async function createStep(step: StepRequest, sessionId: string | undefined, prin
   }
   if (checkpointId === undefined) throw unprocessable('No checkpoint: give one (checkpointId, or in the command) or use a session (sessionId)');
   const stepIndex = position === undefined || position === 'last' ? APPEND : position - 1;
-  const created = await virtuoso().item<{ testStep: { id: number | string } }>('POST', '/teststeps', {
-    body: createStepBody(checkpointId, step.parsedStep, stepIndex),
-  });
+  let existing: string | undefined;
+  if (guard) {
+    const identical = await identicalSteps(checkpointId, step);
+    if (guard.before !== undefined && identical.length > guard.before) existing = identical.at(-1);
+    else await guard.remember(identical.length);
+  }
+  const created = existing
+    ? { testStep: { id: existing } }
+    : await virtuoso().item<{ testStep: { id: number | string } }>('POST', '/teststeps', { body: createStepBody(checkpointId, step.parsedStep, stepIndex) });
   const clue = step.parsedStep.target ? (JSON.parse(step.parsedStep.target.selectors[0].value) as { clue: string }).clue : undefined;
   return {
     id: String(created.testStep.id),

@@ -4,6 +4,7 @@
 import type { ValidateFunction } from 'ajv';
 import { unprocessable } from '../errors';
 import commandRequest from './command-request.json';
+import commandTask from './command-task.json';
 import eventEnvelope from './event-envelope.json';
 import sessionRequest from './session-request.json';
 
@@ -37,7 +38,7 @@ export function describeErrors(v: ValidateFunction): { path: string; message: st
   return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
 }
 
-export const schemas = { eventEnvelope, commandRequest, sessionRequest };
+export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest };
 
 /** Validates `value` against `schema`, or throws 422 with ajv's findings as details. */
 export function validateBody<T>(schema: object, value: unknown, what: string): T {

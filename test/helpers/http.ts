@@ -11,9 +11,9 @@ export interface Served {
   close(): Promise<void>;
 }
 
-export async function serve(functionName: string): Promise<Served> {
+export async function serve(functionName: string, listenPort = 0): Promise<Served> {
   const server: Server = getTestServer(functionName);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -24,10 +24,14 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
   let stageDir: string;
   const running = new Map<string, RunningFunction>();
 
-  /** dist/<bundle> copied to a temp dir; the externals linked in as `npm install` would put them. */
+  /** dist/<bundle> copied to a temp dir (once per bundle); the externals linked in as `npm install` would put them. */
+  const staged = new Map<string, string>();
   function stage(bundle: BundleResult): string {
+    const done = staged.get(bundle.bundle);
+    if (done) return done;
     const from = dirname(bundle.outfile);
     const to = join(stageDir, bundle.bundle);
+    staged.set(bundle.bundle, to);
     mkdirSync(to, { recursive: true });
     for (const f of ['index.js', 'index.js.map', 'package.json']) copyFileSync(join(from, f), join(to, f));
     for (const name of EXTERNALS) {
@@ -113,5 +117,14 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     assert.ok(res.status === 400 || res.status === 401, `${res.status} ${res.text}`);
     const body = json(res);
     assert.equal(typeof body.error?.code, 'string', res.text);
+  });
+
+  it('commands and commandWorker (one bundle, with @google-cloud/tasks inside) load and answer JSON', async () => {
+    const unauth = await httpRequest(`${url('commands')}/commands`);
+    assert.equal(unauth.status, 401, unauth.text);
+    assert.equal(json(unauth).error.code, 'unauthenticated');
+    const bad = await httpRequest(`${url('commandWorker')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(bad.status, 422, bad.text);
+    assert.equal(json(bad).error.code, 'unprocessable_entity');
   });
 });

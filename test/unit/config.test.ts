@@ -48,6 +48,9 @@ describe('config', () => {
         secretTtlMs: 60_000,
         virtuosoBaseUrl: undefined,
         virtuosoOrgId: undefined,
+        cloudTasksEndpoint: undefined,
+        tasksInvokerServiceAccount: undefined,
+        commandWorkerUrl: undefined,
         secretManagerEndpoint: undefined,
       } satisfies Config);
     });

@@ -341,7 +341,8 @@ describe('deploy plan for private workers, Pub/Sub triggers, push and dead lette
   const fixture: InfraInput = {
     ...defaultInfra(),
     functions: [
-      ...defaultInfra().functions,
+      // The fixture's own commandWorker (concurrency 1) replaces infra.ts's.
+      ...defaultInfra().functions.filter((f) => f.name !== 'commandWorker'),
       {
         name: 'commandWorker', bundle: 'commands', trigger: { kind: 'task', queue: 'commandExecution' },
         memory: '1Gi', timeoutSeconds: 600, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 20, concurrency: 1, secrets: ['virtuoso-api-key'],

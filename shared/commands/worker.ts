@@ -1,0 +1,90 @@
+/**
+ * The queued-command worker's logic. Every transition of `command_history/{userId}/commands/{id}`
+ * happens in a Firestore transaction from the states it is allowed from: queued → running →
+ * succeeded | failed. A delivery for a finished command, or a duplicate delivery while another
+ * attempt holds the command, changes nothing. Retryable trouble puts the command back to `queued`
+ * and answers 503 (Cloud Tasks retries); permanent errors are recorded as `failed` and answered 2xx.
+ */
+import type { DocumentReference } from '@google-cloud/firestore';
+import type { Principal } from '../auth';
+import { AppError, dependencyError, toAppError, unavailable } from '../errors';
+import { collections, db } from '../firestore';
+import type { CommandRecord } from './history';
+import { runCommand, type CommandInput } from './run';
+
+export interface CommandTask {
+  commandId: string;
+  userId: string;
+  tenantId: string;
+}
+
+/** An attempt holds its command this long; a crashed attempt's command is taken over after it. */
+export const ATTEMPT_LEASE_MS = 5 * 60_000;
+
+type Stored = CommandRecord & { attempts?: number; leaseUntil?: string; stepGuard?: number };
+
+const ref = (t: CommandTask) => db().collection(collections.commandHistory).doc(t.userId).collection('commands').doc(t.commandId) as DocumentReference;
+
+export type WorkerOutcome =
+  | { outcome: 'ignored'; reason: string }
+  | { outcome: 'succeeded' | 'failed'; record: CommandRecord };
+
+async function begin(task: CommandTask): Promise<{ record: Stored; attempt: number } | { ignored: string }> {
+  try {
+    return await db().runTransaction(async (tx) => {
+      const snap = await tx.get(ref(task));
+      const r = snap.data() as Stored | undefined;
+      if (!r || r.tenantId !== task.tenantId) return { ignored: 'no such command' };
+      if (r.status === 'succeeded' || r.status === 'failed') return { ignored: `already ${r.status}` };
+      if (r.status === 'running' && r.leaseUntil && Date.parse(r.leaseUntil) > Date.now()) {
+        throw unavailable('Another attempt is running this command', 30);
+      }
+      const attempt = (r.attempts ?? 0) + 1;
+      tx.update(ref(task), { status: 'running', attempts: attempt, leaseUntil: new Date(Date.now() + ATTEMPT_LEASE_MS).toISOString(), updatedAt: new Date().toISOString() });
+      return { record: r, attempt };
+    });
+  } catch (err) {
+    throw dependencyError('Firestore', err);
+  }
+}
+
+/** Applies the end of an attempt, only if this attempt still holds the command. */
+async function finish(task: CommandTask, attempt: number, changes: Partial<Stored>): Promise<boolean> {
+  return db().runTransaction(async (tx) => {
+    const r = (await tx.get(ref(task))).data() as Stored | undefined;
+    if (!r || r.status !== 'running' || r.attempts !== attempt) return false;
+    tx.update(ref(task), { ...changes, leaseUntil: null, updatedAt: new Date().toISOString() });
+    return true;
+  });
+}
+
+export async function processCommandTask(task: CommandTask): Promise<WorkerOutcome> {
+  const started = await begin(task);
+  if ('ignored' in started) return { outcome: 'ignored', reason: started.ignored };
+  const { record, attempt } = started;
+  const principal: Principal = { keyHash: '', tenantId: record.tenantId, userId: record.userId, scopes: ['commands'] };
+  const t0 = performance.now();
+  try {
+    const { command, output } = await runCommand(record.input as CommandInput, principal, {
+      stepGuard: {
+        before: record.stepGuard,
+        remember: async (count) => {
+          await ref(task).update({ stepGuard: count });
+        },
+      },
+    });
+    const done = { command, output, status: 'succeeded' as const, durationMs: Math.round(performance.now() - t0) };
+    await finish(task, attempt, done);
+    return { outcome: 'succeeded', record: { ...record, ...done } };
+  } catch (err) {
+    const e = toAppError(err);
+    const error = { code: e.code, message: e.message, status: e.status, ...(e.details === undefined ? {} : { details: e.details }) };
+    if (e.retryable) {
+      await finish(task, attempt, { status: 'queued', error });
+      throw new AppError('unavailable', e.message, { retryAfterSeconds: e.retryAfterSeconds ?? 10, cause: err });
+    }
+    const failed = { status: 'failed' as const, error, durationMs: Math.round(performance.now() - t0) };
+    await finish(task, attempt, failed);
+    return { outcome: 'failed', record: { ...record, ...failed } };
+  }
+}
