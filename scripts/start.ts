@@ -17,6 +17,7 @@ import { LOG_DIR, portInUse, spawnService, waitUntil } from './local-stack/proce
 import { startScheduler } from './local-stack/scheduler';
 import { startStack, type Stack } from './local-stack/stack';
 import { startSandbox, type Sandbox } from './virtuoso-sandbox/server';
+import { startTasksDispatcher, type TasksDispatcher } from './local-stack/tasks-dispatcher';
 
 const ROOT = join(__dirname, '..');
 const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js');
@@ -24,7 +25,7 @@ const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build
 interface FirebaseJson {
   emulators: Record<'firestore' | 'pubsub' | 'functions', { host?: string; port: number }>;
   /** Ours, beside Firebase's: the Virtuoso sandbox stands in for the Virtuoso API. */
-  localStack: { virtuosoSandbox: { port: number; organizationId: number } };
+  localStack: { virtuosoSandbox: { port: number; organizationId: number }; cloudTasks: { port: number } };
 }
 
 export interface RunningFunction {
@@ -38,12 +39,13 @@ export interface RunningFunction {
 export interface LocalSystem {
   stack: Stack;
   sandbox: Sandbox;
+  tasks: TasksDispatcher;
   functions: RunningFunction[];
   env: Record<string, string>;
   stop(): Promise<void>;
 }
 
-export function localPorts(): { firestore: number; pubsub: number; functionsBase: number; sandbox: number; organizationId: number } {
+export function localPorts(): { firestore: number; pubsub: number; functionsBase: number; sandbox: number; organizationId: number; tasks: number } {
   const fb = JSON.parse(readFileSync(join(ROOT, 'firebase.json'), 'utf8')) as FirebaseJson;
   return {
     firestore: fb.emulators.firestore.port,
@@ -51,6 +53,7 @@ export function localPorts(): { firestore: number; pubsub: number; functionsBase
     functionsBase: fb.emulators.functions.port,
     sandbox: fb.localStack.virtuosoSandbox.port,
     organizationId: fb.localStack.virtuosoSandbox.organizationId,
+    tasks: fb.localStack.cloudTasks.port,
   };
 }
 
@@ -94,7 +97,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
   const ports = localPorts();
   const fnPorts = functionSpecs.map((_, i) => ports.functionsBase + i);
   const busy: string[] = [];
-  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ['Virtuoso sandbox', ports.sandbox], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
+  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ['Virtuoso sandbox', ports.sandbox], ['Cloud Tasks dispatcher', ports.tasks], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
     if (await portInUse(port)) busy.push(`${port} (${what})`);
   }
   if (busy.length) throw new Error(`Port(s) already in use: ${busy.join(', ')}. Is another 'npm start' running? Ports come from firebase.json.`);
@@ -104,8 +107,9 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     buildBundles(),
   ]);
   const secretsEnv = localSecrets();
+  const urlOf = (name: string) => `http://127.0.0.1:${fnPorts[functionSpecs.findIndex((f) => f.name === name)]}/`;
+  const webhookUrl = urlOf('webhook');
   // The sandbox sends its signed execution webhooks to the local webhook function.
-  const webhookUrl = `http://127.0.0.1:${fnPorts[functionSpecs.findIndex((f) => f.name === 'webhook')]}/`;
   const sandbox = await startSandbox({
     port: ports.sandbox,
     organizationId: ports.organizationId,
@@ -113,8 +117,12 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     webhookUrl,
     webhookSecret: secretsEnv[secretEnvName(secrets.virtuosoWebhookSecret)].split(/[\s,]+/)[0],
   });
+  // Cloud Tasks: the real client talks to the local dispatcher, which calls the workers.
+  const tasks = await startTasksDispatcher({ port: ports.tasks });
   const env: Record<string, string> = {
     ...stack.env,
+    CLOUD_TASKS_ENDPOINT: tasks.url,
+    COMMAND_WORKER_URL: urlOf('commandWorker'),
     REGION: 'local',
     APP_VERSION: 'local',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
@@ -126,7 +134,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
 
   const running: RunningFunction[] = [];
   const stop = async () => {
-    await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close()]);
+    await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close(), tasks.close()]);
   };
   try {
     running.push(...(await Promise.all(functionSpecs.map((spec, i) => startFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
@@ -138,7 +146,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     await stop();
     throw err;
   }
-  return { stack, sandbox, functions: running, env, stop };
+  return { stack, sandbox, tasks, functions: running, env, stop };
 }
 
 function printSummary(sys: LocalSystem): void {
@@ -151,6 +159,7 @@ function printSummary(sys: LocalSystem): void {
     ['Firestore emulator', `127.0.0.1:${stack.firestore.port}`],
     ['Pub/Sub emulator', `127.0.0.1:${stack.pubsub.port}`],
     ['Redis', `${stack.redis.url}${stack.redis.private ? ' (private)' : ''}`],
+    ['Cloud Tasks (local)', `${sys.tasks.url} (queues of shared/infra.ts, their retry settings)`],
     ['Virtuoso sandbox', `${sys.sandbox.url} (token ${env[secretEnvName(secrets.virtuosoApiKey)]}, organization ${env.VIRTUOSO_ORG_ID})`],
     ['Logs', LOG_DIR],
   ];
