@@ -3,6 +3,7 @@
  *
  *   POST   /commands            run one command now → 200 {id, status, command, output, durationMs};
  *                                with `async: true` → 202 {id, status: "queued", statusUrl}
+ *   POST   /commands/batch      {commands: [...], stopOnError?} → 200 {id, status, results[]}, in order
  *   GET    /commands            the caller's history, newest first (?limit=, ?pageToken=)
  *   GET    /commands/{id}       one command of the caller's tenant
  *   POST   /sessions            {checkpointId, name?, nextPosition?} → 201 session
@@ -80,6 +81,69 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   return { status: 200, body: view(record), headers: rateHeaders };
 }
 
+interface BatchResult {
+  index: number;
+  command: string;
+  id?: string;
+  status: 'succeeded' | 'failed' | 'skipped';
+  output?: unknown;
+  error?: { code: string; message: string; status: number };
+}
+
+/**
+ * Runs an ordered list now, each command recorded on its own; with stopOnError (default) the rest
+ * are skipped after the first failure. The batch itself is recorded too (command `batch`), which is
+ * what an Idempotency-Key repeat returns.
+ */
+async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
+  const body = validateBody<{ commands: CommandInput[]; stopOnError?: boolean }>(schemas.batchRequest, parseJsonObject(ctx.rawBody), 'batch request');
+  const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
+  const batch = newCommandRecord(principal, 'batch', body, 'running', idempotencyKey);
+  if (idempotencyKey) {
+    const claim = await claimIdempotencyKey(principal, idempotencyKey, body, batch.id);
+    if (claim.existingCommandId) {
+      return { status: 200, body: view(await getCommand(principal, claim.existingCommandId)), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
+    }
+  }
+  await saveCommand(batch);
+  const started = performance.now();
+  const results: BatchResult[] = [];
+  let failed = false;
+  for (const [index, input] of body.commands.entries()) {
+    if (failed && body.stopOnError !== false) {
+      results.push({ index, command: commandName(input), status: 'skipped' });
+      continue;
+    }
+    const record = newCommandRecord(principal, commandName(input), input, 'running');
+    await saveCommand(record);
+    const t0 = performance.now();
+    try {
+      const { command, output } = await runCommand(input, principal);
+      Object.assign(record, { command, output, status: 'succeeded' });
+      results.push({ index, command, id: record.id, status: 'succeeded', output });
+    } catch (err) {
+      const e = toAppError(err);
+      failed = true;
+      record.status = 'failed';
+      record.error = { code: e.code, message: e.message, status: e.status };
+      results.push({ index, command: record.command, id: record.id, status: 'failed', error: record.error });
+    }
+    record.durationMs = Math.round(performance.now() - t0);
+    record.updatedAt = new Date().toISOString();
+    await saveCommand(record);
+    await announce(record, ctx.log);
+  }
+  const ok = results.filter((r) => r.status === 'succeeded').length;
+  Object.assign(batch, {
+    status: failed ? 'failed' : 'succeeded',
+    output: { status: !failed ? 'succeeded' : ok ? 'partial' : 'failed', results },
+    durationMs: Math.round(performance.now() - started),
+    updatedAt: new Date().toISOString(),
+  });
+  await saveCommand(batch);
+  return { status: 200, body: view(batch), headers: rateHeaders };
+}
+
 /** Queues a command for commandWorker: recorded as `queued` first, so the worker always finds it. */
 async function enqueue(record: CommandRecord, principal: Principal, idempotencyKey: string | undefined, rateHeaders: Record<string, string>): Promise<HttpResult> {
   const workerUrl = getConfig().commandWorkerUrl;
@@ -128,9 +192,11 @@ httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 102
   const principal = await authenticate(ctx.headers, SCOPE);
   const [, resource, id, extra] = ctx.path.split('/');
   if (extra !== undefined || (resource !== 'commands' && resource !== 'sessions')) throw notFound(`No route ${ctx.method} ${ctx.path}`);
-  const { headers: rateHeaders } = await rateLimit(principal.userId, resource);
+  // Batches have their own window: one request can carry up to 200 commands.
+  const { headers: rateHeaders } = await rateLimit(principal.userId, resource === 'commands' && id === 'batch' ? 'commands.batch' : resource);
   const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
   const route = `${ctx.method} /${resource}${id ? '/:id' : ''}`;
+  if (route === 'POST /commands/:id' && id === 'batch') return runBatch({ ...ctx, log: reqLog }, principal, rateHeaders);
   switch (route) {
     case 'POST /commands':
       return runNow({ ...ctx, log: reqLog }, principal, rateHeaders);

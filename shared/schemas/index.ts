@@ -3,6 +3,7 @@
  */
 import type { ValidateFunction } from 'ajv';
 import { unprocessable } from '../errors';
+import batchRequest from './batch-request.json';
 import commandRequest from './command-request.json';
 import commandTask from './command-task.json';
 import eventEnvelope from './event-envelope.json';
@@ -38,7 +39,7 @@ export function describeErrors(v: ValidateFunction): { path: string; message: st
   return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
 }
 
-export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest };
+export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest };
 
 /** Validates `value` against `schema`, or throws 422 with ajv's findings as details. */
 export function validateBody<T>(schema: object, value: unknown, what: string): T {

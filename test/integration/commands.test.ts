@@ -164,4 +164,36 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     // Sessions are another endpoint, with their own window.
     assert.equal((await call('GET', '/sessions')).status, 200);
   });
+
+  it('batch: runs an ordered list, records each command, stops on the first error unless told otherwise', async () => {
+    const project = (await run('create-project Batch')).output;
+    const goal = (await run(`create-goal ${project.project_id} G`)).output;
+    const journey = (await run(`create-journey ${goal.goal_id} ${goal.snapshot_id} J`)).output;
+    const cp = (await run(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} C`)).output.checkpoint_id;
+    const batch = await call('POST', '/commands/batch', {
+      commands: [
+        { command: `step-navigate to ${cp} https://shop.example.com` },
+        { command: 'step-interact.click', checkpointId: cp, args: { selector: 'Buy' } },
+        { command: 'step-interact click 987654 "nowhere"' },
+        { command: `step-misc comment ${cp} never` },
+      ],
+    });
+    assert.equal(batch.status, 200, batch.text);
+    assert.equal(batch.body.command, 'batch');
+    assert.equal(batch.body.output.status, 'partial');
+    assert.deepEqual(batch.body.output.results.map((r: Json) => r.status), ['succeeded', 'succeeded', 'failed', 'skipped']);
+    assert.equal(batch.body.output.results[2].error.status, 404);
+    const steps = (await run(`list-checkpoint-steps ${cp}`)).output;
+    assert.deepEqual(steps.map((st: Json) => st.action), ['NAVIGATE', 'CLICK']);
+    assert.equal((await call('GET', `/commands/${batch.body.output.results[0].id}`)).body.status, 'succeeded');
+
+    const goOn = await call('POST', '/commands/batch', {
+      stopOnError: false,
+      commands: [{ command: 'step-interact click 987654 "nowhere"' }, { command: `step-misc comment ${cp} after` }],
+    });
+    assert.deepEqual(goOn.body.output.results.map((r: Json) => r.status), ['failed', 'succeeded']);
+
+    const bad = await call('POST', '/commands/batch', { commands: [] });
+    assert.equal(bad.status, 422);
+  });
 });
