@@ -51,7 +51,10 @@ export interface HttpRequestContext {
 
 export interface HttpResult {
   status: number;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as is, instead of `body` (other media types: YAML, plain text). */
+  raw?: { contentType: string; text: string };
   headers?: Record<string, string>;
 }
 
@@ -93,7 +96,11 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
         requestId,
         log: reqLog,
       });
-      send(res, result.status, result.body, { ...result.headers, 'X-Request-Id': requestId });
+      if (result.raw) {
+        send(res, result.status, undefined, { ...result.headers, 'X-Request-Id': requestId, 'Content-Type': result.raw.contentType }, result.raw.text);
+      } else {
+        send(res, result.status, result.body, { ...result.headers, 'X-Request-Id': requestId });
+      }
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500) {
@@ -125,12 +132,16 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, rawText?: string): void {
   if (res.headersSent) return;
   res.statusCode = status;
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  if (rawText !== undefined) {
+    res.end(rawText);
+    return;
+  }
   if (body === undefined || status === 204 || status === 304) {
     res.end();
     return;

@@ -19,7 +19,7 @@
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
 import { getConfig } from '../../shared/config';
-import { AppError, notFound, toAppError, unavailable } from '../../shared/errors';
+import { AppError, badRequest, notFound, toAppError, unavailable } from '../../shared/errors';
 import { publishEvent } from '../../shared/events';
 import { deleteCommand, getCommand, listCommands, newCommandRecord, saveCommand, type CommandRecord } from '../../shared/commands/history';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
@@ -32,16 +32,30 @@ import { parseJsonObject } from '../../shared/json';
 import type { Logger } from '../../shared/log';
 import { schemas, validateBody } from '../../shared/schemas';
 import { enqueueTask, taskId } from '../../shared/tasks';
+import { OUTPUT_FORMATS, render, type OutputFormat } from '../../shared/virtuoso/output';
 
 getConfig();
 
 const SCOPE = 'commands';
+
+/** `?output=json|yaml|human|ai` (the CLI's formats); errors are always the JSON error body. */
+function formatOf(query: URLSearchParams): OutputFormat {
+  const f = query.get('output') ?? 'json';
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw badRequest(`output must be one of ${OUTPUT_FORMATS.join(', ')}`);
+  return f as OutputFormat;
+}
+
+function answer(status: number, r: CommandRecord | ReturnType<typeof view>, format: OutputFormat, headers: Record<string, string>): HttpResult {
+  const v = 'tenantId' in r ? view(r) : r;
+  return format === 'json' ? { status, body: v, headers } : { status, raw: render(v, format), headers };
+}
 
 function view(r: CommandRecord) {
   return { id: r.id, status: r.status, command: r.command, output: r.output, error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
 }
 
 async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
+  const format = formatOf(ctx.query);
   const { async: queued, ...input } = validateBody<CommandInput & { async?: boolean }>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
   const record = newCommandRecord(principal, commandName(input), input, queued ? 'queued' : 'running', idempotencyKey);
@@ -52,7 +66,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
         if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being recorded; retry shortly', 1);
         throw err;
       });
-      return { status: original.status === 'queued' ? 202 : 200, body: view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
+      return answer(original.status === 'queued' ? 202 : 200, original, format, { ...rateHeaders, 'Idempotent-Replayed': 'true' });
     }
   }
   if (queued) return enqueue(record, principal, idempotencyKey, rateHeaders);
@@ -78,7 +92,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
       headers: rateHeaders,
     });
   }
-  return { status: 200, body: view(record), headers: rateHeaders };
+  return answer(200, record, format, rateHeaders);
 }
 
 interface BatchResult {
@@ -206,7 +220,7 @@ httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 102
       return { status: 200, body: { items: page.items.map(view), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }, headers: rateHeaders };
     }
     case 'GET /commands/:id':
-      return { status: 200, body: view(await getCommand(principal, id)), headers: rateHeaders };
+      return answer(200, await getCommand(principal, id), formatOf(ctx.query), rateHeaders);
     case 'POST /sessions': {
       const body = validateBody<{ checkpointId: string | number; name?: string; nextPosition?: number }>(schemas.sessionRequest, parseJsonObject(ctx.rawBody), 'session request');
       const session = await createSession(principal, String(body.checkpointId).replace(/^cp_/, ''), body.name, body.nextPosition);

@@ -196,4 +196,41 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     const bad = await call('POST', '/commands/batch', { commands: [] });
     assert.equal(bad.status, 422);
   });
+
+  it('answers in the CLI output formats: yaml, human, ai (json by default)', async () => {
+    const project = (await run('create-project Formats')).output;
+    const goal = (await run(`create-goal ${project.project_id} G`)).output;
+    const journey = (await run(`create-journey ${goal.goal_id} ${goal.snapshot_id} J`)).output;
+    const cp = (await run(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} C`)).output.checkpoint_id;
+
+    const yamlRes = await request(`${fn.url}/commands?output=yaml`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: `step-interact click ${cp} "Buy"` }),
+    });
+    assert.equal(yamlRes.status, 200);
+    assert.match(yamlRes.headers.get('content-type') ?? '', /^application\/yaml/);
+    const { parse } = await import('yaml');
+    const parsed = parse(yamlRes.text);
+    assert.equal(parsed.command, 'step-interact.click');
+    assert.equal(parsed.output.selector, 'Buy');
+
+    const human = await request(`${fn.url}/commands/${parsed.id}?output=human`, { headers: { authorization: `Bearer ${key}` } });
+    assert.match(human.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.match(human.text, new RegExp(`^Created CLICK step \\d+ at position last in checkpoint ${cp} \\(selector: Buy\\)`));
+
+    const ai = await request<Json>(`${fn.url}/commands/${parsed.id}?output=ai`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(ai.body.result, 'success');
+    assert.deepEqual(ai.body.context, { checkpoint_id: cp, position: 'last' });
+    assert.equal(ai.body.step_details.type, 'CLICK');
+    assert.deepEqual(ai.body.next_steps, [`list-checkpoint-steps ${cp}`]);
+
+    const projectAi = await request<Json>(`${fn.url}/commands?output=ai`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'create-project NextSteps' }),
+    });
+    assert.match(projectAi.body.next_steps[0], /^create-goal \d+ /);
+    assert.equal((await call('GET', `/commands/${parsed.id}?output=xml`)).status, 400);
+  });
 });
