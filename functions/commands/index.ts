@@ -25,7 +25,7 @@ import { deleteCommand, getCommand, listCommands, newCommandRecord, saveCommand,
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
 import { commandName, pinSession, runCommand, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
-import { processCommandTask, type CommandTask } from '../../shared/commands/worker';
+import { processCommandTask, type BatchInput, type CommandTask } from '../../shared/commands/worker';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
 import { topics } from '../../shared/infra';
 import { parseJsonObject } from '../../shared/json';
@@ -110,14 +110,22 @@ interface BatchResult {
  * what an Idempotency-Key repeat returns.
  */
 async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
-  const body = validateBody<{ commands: CommandInput[]; stopOnError?: boolean }>(schemas.batchRequest, parseJsonObject(ctx.rawBody), 'batch request');
+  const { async: queued, ...body } = validateBody<BatchInput & { async?: boolean }>(schemas.batchRequest, parseJsonObject(ctx.rawBody), 'batch request');
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
-  const batch = newCommandRecord(principal, 'batch', body, 'running', idempotencyKey);
+  const batch = newCommandRecord(principal, 'batch', body, queued ? 'queued' : 'running', idempotencyKey);
   if (idempotencyKey) {
     const claim = await claimIdempotencyKey(principal, idempotencyKey, body, batch.id);
     if (claim.existingCommandId) {
-      return { status: 200, body: view(await getCommand(principal, claim.existingCommandId)), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
+      const original = await getCommand(principal, claim.existingCommandId);
+      return { status: original.status === 'queued' ? 202 : 200, body: view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
     }
+  }
+  if (queued) {
+    // Session positions are fixed now, in order, so the worker's retries cannot take new ones.
+    const pinned: CommandInput[] = [];
+    for (const c of body.commands) pinned.push(await pinSession(c, principal));
+    batch.input = { ...body, commands: pinned };
+    return enqueue(batch, principal, idempotencyKey, rateHeaders);
   }
   await saveCommand(batch);
   const started = performance.now();
@@ -162,7 +170,7 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
 async function enqueue(record: CommandRecord, principal: Principal, idempotencyKey: string | undefined, rateHeaders: Record<string, string>): Promise<HttpResult> {
   const workerUrl = getConfig().commandWorkerUrl;
   if (!workerUrl) throw unavailable('Queued commands are not configured (COMMAND_WORKER_URL)', 60);
-  record.input = await pinSession(record.input as CommandInput, principal);
+  if (record.command !== 'batch') record.input = await pinSession(record.input as CommandInput, principal);
   await saveCommand(record);
   try {
     await enqueueTask({

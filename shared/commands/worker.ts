@@ -10,7 +10,7 @@ import type { Principal } from '../auth';
 import { AppError, dependencyError, toAppError, unavailable } from '../errors';
 import { collections, db } from '../firestore';
 import type { CommandRecord } from './history';
-import { runCommand, type CommandInput } from './run';
+import { commandName, runCommand, type CommandInput } from './run';
 
 export interface CommandTask {
   commandId: string;
@@ -21,7 +21,20 @@ export interface CommandTask {
 /** An attempt holds its command this long; a crashed attempt's command is taken over after it. */
 export const ATTEMPT_LEASE_MS = 5 * 60_000;
 
-type Stored = CommandRecord & { attempts?: number; leaseUntil?: string; stepGuard?: number };
+type Stored = CommandRecord & { attempts?: number; leaseUntil?: string; stepGuard?: number; stepGuards?: Record<string, number> };
+
+export interface BatchInput {
+  commands: CommandInput[];
+  stopOnError?: boolean;
+}
+
+export interface BatchItemResult {
+  index: number;
+  command: string;
+  status: 'succeeded' | 'failed' | 'skipped';
+  output?: unknown;
+  error?: { code: string; message: string; status: number };
+}
 
 const ref = (t: CommandTask) => db().collection(collections.commandHistory).doc(t.userId).collection('commands').doc(t.commandId) as DocumentReference;
 
@@ -63,6 +76,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
   if ('ignored' in started) return { outcome: 'ignored', reason: started.ignored };
   const { record, attempt } = started;
   const principal: Principal = { keyHash: '', tenantId: record.tenantId, userId: record.userId, scopes: ['commands'] };
+  if (record.command === 'batch') return processBatch(task, record, attempt, principal);
   const t0 = performance.now();
   try {
     const { command, output } = await runCommand(record.input as CommandInput, principal, {
@@ -87,4 +101,56 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
     await finish(task, attempt, failed);
     return { outcome: 'failed', record: { ...record, ...failed } };
   }
+}
+
+/**
+ * A queued batch runs in order. Progress is saved after every command, so a retried attempt
+ * resumes at the first unfinished one; each command has its own step guard.
+ */
+async function processBatch(task: CommandTask, record: Stored, attempt: number, principal: Principal): Promise<WorkerOutcome> {
+  const input = record.input as BatchInput;
+  const previous = (record.output as { results?: BatchItemResult[] } | undefined)?.results ?? [];
+  const results: BatchItemResult[] = [...previous];
+  const t0 = performance.now();
+  const stop = input.stopOnError !== false;
+  let failed = results.some((r) => r.status === 'failed');
+  const save = (extra: Partial<Stored> = {}) => ref(task).update({ output: { status: 'running', results }, ...extra });
+  for (let index = results.length; index < input.commands.length; index++) {
+    const item = input.commands[index];
+    const name = commandName(item);
+    if (failed && stop) {
+      results.push({ index, command: name, status: 'skipped' });
+      continue;
+    }
+    try {
+      const { command, output } = await runCommand(item, principal, {
+        stepGuard: {
+          before: record.stepGuards?.[String(index)],
+          remember: async (count) => {
+            await ref(task).update({ [`stepGuards.${index}`]: count });
+          },
+        },
+      });
+      results.push({ index, command, status: 'succeeded', output });
+    } catch (err) {
+      const e = toAppError(err);
+      const error = { code: e.code, message: e.message, status: e.status };
+      if (e.retryable) {
+        await save();
+        await finish(task, attempt, { status: 'queued', error });
+        throw new AppError('unavailable', e.message, { retryAfterSeconds: e.retryAfterSeconds ?? 10, cause: err });
+      }
+      failed = true;
+      results.push({ index, command: name, status: 'failed', error });
+    }
+    await save();
+  }
+  const ok = results.filter((r) => r.status === 'succeeded').length;
+  const done = {
+    status: (failed ? 'failed' : 'succeeded') as 'failed' | 'succeeded',
+    output: { status: !failed ? 'succeeded' : ok ? 'partial' : 'failed', results },
+    durationMs: Math.round(performance.now() - t0),
+  };
+  await finish(task, attempt, done);
+  return { outcome: done.status, record: { ...record, ...done } };
 }

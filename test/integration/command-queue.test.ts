@@ -152,4 +152,32 @@ describe('queued commands (integration: Cloud Tasks client → local dispatcher 
     await tasks.idle();
     assert.equal((await get(retry.body.id)).body.status, 'succeeded');
   });
+
+  it('queues a batch: runs in order, resumes after a lost answer without duplicating, and records every result', async () => {
+    const cp = await checkpoint();
+    const before = sandbox.faults.count('POST', '/teststeps');
+    // The second step is created, then its answer is lost: the retry must resume, not redo.
+    sandbox.faults.next(1, '5xx-after', { method: 'POST', path: '/teststeps' });
+    const res = await request<Json>(`${api.url}/commands/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        async: true,
+        commands: [
+          { command: `step-navigate to ${cp} https://shop.example.com` },
+          { command: `step-interact click ${cp} "Buy"` },
+          { command: `step-misc comment ${cp} done` },
+        ],
+      }),
+    });
+    assert.equal(res.status, 202, res.text);
+    await tasks.idle();
+    const done = await get(res.body.id);
+    assert.equal(done.body.status, 'succeeded', done.text);
+    assert.deepEqual(done.body.output.results.map((r: Json) => r.status), ['succeeded', 'succeeded', 'succeeded']);
+    const steps = (await runNow(`list-checkpoint-steps ${cp}`)) as Json[];
+    assert.deepEqual(steps.map((st) => st.action), ['NAVIGATE', 'CLICK', 'COMMENT']);
+    assert.ok(sandbox.faults.count('POST', '/teststeps') - before >= 3);
+    assert.deepEqual(tasks.tasks.at(-1)!.attempts.map((a) => a.status), [503, 200]);
+  });
 });
