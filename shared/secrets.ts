@@ -8,6 +8,7 @@ import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { getConfig } from './config';
 import { dependencyError } from './errors';
 import { secretEnvName, type SecretName } from './infra';
+import { standInOptions } from './stand-in';
 
 let client: SecretManagerServiceClient | undefined;
 interface Entry {
@@ -30,16 +31,7 @@ function secretManager(): SecretManagerServiceClient {
     const endpoint = getConfig().secretManagerEndpoint;
     if (endpoint) {
       // A local stand-in speaking the REST API (tests): the real client, no Google credentials.
-      const u = new URL(endpoint);
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { PassThroughClient } = require('google-auth-library') as typeof import('google-auth-library');
-      client = new Client({
-        apiEndpoint: u.hostname,
-        port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
-        protocol: u.protocol.replace(':', ''),
-        fallback: true,
-        authClient: new PassThroughClient(),
-      } as unknown as ConstructorParameters<typeof Client>[0]);
+      client = new Client(standInOptions(endpoint) as ConstructorParameters<typeof Client>[0]);
     } else {
       client = new Client();
     }

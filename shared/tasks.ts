@@ -10,6 +10,7 @@ import type { CloudTasksClient } from '@google-cloud/tasks';
 import { getConfig } from './config';
 import { dependencyError } from './errors';
 import { queues } from './infra';
+import { standInOptions } from './stand-in';
 
 let client: CloudTasksClient | undefined;
 
@@ -19,16 +20,7 @@ function tasksClient(): CloudTasksClient {
     const { CloudTasksClient: Client } = require('@google-cloud/tasks') as typeof import('@google-cloud/tasks');
     const endpoint = getConfig().cloudTasksEndpoint;
     if (endpoint) {
-      const u = new URL(endpoint);
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { PassThroughClient } = require('google-auth-library') as typeof import('google-auth-library');
-      client = new Client({
-        apiEndpoint: u.hostname,
-        port: Number(u.port || 80),
-        protocol: u.protocol.replace(':', ''),
-        fallback: true,
-        authClient: new PassThroughClient(),
-      } as unknown as ConstructorParameters<typeof Client>[0]);
+      client = new Client(standInOptions(endpoint) as ConstructorParameters<typeof Client>[0]);
     } else {
       client = new Client();
     }
