@@ -2,13 +2,15 @@
  * `npm run bench`: every benchmark, one after the other, each measured side by side with a bare
  * Functions Framework hello-world bundle in the same run (ratios hold on a noisy, shared machine).
  *
- *   npm run bench                      both
+ *   npm run bench                      all of them
  *   npm run bench -- throughput        webhook intake throughput and latency (50 connections)
  *   npm run bench -- cold-start        cold start of each bundle, and bundle sizes
+ *   npm run bench -- commands          commands: sync overhead over a direct Virtuoso call; queued pipeline
  *
  * Speed targets live here, not in the tests: the summary says which are met.
  */
 import { coldStartBench } from './cold-start';
+import { commandsBench } from './commands';
 import { webhookThroughputBench } from './webhook-throughput';
 
 async function main(): Promise<void> {
@@ -29,6 +31,16 @@ async function main(): Promise<void> {
     for (const r of c.targets) {
       summary.push(`cold start ${r.target}: median ${r.medianMs.toFixed(0)} ms (${r.ratioToHello.toFixed(2)}× hello), bundle ${(r.bytes / 1024 / 1024).toFixed(2)} MiB`);
     }
+  }
+  if (!only || only === 'commands') {
+    const c = await commandsBench();
+    const s = c.sync;
+    summary.push(
+      `commands sync step: direct p50 ${s.direct.p50Ms} ms / p99 ${s.direct.p99Ms} ms, through POST /commands p50 ${s.viaFunction.p50Ms} ms / p99 ${s.viaFunction.p99Ms} ms; ` +
+        `added p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms; target added p50 < 5 ms: ${s.addedP50Ms < 5 ? 'met' : 'NOT met'}`,
+      `commands queued: ${c.async.commands} in ${(c.async.wallMs / 1000).toFixed(1)} s = ${c.async.commandsPerSecond} commands/s (${c.async.concurrency} in flight, Virtuoso ${c.async.virtuosoLatencyMs} ms), ` +
+        `POST → succeeded p50 ${c.async.toSucceeded.p50Ms} ms, p99 ${c.async.toSucceeded.p99Ms} ms; all succeeded, no step lost or duplicated`,
+    );
   }
   console.log(`\nSummary\n${summary.map((l) => `- ${l}`).join('\n')}`);
 }
