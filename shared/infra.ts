@@ -17,6 +17,8 @@ export const collections = {
   backups: 'backups',
   /** Health-check round trips write here (one document per instance). */
   health: '_health',
+  /** `created_steps/{stepId}`: which command created each Virtuoso step (retries adopt only their own). */
+  createdSteps: 'created_steps',
 } as const;
 
 export const topics = {

@@ -74,7 +74,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   const started = performance.now();
   let failure: AppError | undefined;
   try {
-    const { command, output } = await runCommand(input, principal);
+    const { command, output } = await runCommand(input, principal, { owner: record.id });
     Object.assign(record, { command, output, status: 'succeeded' });
   } catch (err) {
     failure = toAppError(err);
@@ -140,7 +140,7 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     await saveCommand(record);
     const t0 = performance.now();
     try {
-      const { command, output } = await runCommand(input, principal);
+      const { command, output } = await runCommand(input, principal, { owner: record.id });
       Object.assign(record, { command, output, status: 'succeeded' });
       results.push({ index, command, id: record.id, status: 'succeeded', output });
     } catch (err) {

@@ -15,6 +15,7 @@ import { COMMANDS, findCommand, type Command } from '../virtuoso/commands';
 import { findStepCommand, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
 import { APPEND, createStepBody } from '../virtuoso/steps';
 import { takePosition } from './sessions';
+import { recordStepOwner, stepOwners } from './step-claims';
 
 export interface CommandInput {
   /** A CLI string (`step-interact click 123 "Login"`) or a command name (`step-interact.click`). */
@@ -46,13 +47,16 @@ export function commandName(input: CommandInput): string {
 }
 
 export interface RunOptions {
+  /** Who creates steps (a command id, `id#index` in a batch): recorded with every step created. */
+  owner?: string;
   /**
    * For work that may be attempted more than once (queued commands): before creating a step, the
-   * identical steps already in the checkpoint are counted and the count remembered; a later attempt
-   * that finds more of them than remembered adopts the newest instead of creating another, so a
-   * crash or a timed-out answer never duplicates a step.
+   * ids of the identical steps already in the checkpoint are remembered. A later attempt adopts a
+   * new identical step only if it is its own (recorded owner) or has no owner recorded (created,
+   * then the answer was lost) — never one another command created — so a crash or a timed-out
+   * answer neither duplicates a step nor loses one.
    */
-  stepGuard?: { before?: number; remember(count: number): Promise<void> };
+  stepGuard?: { before?: string[]; remember(ids: string[]): Promise<void> };
 }
 
 export async function runCommand(input: CommandInput, principal: Principal, options: RunOptions = {}): Promise<{ command: string; output: unknown }> {
@@ -70,7 +74,7 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
     const step = structured
       ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position })
       : withOverrides(stepFromCli(tokenize(input.command)), input);
-    return { command: step.command, output: await createStep(step, input.sessionId, principal, options.stepGuard) };
+    return { command: step.command, output: await createStep(step, input.sessionId, principal, options) };
   }
   const ctx = { api: virtuoso(), organizationId: getConfig().virtuosoOrgId };
   let command: Command;
@@ -147,7 +151,8 @@ async function identicalSteps(checkpointId: string, step: StepRequest): Promise<
   return (cp.steps ?? []).filter(same).map((s) => String(s.id));
 }
 
-async function createStep(step: StepRequest, sessionId: string | undefined, principal: Principal, guard?: RunOptions['stepGuard']): Promise<StepResult> {
+async function createStep(step: StepRequest, sessionId: string | undefined, principal: Principal, options: RunOptions): Promise<StepResult> {
+  const guard = options.stepGuard;
   let checkpointId = step.checkpointId;
   let position = step.position;
   if (sessionId && (checkpointId === undefined || position === undefined)) {
@@ -164,12 +169,18 @@ async function createStep(step: StepRequest, sessionId: string | undefined, prin
   let existing: string | undefined;
   if (guard) {
     const identical = await identicalSteps(checkpointId, step);
-    if (guard.before !== undefined && identical.length > guard.before) existing = identical.at(-1);
-    else await guard.remember(identical.length);
+    if (guard.before === undefined) {
+      await guard.remember(identical);
+    } else {
+      const fresh = identical.filter((id) => !guard.before!.includes(id));
+      const owners = await stepOwners(fresh);
+      existing = fresh.filter((id) => owners.get(id) === options.owner).at(-1) ?? fresh.filter((id) => !owners.has(id)).at(-1);
+    }
   }
   const created = existing
     ? { testStep: { id: existing } }
     : await virtuoso().item<{ testStep: { id: number | string } }>('POST', '/teststeps', { body: createStepBody(checkpointId, step.parsedStep, stepIndex) });
+  if (options.owner && !existing) await recordStepOwner(String(created.testStep.id), options.owner, principal.tenantId);
   const clue = step.parsedStep.target ? (JSON.parse(step.parsedStep.target.selectors[0].value) as { clue: string }).clue : undefined;
   return {
     id: String(created.testStep.id),

@@ -21,7 +21,7 @@ export interface CommandTask {
 /** An attempt holds its command this long; a crashed attempt's command is taken over after it. */
 export const ATTEMPT_LEASE_MS = 5 * 60_000;
 
-type Stored = CommandRecord & { attempts?: number; leaseUntil?: string; stepGuard?: number; stepGuards?: Record<string, number> };
+type Stored = CommandRecord & { attempts?: number; leaseUntil?: string; stepGuard?: string[]; stepGuards?: Record<string, string[]> };
 
 export interface BatchInput {
   commands: CommandInput[];
@@ -80,10 +80,11 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
   const t0 = performance.now();
   try {
     const { command, output } = await runCommand(record.input as CommandInput, principal, {
+      owner: task.commandId,
       stepGuard: {
         before: record.stepGuard,
-        remember: async (count) => {
-          await ref(task).update({ stepGuard: count });
+        remember: async (ids) => {
+          await ref(task).update({ stepGuard: ids });
         },
       },
     });
@@ -124,10 +125,11 @@ async function processBatch(task: CommandTask, record: Stored, attempt: number, 
     }
     try {
       const { command, output } = await runCommand(item, principal, {
+        owner: `${task.commandId}#${index}`,
         stepGuard: {
           before: record.stepGuards?.[String(index)],
-          remember: async (count) => {
-            await ref(task).update({ [`stepGuards.${index}`]: count });
+          remember: async (ids) => {
+            await ref(task).update({ [`stepGuards.${index}`]: ids });
           },
         },
       });

@@ -180,4 +180,36 @@ describe('queued commands (integration: Cloud Tasks client → local dispatcher 
     assert.ok(sandbox.faults.count('POST', '/teststeps') - before >= 3);
     assert.deepEqual(tasks.tasks.at(-1)!.attempts.map((a) => a.status), [503, 200]);
   });
+
+  it("never adopts an identical step another command created between a failed attempt and its retry", async () => {
+    const cp = await checkpoint();
+    // Slower retries for this test, so that another command runs between A's attempts.
+    await tasks.close();
+    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.05 });
+    try {
+      // A's first attempt is refused by Virtuoso before anything is created.
+      sandbox.faults.next(1, '5xx', { method: 'POST', path: '/teststeps' });
+      const a = await post({ command: `step-interact click ${cp} "Next"`, async: true });
+      await until(() => tasks.tasks.at(-1)?.attempts.length === 1);
+      // B: the same step, run now, succeeds before A's retry.
+      const b = await post({ command: `step-interact click ${cp} "Next"` });
+      assert.equal(b.status, 200, b.text);
+      await tasks.idle(10_000);
+      const doneA = await get(a.body.id);
+      assert.equal(doneA.body.status, 'succeeded', doneA.text);
+      assert.notEqual(doneA.body.output.id, b.body.output.id, 'A must not claim the step B created');
+      assert.equal(await stepsOf(cp), 2, 'both steps exist');
+    } finally {
+      await tasks.close();
+      tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
+    }
+  });
 });
+
+async function until(probe: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
