@@ -70,7 +70,8 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
     }
   }
   if (queued) return enqueue(record, principal, idempotencyKey, rateHeaders);
-  await saveCommand(record);
+  // Run now: the record is written once, when the outcome is known (the caller is waiting on it),
+  // together with the cached result and the event.
   const started = performance.now();
   let failure: AppError | undefined;
   try {
@@ -83,8 +84,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   record.durationMs = Math.round(performance.now() - started);
   record.updatedAt = new Date().toISOString();
-  await saveCommand(record);
-  await Promise.all([cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
+  await Promise.all([saveCommand(record), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
   if (failure) {
     throw new AppError(failure.code, failure.message, {
       details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
