@@ -23,7 +23,7 @@ import { AppError, badRequest, notFound, toAppError, unavailable } from '../../s
 import { publishEvent } from '../../shared/events';
 import { deleteCommand, getCommand, listCommands, newCommandRecord, saveCommand, type CommandRecord } from '../../shared/commands/history';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
-import { commandName, pinSession, runCommand, type CommandInput } from '../../shared/commands/run';
+import { commandName, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
 import { processCommandTask, type BatchInput, type CommandTask } from '../../shared/commands/worker';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
@@ -74,9 +74,11 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   // together with the cached result and the event.
   const started = performance.now();
   let failure: AppError | undefined;
+  let recordOwner = async () => {};
   try {
-    const { command, output } = await runCommand(input, principal, { owner: record.id });
-    Object.assign(record, { command, output, status: 'succeeded' });
+    const ran = await runOwned(input, principal, record.id);
+    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
+    recordOwner = ran.recordOwner;
   } catch (err) {
     failure = toAppError(err);
     record.status = 'failed';
@@ -84,7 +86,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   record.durationMs = Math.round(performance.now() - started);
   record.updatedAt = new Date().toISOString();
-  await Promise.all([saveCommand(record), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
+  await Promise.all([saveCommand(record), recordOwner(), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
   if (failure) {
     throw new AppError(failure.code, failure.message, {
       details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
@@ -140,7 +142,8 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     await saveCommand(record);
     const t0 = performance.now();
     try {
-      const { command, output } = await runCommand(input, principal, { owner: record.id });
+      const { command, output, recordOwner } = await runOwned(input, principal, record.id);
+      await recordOwner();
       Object.assign(record, { command, output, status: 'succeeded' });
       results.push({ index, command, id: record.id, status: 'succeeded', output });
     } catch (err) {

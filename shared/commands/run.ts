@@ -57,6 +57,23 @@ export interface RunOptions {
    * answer neither duplicates a step nor loses one.
    */
   stepGuard?: { before?: string[]; remember(ids: string[]): Promise<void> };
+  /** Told the id of each step this command created (not adopted). */
+  onCreated?: (stepId: string) => void;
+}
+
+/**
+ * Runs a command and records the owner of any step it created, in parallel with `alongside` (the
+ * caller's own writes), so the record costs no extra round trip on the way to the answer.
+ */
+export async function runOwned(
+  input: CommandInput,
+  principal: Principal,
+  owner: string,
+  options: Omit<RunOptions, 'owner' | 'onCreated'> = {},
+): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void> }> {
+  let created: string | undefined;
+  const result = await runCommand(input, principal, { ...options, owner, onCreated: (id) => (created = id) });
+  return { ...result, recordOwner: async () => (created ? recordStepOwner(created, owner, principal.tenantId) : undefined) };
 }
 
 export async function runCommand(input: CommandInput, principal: Principal, options: RunOptions = {}): Promise<{ command: string; output: unknown }> {
@@ -180,7 +197,8 @@ async function createStep(step: StepRequest, sessionId: string | undefined, prin
   const created = existing
     ? { testStep: { id: existing } }
     : await virtuoso().item<{ testStep: { id: number | string } }>('POST', '/teststeps', { body: createStepBody(checkpointId, step.parsedStep, stepIndex) });
-  if (options.owner && !existing) await recordStepOwner(String(created.testStep.id), options.owner, principal.tenantId);
+  // The caller records the new step's owner (recordOwner) alongside its own writes.
+  if (!existing) options.onCreated?.(String(created.testStep.id));
   const clue = step.parsedStep.target ? (JSON.parse(step.parsedStep.target.selectors[0].value) as { clue: string }).clue : undefined;
   return {
     id: String(created.testStep.id),

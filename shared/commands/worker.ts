@@ -10,7 +10,7 @@ import type { Principal } from '../auth';
 import { AppError, dependencyError, toAppError, unavailable } from '../errors';
 import { collections, db } from '../firestore';
 import type { CommandRecord } from './history';
-import { commandName, runCommand, type CommandInput } from './run';
+import { commandName, runOwned, type CommandInput } from './run';
 
 export interface CommandTask {
   commandId: string;
@@ -79,8 +79,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
   if (record.command === 'batch') return processBatch(task, record, attempt, principal);
   const t0 = performance.now();
   try {
-    const { command, output } = await runCommand(record.input as CommandInput, principal, {
-      owner: task.commandId,
+    const { command, output, recordOwner } = await runOwned(record.input as CommandInput, principal, task.commandId, {
       stepGuard: {
         before: record.stepGuard,
         remember: async (ids) => {
@@ -89,6 +88,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
       },
     });
     const done = { command, output, status: 'succeeded' as const, durationMs: Math.round(performance.now() - t0) };
+    await recordOwner();
     await finish(task, attempt, done);
     return { outcome: 'succeeded', record: { ...record, ...done } };
   } catch (err) {
@@ -124,8 +124,7 @@ async function processBatch(task: CommandTask, record: Stored, attempt: number, 
       continue;
     }
     try {
-      const { command, output } = await runCommand(item, principal, {
-        owner: `${task.commandId}#${index}`,
+      const { command, output, recordOwner } = await runOwned(item, principal, `${task.commandId}#${index}`, {
         stepGuard: {
           before: record.stepGuards?.[String(index)],
           remember: async (ids) => {
@@ -133,6 +132,7 @@ async function processBatch(task: CommandTask, record: Stored, attempt: number, 
           },
         },
       });
+      await recordOwner();
       results.push({ index, command, status: 'succeeded', output });
     } catch (err) {
       const e = toAppError(err);
