@@ -233,5 +233,6 @@ export const firestore = {
   ttl: [
     { collection: collections.webhookDeliveries, field: 'expiresAt' },
     { collection: collections.idempotency, field: 'expiresAt' },
+    { collection: collections.sessions, field: 'expiresAt' },
   ],
 };

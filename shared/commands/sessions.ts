@@ -26,6 +26,13 @@ export interface Session {
 
 const ref = (id: string) => db().collection(collections.sessions).doc(id);
 
+/** Stored with `expiresAt` as a Timestamp (the TTL policy of infra.ts deletes expired sessions). */
+function fromDoc(data: FirebaseFirestore.DocumentData | undefined): Session | undefined {
+  if (!data) return undefined;
+  const expires = data.expiresAt as { toDate?: () => Date } | string;
+  return { ...(data as Session), expiresAt: typeof expires === 'string' ? expires : expires.toDate!().toISOString() };
+}
+
 const fs = async <T>(p: Promise<T>): Promise<T> => {
   try {
     return await p;
@@ -48,14 +55,14 @@ export async function createSession(principal: Principal, checkpointId: string, 
     updatedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + SESSION_TTL_MS).toISOString(),
   };
-  await fs(ref(session.id).create(session));
+  await fs(ref(session.id).create({ ...session, expiresAt: new Date(now + SESSION_TTL_MS) }));
   return session;
 }
 
 /** The session, if the caller's tenant owns it and it has not expired (404 otherwise). */
 export async function getSession(principal: Principal, id: string): Promise<Session> {
   const snap = await fs(ref(id).get());
-  const s = snap.data() as Session | undefined;
+  const s = fromDoc(snap.data());
   if (!s || s.tenantId !== principal.tenantId || Date.parse(s.expiresAt) <= Date.now()) throw notFound(`No session ${id}`);
   return s;
 }
@@ -63,7 +70,7 @@ export async function getSession(principal: Principal, id: string): Promise<Sess
 export async function listSessions(principal: Principal): Promise<Session[]> {
   const snap = await fs(db().collection(collections.sessions).where('userId', '==', principal.userId).get());
   return snap.docs
-    .map((d) => d.data() as Session)
+    .map((d) => fromDoc(d.data())!)
     .filter((s) => s.tenantId === principal.tenantId && Date.parse(s.expiresAt) > Date.now())
     .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
 }
@@ -78,7 +85,7 @@ export async function takePosition(principal: Principal, id: string): Promise<{ 
   return fs(
     db().runTransaction(async (tx) => {
       const snap = await tx.get(ref(id));
-      const s = snap.data() as Session | undefined;
+      const s = fromDoc(snap.data());
       if (!s || s.tenantId !== principal.tenantId || Date.parse(s.expiresAt) <= Date.now()) throw notFound(`No session ${id}`);
       tx.update(ref(id), { nextPosition: s.nextPosition + 1, updatedAt: new Date().toISOString() });
       return { checkpointId: s.checkpointId, position: s.nextPosition };
