@@ -37,6 +37,7 @@ export interface PlanFunction {
   concurrency: number;
   secrets: readonly string[];
   envSecrets?: Readonly<Record<string, string>>;
+  privateNetwork?: boolean;
 }
 
 export interface PlanSubscription {
@@ -78,6 +79,7 @@ export interface InfraInput {
   schedules: readonly PlanSchedule[];
   firestore: { ttl: readonly { collection: string; field: string }[] };
   indexes: FirestoreIndexes;
+  network: { vpcConnector: { name: string; network: string; range: string } };
 }
 
 /** shared/infra.ts and firestore.indexes.json, as the plan reads them. */
@@ -93,6 +95,7 @@ export function defaultInfra(): InfraInput {
     schedules: infra.schedules,
     firestore: infra.firestore,
     indexes: indexesFile as FirestoreIndexes,
+    network: infra.network,
   };
 }
 
@@ -101,6 +104,7 @@ export function defaultInfra(): InfraInput {
 
 export type StepKind =
   | 'api'
+  | 'network'
   | 'service-account'
   | 'iam'
   | 'topic'
@@ -359,8 +363,18 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
   const deadLettered = input.subscriptions.filter((s) => s.deadLetter);
 
   // 1. APIs. One call: `services enable` is idempotent and waits for the operation.
-  const apis = [...REQUIRED_APIS, ...(pubsubTriggered.length ? ['eventarc.googleapis.com'] : [])];
+  const usesVpc = input.functions.some((f) => f.privateNetwork);
+  const apis = [...REQUIRED_APIS, ...(pubsubTriggered.length ? ['eventarc.googleapis.com'] : []), ...(usesVpc ? ['vpcaccess.googleapis.com'] : [])];
   add({ kind: 'api', description: `enable ${apis.length} APIs`, args: withProject('services', 'enable', ...apis) });
+  if (usesVpc) {
+    const c = input.network.vpcConnector;
+    add({
+      kind: 'network',
+      description: `VPC connector ${c.name} (${c.range} on ${c.network}) for private addresses such as Memorystore`,
+      args: withProject('compute', 'networks', 'vpc-access', 'connectors', 'create', c.name, `--region=${R}`, `--network=${c.network}`, `--range=${c.range}`),
+      allowExists: true,
+    });
+  }
 
   // 2. Service accounts.
   for (const role of Object.keys(SERVICE_ACCOUNTS) as ServiceAccountRole[]) {
@@ -583,7 +597,7 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
     });
   }
   for (const f of selected) {
-    add({ kind: 'function', description: describeFunction(f), args: functionDeployArgs(f, { P, R, version, runtimeSa: sa('runtime'), triggerSa: sa('pushInvoker') }) });
+    add({ kind: 'function', description: describeFunction(f), args: functionDeployArgs(f, { P, R, version, runtimeSa: sa('runtime'), triggerSa: sa('pushInvoker'), vpcConnector: input.network.vpcConnector.name }) });
   }
   for (const f of selected) {
     if (!isPublic(f)) {
@@ -674,7 +688,7 @@ function describeFunction(f: PlanFunction): string {
 
 function functionDeployArgs(
   f: PlanFunction,
-  ctx: { P: string; R: string; version: string; runtimeSa: string; triggerSa: string },
+  ctx: { P: string; R: string; version: string; runtimeSa: string; triggerSa: string; vpcConnector?: string },
 ): string[] {
   const envSecrets = Object.entries(f.envSecrets ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const trigger =
@@ -699,6 +713,8 @@ function functionDeployArgs(
     `--max-instances=${f.maxInstances}`,
     `--concurrency=${f.concurrency}`,
     `--service-account=${ctx.runtimeSa}`,
+    // Only private ranges through the connector: Virtuoso and Google APIs stay on the direct path.
+    ...(f.privateNetwork && ctx.vpcConnector ? [`--vpc-connector=${ctx.vpcConnector}`, '--egress-settings=private-ranges-only'] : []),
     `--set-env-vars=GOOGLE_CLOUD_PROJECT=${ctx.P},REGION=${ctx.R},APP_VERSION=${ctx.version}`,
     // Env-var secrets resolve at instance start. Decision: `latest`, so a redeploy picks up a new
     // version; --clear-secrets when none, so a removed mapping does not linger.

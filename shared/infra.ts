@@ -134,6 +134,14 @@ export type SecretName = (typeof secrets)[keyof typeof secrets];
 
 export const secretEnvName = (name: SecretName) => name.toUpperCase().replace(/-/g, '_');
 
+/**
+ * The Serverless VPC Access connector through which functions reach Memorystore (a private IP).
+ * Only private ranges go through it; everything else (Virtuoso, Google APIs) goes out directly.
+ */
+export const network = {
+  vpcConnector: { name: 'virtuoso-connector', network: 'default', range: '10.8.0.0/28' },
+} as const;
+
 export interface FunctionSpec {
   /** Entry point name, also the deployed function's name. */
   name: string;
@@ -154,6 +162,8 @@ export interface FunctionSpec {
   secrets: readonly SecretName[];
   /** Secrets mapped to environment variables at instance start (values that never rotate in place). */
   envSecrets?: Readonly<Record<string, SecretName>>;
+  /** Reaches private addresses (Memorystore) through `network.vpcConnector`. */
+  privateNetwork?: boolean;
 }
 
 export const functions = [
@@ -169,6 +179,7 @@ export const functions = [
     concurrency: 80,
     secrets: [],
     envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+    privateNetwork: true,
   },
   {
     name: 'webhook',
@@ -194,6 +205,7 @@ export const functions = [
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
     envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+    privateNetwork: true,
   },
   {
     // Private: invoked only by Cloud Tasks (queue command-execution) with an OIDC token.
@@ -208,6 +220,7 @@ export const functions = [
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
     envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+    privateNetwork: true,
   },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];

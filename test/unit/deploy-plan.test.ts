@@ -72,7 +72,8 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     for (const api of ['cloudfunctions', 'run', 'cloudbuild', 'pubsub', 'cloudtasks', 'firestore', 'secretmanager', 'cloudscheduler', 'storage', 'artifactregistry']) {
       assert.ok(enable.args.includes(`${api}.googleapis.com`), api);
     }
-    assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS]);
+    // Serverless VPC Access too, because functions reach Memorystore through a connector.
+    assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS, 'vpcaccess.googleapis.com']);
     assert.equal(indexOfStep(plan, enable), 0, 'APIs come first');
   });
 
@@ -482,10 +483,12 @@ function assertOnlyDeclaredNames(plan: readonly PlanStep[], input: InfraInput): 
       ...(input.indexes.fieldOverrides ?? []).map((o) => o.collectionGroup),
     ]),
     field: names([...input.firestore.ttl.map((t) => t.field), ...(input.indexes.fieldOverrides ?? []).map((o) => o.fieldPath)]),
+    connector: names([input.network.vpcConnector.name]),
   };
   type Kind = keyof typeof declared;
   const positional: Record<string, Kind | null> = {
     'services enable': null,
+    'compute networks vpc-access connectors create': 'connector',
     'iam service-accounts create': 'serviceAccountId',
     'iam service-accounts add-iam-policy-binding': 'serviceAccount',
     'projects add-iam-policy-binding': null, // the project itself
@@ -547,3 +550,24 @@ function assertOnlyDeclaredNames(plan: readonly PlanStep[], input: InfraInput): 
     }
   }
 }
+
+describe('deploy plan: private network for Memorystore', () => {
+  const plan = deployPlan(OPTS);
+
+  it('creates the VPC connector and routes private ranges of the Redis users through it', () => {
+    const connector = command(plan, ['compute', 'networks', 'vpc-access', 'connectors', 'create'], infra.network.vpcConnector.name);
+    assert.equal(connector.allowExists, true);
+    assert.equal(flag(connector.args, 'range'), infra.network.vpcConnector.range);
+    for (const fn of infra.functions as readonly infra.FunctionSpec[]) {
+      const { args } = command(plan, ['functions', 'deploy'], fn.name);
+      if (fn.privateNetwork) {
+        assert.equal(flag(args, 'vpc-connector'), infra.network.vpcConnector.name, fn.name);
+        assert.equal(flag(args, 'egress-settings'), 'private-ranges-only', fn.name);
+      } else {
+        assert.equal(flag(args, 'vpc-connector'), undefined, fn.name);
+      }
+    }
+    const redisUsers = (infra.functions as readonly infra.FunctionSpec[]).filter((f) => f.envSecrets?.REDIS_HOST);
+    assert.ok(redisUsers.length > 0 && redisUsers.every((f) => f.privateNetwork), 'every function given REDIS_HOST can reach it');
+  });
+});
