@@ -21,7 +21,7 @@ import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
 import { getConfig } from '../../shared/config';
 import { AppError, badRequest, notFound, toAppError, unavailable } from '../../shared/errors';
 import { publishEvent } from '../../shared/events';
-import { deleteCommand, getCommand, listCommands, newCommandRecord, saveCommand, type CommandRecord } from '../../shared/commands/history';
+import { deleteCommand, getCommand, listCommands, newCommandRecord, recordedError, saveCommand, type CommandRecord } from '../../shared/commands/history';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
 import { commandName, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
@@ -82,7 +82,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   } catch (err) {
     failure = toAppError(err);
     record.status = 'failed';
-    record.error = { code: failure.code, message: failure.message, status: failure.status, ...(failure.details === undefined ? {} : { details: failure.details }) };
+    record.error = recordedError(failure);
   }
   record.durationMs = Math.round(performance.now() - started);
   record.updatedAt = new Date().toISOString();
@@ -150,7 +150,7 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
       const e = toAppError(err);
       failed = true;
       record.status = 'failed';
-      record.error = { code: e.code, message: e.message, status: e.status };
+      record.error = recordedError(e);
       results.push({ index, command: record.command, id: record.id, status: 'failed', error: record.error });
     }
     record.durationMs = Math.round(performance.now() - t0);

@@ -13,7 +13,7 @@
  * first response (test/integration/bundles.test.ts uses them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequestRaw } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -265,6 +265,16 @@ export interface ColdStartResult {
   targets: TargetResult[];
   bundles: BundleResult[];
   table: string;
+}
+
+/** CPU time (user + system) of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
+export function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }
 
 export function median(xs: number[]): number {

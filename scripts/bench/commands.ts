@@ -28,7 +28,6 @@
  * shared/ singleton of this process is touched. A key is used for at most KEY_BUDGET requests
  * (the limit is 1000 per minute per user and endpoint).
  */
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -46,7 +45,7 @@ import { tokenize } from '../../shared/virtuoso/cli';
 import { VirtuosoClient } from '../../shared/virtuoso/client';
 import { stepFromCli } from '../../shared/virtuoso/step-commands';
 import { APPEND, createStepBody } from '../../shared/virtuoso/steps';
-import { firstResponse, httpRequest, median, percentile, spawnFunction, type RunningFunction } from './cold-start';
+import { cpuMs, firstResponse, httpRequest, median, percentile, spawnFunction, type RunningFunction } from './cold-start';
 
 const ORG_ID = 2242;
 const VIRTUOSO_TOKEN = 'bench-virtuoso-token';
@@ -141,16 +140,6 @@ function stats(xs: number[]): Stats {
     minMs: r(Math.min(...xs)),
     maxMs: r(Math.max(...xs)),
   };
-}
-
-/** CPU time (user + system) of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -10,7 +10,6 @@
  * short cut) and must be answered 202. Rounds alternate hello / webhook so noise hits both.
  * Targets (issue 2): webhook ≥ 30 % of hello-world throughput, webhook p99 < 100 ms.
  */
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -19,7 +18,7 @@ import { buildBundles, formatTable } from '../build';
 import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
 import { signVirtuoso } from '../../shared/webhooks/signature';
-import { buildHelloBundle, firstResponse, httpRequest, spawnFunction } from './cold-start';
+import { buildHelloBundle, cpuMs, firstResponse, httpRequest, spawnFunction } from './cold-start';
 
 const SECRET = 'bench-webhook-secret';
 
@@ -71,16 +70,6 @@ async function load(url: string, seconds: number, connections: number, webhook: 
         }
       : {}),
   });
-}
-
-/** CPU time (user + system) of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
 }
 
 interface Measured {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
-import { dependencyError, notFound } from '../errors';
+import { dependencyError, notFound, type AppError } from '../errors';
 import { collections, db } from '../firestore';
 
 export type CommandStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -35,6 +35,11 @@ const fs = async <T>(p: Promise<T>): Promise<T> => {
     throw dependencyError('Firestore', err);
   }
 };
+
+/** How a failure is kept in a command record (and in a batch's results). */
+export function recordedError(e: AppError): NonNullable<CommandRecord['error']> {
+  return { code: e.code, message: e.message, status: e.status, ...(e.details === undefined ? {} : { details: e.details }) };
+}
 
 export function newCommandRecord(principal: Principal, command: string, input: unknown, status: CommandStatus, idempotencyKey?: string): CommandRecord {
   const now = new Date().toISOString();

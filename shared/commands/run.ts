@@ -85,12 +85,10 @@ export async function runCommand(input: CommandInput, principal: Principal, opti
 }
 
 async function dispatch(input: CommandInput, principal: Principal, options: RunOptions): Promise<{ command: string; output: unknown }> {
-  const structured = NAME.test(input.command) && !input.command.includes(' ');
+  const structured = isStructured(input);
   const isStep = input.command.startsWith('step-');
   if (isStep) {
-    const step = structured
-      ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position })
-      : withOverrides(stepFromCli(tokenize(input.command)), input);
+    const step = parseStep(input);
     return { command: step.command, output: await createStep(step, input.sessionId, principal, options) };
   }
   const ctx = { api: virtuoso(), organizationId: getConfig().virtuosoOrgId };
@@ -134,13 +132,21 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
  */
 export async function pinSession(input: CommandInput, principal: Principal): Promise<CommandInput> {
   if (!input.sessionId || !commandName(input).startsWith('step-')) return input;
-  const structured = NAME.test(input.command) && !input.command.includes(' ');
-  const step = structured ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position }) : withOverrides(stepFromCli(tokenize(input.command)), input);
+  const step = parseStep(input);
   if (step.checkpointId !== undefined && step.position !== undefined) return { ...input, sessionId: undefined };
   if (step.checkpointId !== undefined) return { ...input, sessionId: undefined, position: 'last', checkpointId: step.checkpointId };
   const taken = await takePosition(principal, input.sessionId);
   return { ...input, sessionId: undefined, checkpointId: taken.checkpointId, position: step.position ?? taken.position };
 }
+
+/** A step command in either form → the step to create (body fields win over the CLI string). */
+function parseStep(input: CommandInput): StepRequest {
+  return isStructured(input)
+    ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position })
+    : withOverrides(stepFromCli(tokenize(input.command)), input);
+}
+
+const isStructured = (input: CommandInput) => NAME.test(input.command) && !input.command.includes(' ');
 
 /** Body fields override what the CLI string said (an explicit checkpoint or position wins). */
 function withOverrides(step: StepRequest, input: CommandInput): StepRequest {

@@ -9,7 +9,7 @@ import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { AppError, dependencyError, toAppError, unavailable } from '../errors';
 import { collections, db } from '../firestore';
-import type { CommandRecord } from './history';
+import { recordedError, type CommandRecord } from './history';
 import { commandName, runOwned, type CommandInput } from './run';
 
 export interface CommandTask {
@@ -93,7 +93,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
     return { outcome: 'succeeded', record: { ...record, ...done } };
   } catch (err) {
     const e = toAppError(err);
-    const error = { code: e.code, message: e.message, status: e.status, ...(e.details === undefined ? {} : { details: e.details }) };
+    const error = recordedError(e);
     if (e.retryable) {
       await finish(task, attempt, { status: 'queued', error });
       throw new AppError('unavailable', e.message, { retryAfterSeconds: e.retryAfterSeconds ?? 10, cause: err });
@@ -136,7 +136,7 @@ async function processBatch(task: CommandTask, record: Stored, attempt: number, 
       results.push({ index, command, status: 'succeeded', output });
     } catch (err) {
       const e = toAppError(err);
-      const error = { code: e.code, message: e.message, status: e.status };
+      const error = recordedError(e);
       if (e.retryable) {
         await save();
         await finish(task, attempt, { status: 'queued', error });

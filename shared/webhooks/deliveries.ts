@@ -62,6 +62,9 @@ export function dedupeKey(verified: VerifiedDelivery, rawBody: Buffer): string {
 
 const ref = (key: string) => db().collection(collections.webhookDeliveries).doc(key) as DocumentReference;
 
+/** The gRPC code of the Firestore error behind a wrapped AppError. */
+const causeCode = (err: unknown) => ((err as AppError).cause as { code?: number } | undefined)?.code;
+
 const firestoreCall = <T>(p: Promise<T>, ms = FIRESTORE_DEADLINE_MS) =>
   withDeadline(p, ms, () => unavailable('Firestore did not answer in time', 5)).catch((err) => {
     throw dependencyError('Firestore', err);
@@ -106,7 +109,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
     const written = await firestoreCall(groupCommit((batch) => batch.create(ref(d.key), fresh), d.rawBody.length + 1024));
     return { outcome: 'claimed', receivedAt: fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if (((err as AppError).cause as { code?: number } | undefined)?.code !== ALREADY_EXISTS) throw err;
+    if (causeCode(err) !== ALREADY_EXISTS) throw err;
   }
   return reclaim(d, fresh, now);
 }
@@ -134,7 +137,7 @@ async function reclaim(d: NewDelivery, fresh: Record<string, unknown> & { receiv
     const written = await firestoreCall(ref(d.key).update(update, { lastUpdateTime: snap.updateTime! }));
     return { outcome: 'claimed', receivedAt: live ? record.receivedAt : fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if (((err as AppError).cause as { code?: number } | undefined)?.code === FAILED_PRECONDITION) {
+    if (causeCode(err) === FAILED_PRECONDITION) {
       throw unavailable('This delivery is being processed; retry shortly', 2);
     }
     throw err;
@@ -168,7 +171,7 @@ export async function markPublished(key: string, version: Timestamp, messageId: 
     );
     return true;
   } catch (err) {
-    if (((err as AppError).cause as { code?: number } | undefined)?.code === FAILED_PRECONDITION) return false;
+    if (causeCode(err) === FAILED_PRECONDITION) return false;
     throw err;
   }
 }
