@@ -107,6 +107,16 @@ const SPEC = {
   tasksInvokerServiceAccount: ['TASKS_INVOKER_SA', optional],
   /** Where queued commands are delivered (the commandWorker's URL). */
   commandWorkerUrl: ['COMMAND_WORKER_URL', url(['http:', 'https:'])],
+  /** Local only: the JSON API endpoint of a Cloud Storage stand-in (the local stack keeps objects in a folder). */
+  storageEndpoint: ['STORAGE_ENDPOINT', url(['http:', 'https:'])],
+  /** Where test-run tasks are delivered (the testRunWorker's URL). */
+  testRunWorkerUrl: ['TEST_RUN_WORKER_URL', url(['http:', 'https:'])],
+  /** How often a run in `executing` is polled (latest_status) when no FINISHED webhook has come. */
+  testRunPollSeconds: ['TEST_RUN_POLL_SECONDS', int(30, 1, 3600)],
+  /** Virtuoso calls a test-run worker makes at once while building (Virtuoso answers 429 beyond its quota). */
+  testRunConcurrency: ['TEST_RUN_CONCURRENCY', int(50, 1, 200)],
+  /** The Virtuoso web app, for the links in a run's status (`#/project/…`, `#/checkpoint/…`). */
+  virtuosoAppUrl: ['VIRTUOSO_APP_URL', str('https://app.virtuoso.qa')],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

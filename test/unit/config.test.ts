@@ -52,6 +52,11 @@ describe('config', () => {
         tasksInvokerServiceAccount: undefined,
         commandWorkerUrl: undefined,
         secretManagerEndpoint: undefined,
+        storageEndpoint: undefined,
+        testRunWorkerUrl: undefined,
+        testRunPollSeconds: 30,
+        testRunConcurrency: 50,
+        virtuosoAppUrl: 'https://app.virtuoso.qa',
       } satisfies Config);
     });
 

@@ -1,0 +1,117 @@
+/**
+ * Cloud Storage: objects in the data bucket (`<project>-virtuoso-data`, shared/infra.ts) with the
+ * real `@google-cloud/storage` client. Uploads are one request (multipart, not resumable: the
+ * objects are logs, reports and backups, small enough to hold in memory) and verified twice: the
+ * service checks the MD5 we send, the library checks the CRC32C it returns (deleting a mismatch),
+ * and we check the size. Every call is idempotent (an upload rewrites the same bytes), so all are
+ * retried on transient failures (twice, within 30 s), then answer 503. Locally STORAGE_ENDPOINT points the client at the stand-in of
+ * scripts/local-stack/storage-server.ts; with a custom endpoint the library sends no credentials.
+ */
+import { createHash } from 'node:crypto';
+import type { Bucket } from '@google-cloud/storage';
+import { getConfig } from './config';
+import { AppError, dependencyError, notFound, unavailable } from './errors';
+import { bucketName } from './infra';
+
+let bucketRef: Bucket | undefined;
+
+function bucket(): Bucket {
+  if (!bucketRef) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Storage, IdempotencyStrategy } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
+    const { projectId, storageEndpoint } = getConfig();
+    // The library's default retries for 600 s; a function has less. RetryAlways: the default
+    // (RetryConditional) never retries an upload without a generation precondition, and save()
+    // then leaves the shared client's autoRetry off, so later reads would not be retried either.
+    const retryOptions = { maxRetries: 2, totalTimeout: 30, idempotencyStrategy: IdempotencyStrategy.RetryAlways };
+    const storage = storageEndpoint
+      ? new Storage({ apiEndpoint: storageEndpoint.replace(/\/+$/, ''), projectId, retryOptions })
+      : new Storage({ retryOptions });
+    bucketRef = storage.bucket(bucketName(projectId));
+  }
+  return bucketRef;
+}
+
+function storageError(err: unknown, name: string): AppError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 404) return notFound(`Object ${name} does not exist`);
+  // The library's integrity check failed (it deleted the object): sending it again may well work.
+  if (typeof code === 'string' && code.startsWith('FILE_NO_UPLOAD')) return unavailable(`Cloud Storage upload of ${name} did not verify`, 5, err);
+  return dependencyError('Cloud Storage', err);
+}
+
+export interface StoredObject {
+  name: string;
+  size: number;
+  /** Base64 MD5, as the service reports it. */
+  md5?: string;
+}
+
+export interface ObjectInfo {
+  name: string;
+  size: number;
+  contentType?: string;
+  /** RFC 3339. */
+  updated?: string;
+}
+
+/** Uploads (creating or replacing) an object in one request and verifies what was stored. */
+export async function putObject(
+  name: string,
+  data: string | Buffer,
+  options: { contentType: string; metadata?: Record<string, string> },
+): Promise<StoredObject> {
+  const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const md5 = createHash('md5').update(body).digest('base64');
+  const file = bucket().file(name);
+  try {
+    await file.save(body, {
+      resumable: false,
+      validation: 'crc32c',
+      metadata: { contentType: options.contentType, md5Hash: md5, ...(options.metadata ? { metadata: options.metadata } : {}) },
+    });
+  } catch (err) {
+    throw storageError(err, name);
+  }
+  const size = Number(file.metadata.size);
+  const storedMd5 = file.metadata.md5Hash;
+  if (size !== body.length || (storedMd5 !== undefined && storedMd5 !== md5)) {
+    throw unavailable(`Cloud Storage stored ${size} bytes (md5 ${storedMd5}) of ${name}, sent ${body.length} (md5 ${md5})`);
+  }
+  return { name, size, ...(storedMd5 ? { md5: storedMd5 } : {}) };
+}
+
+/** The object's bytes (CRC32C-checked by the library); not_found when it does not exist. */
+export async function getObject(name: string): Promise<Buffer> {
+  try {
+    const [data] = await bucket().file(name).download();
+    return data;
+  } catch (err) {
+    throw storageError(err, name);
+  }
+}
+
+/** Whether the object exists (one metadata request). */
+export async function objectExists(name: string): Promise<boolean> {
+  try {
+    const [exists] = await bucket().file(name).exists();
+    return exists;
+  } catch (err) {
+    throw storageError(err, name);
+  }
+}
+
+/** Every object whose name starts with `prefix`, in name order (all pages). */
+export async function listObjects(prefix: string): Promise<ObjectInfo[]> {
+  try {
+    const [files] = await bucket().getFiles({ prefix, autoPaginate: true });
+    return files.map((f) => ({
+      name: f.name,
+      size: Number(f.metadata.size),
+      ...(f.metadata.contentType ? { contentType: f.metadata.contentType } : {}),
+      ...(f.metadata.updated ? { updated: f.metadata.updated } : {}),
+    }));
+  } catch (err) {
+    throw storageError(err, prefix);
+  }
+}
