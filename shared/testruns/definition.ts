@@ -1,0 +1,546 @@
+/**
+ * The test definition (shared/schemas/test-definition.md; JSON Schema: shared/schemas/test-definition.json):
+ * project → goals → journeys → checkpoints → steps, plus variables and options, written in YAML or
+ * JSON. `parseDefinition` reads and checks the whole of it — every step goes through its catalogue
+ * command's validation and builder — so nothing reaches Virtuoso until all of it is valid.
+ *
+ * A syntax error is a 400 naming line and column; every other problem is collected (up to 50) into
+ * one 422 whose details give each problem's path (`goals[0].journeys[1].checkpoints[2].steps[4]`),
+ * what is wrong, what is allowed and, for YAML text, its line and column.
+ */
+import type { ErrorObject } from 'ajv';
+import { type Document, isAlias, isMap as isYamlMap, isScalar as isYamlScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { AppError, badRequest, unprocessable } from '../errors';
+import { validator } from '../schemas';
+import schemaJson from '../schemas/test-definition.json';
+import type { ParsedStep } from '../virtuoso/steps';
+import { buildStepCommand, describe, isMap, stepLabel, StepFormError, suggest } from './step-forms';
+
+export interface StepDef {
+  /** STEP_COMMANDS name, e.g. 'step-interact.click'. */
+  command: string;
+  args: Record<string, string | number | boolean>;
+  parsedStep: ParsedStep;
+  /** the short form as written, one line, for reports: 'click: Login button' */
+  label: string;
+}
+export interface CheckpointDef {
+  name: string;
+  steps: StepDef[];
+}
+export interface JourneyDef {
+  name: string;
+  checkpoints: CheckpointDef[];
+}
+export interface GoalDef {
+  name: string;
+  url: string;
+  journeys: JourneyDef[];
+}
+export interface TestDefinition {
+  name: string;
+  description?: string;
+  project: { id?: string; name?: string; description?: string };
+  variables: Record<string, string>;
+  options: { continueOnError: boolean; timeoutSeconds: number };
+  goals: GoalDef[];
+  totalSteps: number;
+  /**
+   * The definition as plain data (YAML read, step values kept as written): what a run stores, so
+   * that workers read it back with JSON.parse instead of parsing YAML again.
+   */
+  document: Record<string, unknown>;
+}
+export interface DefinitionProblem {
+  path: string;
+  message: string;
+  allowed?: string[];
+  line?: number;
+  column?: number;
+}
+
+export const testDefinitionSchema: object = schemaJson;
+export const MAX_TOTAL_STEPS = 5000;
+export const MAX_PROBLEMS = 50;
+export const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+type Seg = string | number;
+type Position = { line: number; column: number };
+
+/** `['goals', 0, 'journeys', 1]` → `goals[0].journeys[1]`. */
+export function formatPath(path: readonly Seg[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+// --- reading the source --------------------------------------------------------------------------
+interface Source {
+  data: unknown;
+  /** Line and column of the node at a path (YAML text only). */
+  locate?: (path: readonly Seg[]) => Position | undefined;
+  /** The value at a path with numbers kept as written (`007`, `1.50`), for step values (YAML text only). */
+  asWritten?: (path: readonly Seg[]) => unknown;
+}
+
+function readText(text: string): Source {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    const details: DefinitionProblem[] = doc.errors.slice(0, MAX_PROBLEMS).map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      return { path: '', message: e.message, line, column: col };
+    });
+    const first = details[0];
+    // `{text: ${user}}`: in a flow map the braces of a placeholder end the map unless the value is quoted.
+    const line = text.split('\n')[(first.line ?? 1) - 1] ?? '';
+    const hint = /[{[].*\$\{/.test(line) ? '; inside {...} or [...], quote values that contain ${variables}: "${name}"' : '';
+    throw badRequest(`The test definition is not valid YAML or JSON: line ${first.line}, column ${first.column}: ${first.message}${hint}`, details);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
+  }
+  return {
+    data,
+    locate: (path) => {
+      const { range } = nodeAt(doc, path);
+      if (!range) return undefined;
+      const { line, col } = lineCounter.linePos(range[0]);
+      return { line, column: col };
+    },
+    asWritten: (path) => {
+      const { node, found } = nodeAt(doc, path);
+      return found ? writtenValue(doc, node) : undefined;
+    },
+  };
+}
+
+const keyOf = (key: unknown) => String(isYamlScalar(key) ? key.value : key);
+const rangeOf = (node: unknown) => (node as { range?: [number, number, number] | null } | null)?.range ?? undefined;
+
+/** The YAML node at a path, and where it (or, for a map entry, its key) starts; else the nearest ancestor's position. */
+function nodeAt(doc: Document, path: readonly Seg[]): { node: unknown; found: boolean; range?: [number, number, number] } {
+  let node: unknown = doc.contents;
+  let range = rangeOf(node);
+  for (const seg of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isYamlMap(node)) {
+      const pair = node.items.find((p) => keyOf(p.key) === String(seg));
+      if (!pair) return { node, found: false, range };
+      range = rangeOf(pair.key) ?? rangeOf(pair.value) ?? range;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && node.items[seg] != null) {
+      node = node.items[seg];
+      range = rangeOf(node) ?? range;
+    } else {
+      return { node, found: false, range };
+    }
+  }
+  return { node, found: true, range };
+}
+
+const MISSING = Symbol('missing');
+/** A node as JS, with numbers whose text would change by conversion (`007`, `1.50`, `0x1F`) kept as written. */
+function writtenValue(doc: Document, node: unknown): unknown {
+  const convert = (n: unknown, depth: number): unknown => {
+    if (depth > 20) return MISSING;
+    if (isAlias(n)) return convert(n.resolve(doc), depth + 1);
+    if (isYamlScalar(n)) return typeof n.value === 'number' && typeof n.source === 'string' && n.source !== String(n.value) ? n.source : n.value;
+    if (isSeq(n)) {
+      const items = n.items.map((i) => convert(i, depth + 1));
+      return items.includes(MISSING) ? MISSING : items;
+    }
+    if (isYamlMap(n)) {
+      const out: Record<string, unknown> = {};
+      for (const p of n.items) {
+        const k = keyOf(p.key);
+        if (k === '<<') return MISSING; // merge keys: leave it to toJS
+        const v = convert(p.value, depth + 1);
+        if (v === MISSING) return MISSING;
+        if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true }); // a key like any other
+        else out[k] = v;
+      }
+      return out;
+    }
+    return n === null ? null : MISSING;
+  };
+  const v = convert(node, 0);
+  return v === MISSING ? undefined : v;
+}
+
+// --- problems ------------------------------------------------------------------------------------
+class Problems {
+  private readonly all: DefinitionProblem[] = [];
+  private readonly keys = new Set<string>();
+  private readonly paths = new Set<string>();
+
+  constructor(private readonly locate?: (path: readonly Seg[]) => Position | undefined) {}
+
+  add(path: readonly Seg[], message: string, allowed?: readonly string[]): void {
+    const p = formatPath(path);
+    const key = `${p}\n${message}`;
+    if (this.keys.has(key)) return;
+    this.keys.add(key);
+    this.paths.add(p);
+    const at = this.locate?.(path);
+    this.all.push({ path: p, message, ...(allowed?.length ? { allowed: [...allowed] } : {}), ...(at ? { line: at.line, column: at.column } : {}) });
+  }
+
+  has(path: readonly Seg[]): boolean {
+    return this.paths.has(formatPath(path));
+  }
+
+  get count(): number {
+    return this.all.length;
+  }
+
+  error(): AppError {
+    const sorted = this.all
+      .map((p, i) => ({ p, i }))
+      .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
+      .map(({ p }) => p);
+    const n = sorted.length;
+    const first = sorted[0];
+    const where = `${first.path ? `${first.path}: ` : ''}${first.message}`;
+    const message =
+      n === 1
+        ? `The test definition has 1 problem: ${where}`
+        : `The test definition has ${n} problems${n > MAX_PROBLEMS ? ` (the first ${MAX_PROBLEMS} are listed)` : ''}; the first: ${where}`;
+    return unprocessable(message, sorted.slice(0, MAX_PROBLEMS));
+  }
+}
+
+// --- schema errors in words -----------------------------------------------------------------------
+interface SchemaNode {
+  $ref?: string;
+  type?: string | string[];
+  properties?: Record<string, SchemaNode>;
+  additionalProperties?: boolean | SchemaNode;
+  items?: SchemaNode;
+  required?: string[];
+  minimum?: number;
+  maximum?: number;
+}
+const ROOT = schemaJson as unknown as SchemaNode & { definitions: Record<string, SchemaNode> };
+const deref = (s: SchemaNode | undefined) => (s?.$ref ? ROOT.definitions[s.$ref.replace('#/definitions/', '')] : s);
+
+/** The (non-step) schema that applies at a path of the definition. */
+function schemaAt(path: readonly Seg[]): SchemaNode | undefined {
+  let s: SchemaNode | undefined = ROOT;
+  for (const seg of path) {
+    if (!s) return undefined;
+    s = typeof seg === 'number' ? deref(s.items) : deref(s.properties?.[seg] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined));
+  }
+  return s;
+}
+
+const NOUNS: Record<string, string> = { goals: 'goal', journeys: 'journey', checkpoints: 'checkpoint', steps: 'step' };
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a map',
+  array: 'a list',
+  string: 'a text',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+};
+const STEP_PATH = /^\/goals\/\d+\/journeys\/\d+\/checkpoints\/\d+\/steps\/\d+(\/|$)/;
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function pointer(p: string): Seg[] {
+  return p
+    ? p
+        .slice(1)
+        .split('/')
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+        .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+    : [];
+}
+
+function valueAt(data: unknown, path: readonly Seg[]): unknown {
+  let v = data;
+  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+  return v;
+}
+
+/** One ajv error as a problem, or undefined when it is covered elsewhere (steps and project are checked in code). */
+function schemaProblem(e: ErrorObject, data: unknown): { path: Seg[]; message: string; allowed?: string[] } | undefined {
+  if (STEP_PATH.test(e.instancePath) || e.instancePath === '/project' || e.instancePath.startsWith('/project/')) return undefined;
+  if ((e as { propertyName?: string }).propertyName !== undefined) return undefined; // reported by its propertyNames error
+  const path = pointer(e.instancePath);
+  const field = [...path].reverse().find((s): s is string => typeof s === 'string') ?? '';
+  const value = valueAt(data, path);
+  const schema = schemaAt(path);
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required': {
+      const required = schema?.required ?? [];
+      const what = path.length === 0 ? 'the definition' : `a ${NOUNS[String(path[path.length - 2])] ?? field}`;
+      return { path, message: `missing '${p.missingProperty}' (${what} needs ${required.join(', ')})` };
+    }
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty);
+      const allowed = Object.keys(schema?.properties ?? {}).filter((k) => k !== '$schema');
+      const hint = suggest(key, allowed);
+      return { path: [...path, key], message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; allowed: ${allowed.join(', ')}`, allowed };
+    }
+    case 'propertyNames': {
+      const name = String(p.propertyName);
+      return { path: [...path, name], message: `'${name}' is not a valid variable name: letters, digits and _, not starting with a digit, at most 100 characters` };
+    }
+    case 'type': {
+      const types = ([] as string[]).concat(p.type as string | string[]);
+      const words = types.map((t) => TYPE_WORDS[t] ?? t);
+      if (path.length === 0) return { path, message: `the definition must be a map with name, project and goals, not ${describe(value)}`, allowed: words };
+      return { path, message: `must be ${words.join(' or ')}, not ${describe(value)}`, allowed: words };
+    }
+    case 'minItems': {
+      const noun = NOUNS[field] ?? 'item';
+      return { path, message: `needs at least ${p.limit} ${noun}${p.limit === 1 ? '' : 's'}` };
+    }
+    case 'maxItems': {
+      const noun = NOUNS[field] ?? 'item';
+      return { path, message: `has ${Array.isArray(value) ? value.length : 'too many'} ${noun}s; at most ${p.limit} are allowed` };
+    }
+    case 'maxProperties':
+      return { path, message: `has ${isMap(value) ? Object.keys(value).length : 'too many'} entries; at most ${p.limit} are allowed` };
+    case 'minLength':
+      return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters` };
+    case 'maxLength':
+      return { path, message: `is ${typeof value === 'string' ? value.length : 'too many'} characters long; at most ${p.limit} are allowed` };
+    case 'minimum':
+    case 'maximum':
+      return {
+        path,
+        message:
+          schema?.minimum !== undefined && schema.maximum !== undefined
+            ? `must be from ${schema.minimum} to ${schema.maximum}${field === 'timeout' ? ' seconds' : ''}, not ${describe(value)}`
+            : `must be ${p.comparison} ${p.limit}, not ${describe(value)}`,
+      };
+    case 'pattern':
+      if (field === 'name') return { path, message: 'must not be blank' };
+      if (field === 'url') return { path, message: `must be an http(s) URL (or begin with a \${variable}), not ${describe(value)}` };
+      return { path, message: `${describe(value)} does not have the expected form (${p.pattern})` };
+    default:
+      return { path, message: e.message ?? 'is not valid' };
+  }
+}
+
+// --- project, names, variables ---------------------------------------------------------------------
+function nameProblem(v: unknown, max = 200): string | undefined {
+  if (typeof v !== 'string') return `must be a text, not ${describe(v)}`;
+  if (!v.trim()) return 'must not be blank';
+  if (v.length > max) return `is ${v.length} characters long; at most ${max} are allowed`;
+  return undefined;
+}
+
+function readProject(p: unknown, problems: Problems): TestDefinition['project'] {
+  const at = ['project'];
+  if (typeof p === 'string') {
+    const bad = nameProblem(p);
+    if (bad) problems.add(at, bad);
+    return { name: p.trim() };
+  }
+  if (!isMap(p)) {
+    problems.add(at, `must be a project name, {name, description?} or {id}, not ${describe(p)}`, ['<name>', '{name, description?}', '{id}']);
+    return {};
+  }
+  if (p.id !== undefined) {
+    const others = Object.keys(p).filter((k) => k !== 'id');
+    if (others.length) problems.add([...at, others[0]], `unknown key '${others[0]}' next to id; a project is {id} (an existing project) or {name, description?}`, ['id']);
+    const id = typeof p.id === 'number' ? String(p.id) : typeof p.id === 'string' ? p.id.trim() : '';
+    if (!/^[1-9]\d*$/.test(id)) problems.add([...at, 'id'], `must be a project id (a positive integer), not ${describe(p.id)}`);
+    return { id };
+  }
+  const allowed = ['name', 'description'];
+  for (const k of Object.keys(p)) {
+    if (!allowed.includes(k)) problems.add([...at, k], `unknown key '${k}'; allowed: name, description (or id alone)`, [...allowed, 'id']);
+  }
+  if (p.name === undefined) problems.add(at, "missing 'name' (a project is a name, {name, description?} or {id})");
+  else {
+    const bad = nameProblem(p.name);
+    if (bad) problems.add([...at, 'name'], bad);
+  }
+  if (p.description !== undefined && (typeof p.description !== 'string' || p.description.length > 2000)) {
+    problems.add([...at, 'description'], `must be a text of at most 2000 characters, not ${describe(p.description)}`);
+  }
+  return { name: typeof p.name === 'string' ? p.name.trim() : undefined, ...(typeof p.description === 'string' ? { description: p.description } : {}) };
+}
+
+function uniqueNames(items: unknown[], base: Seg[], noun: string, scope: string, problems: Problems): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    if (!isMap(item) || typeof item.name !== 'string' || !item.name.trim()) return;
+    const name = item.name.trim();
+    const first = seen.get(name);
+    if (first === undefined) seen.set(name, i);
+    else problems.add([...base, i, 'name'], `duplicate ${noun} name '${name}' (${formatPath([...base, first])} has it too); ${noun} names must be unique ${scope}`);
+  });
+}
+
+const PLACEHOLDER = /\$(\$?)\{([^{}]*)\}/g;
+
+/** `${name}` → the variable's value; `$${name}` → the literal `${name}`; `$name` and `$$` stay as they are. */
+function substitute(v: unknown, vars: ReadonlyMap<string, string>, unknown: Set<string>): unknown {
+  if (typeof v === 'string') {
+    return v.replace(PLACEHOLDER, (all: string, escape: string, name: string) => {
+      if (escape) return all.slice(1);
+      const value = vars.get(name);
+      if (value === undefined) unknown.add(name);
+      return value ?? all;
+    });
+  }
+  if (Array.isArray(v)) return v.map((x) => substitute(x, vars, unknown));
+  if (isMap(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, vars, unknown)]));
+  return v;
+}
+
+function unknownVariables(names: Set<string>, vars: ReadonlyMap<string, string>): { message: string; allowed: string[] } {
+  const list = [...names].map((n) => `'${n}'`).join(', ');
+  const defined = [...vars.keys()];
+  return {
+    message: `unknown variable${names.size === 1 ? '' : 's'} ${list}; defined: ${defined.join(', ') || 'none'} (write $\${name} for the literal text \${name})`,
+    allowed: defined,
+  };
+}
+
+// --- steps ---------------------------------------------------------------------------------------
+function buildStep(raw: unknown, vars: ReadonlyMap<string, string>, path: Seg[], problems: Problems): StepDef | undefined {
+  const label = stepLabel(raw);
+  const unknown = new Set<string>();
+  const value = substitute(raw, vars, unknown);
+  if (unknown.size) {
+    const { message, allowed } = unknownVariables(unknown, vars);
+    problems.add(path, message, allowed);
+    return undefined;
+  }
+  try {
+    return { ...buildStepCommand(value), label };
+  } catch (err) {
+    if (err instanceof StepFormError) problems.add(path, err.message, err.allowed);
+    else if (err instanceof AppError) problems.add(path, err.message);
+    else throw err;
+    return undefined;
+  }
+}
+
+// --- the definition --------------------------------------------------------------------------------
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
+
+/**
+ * text: YAML or JSON source (JSON is valid YAML); or an already-parsed object. `overrides.variables`
+ * win over the definition's own `variables`. Throws 400 for a syntax error, 422 listing every problem.
+ */
+export function parseDefinition(source: string | Record<string, unknown>, overrides: { variables?: Record<string, string> } = {}): TestDefinition {
+  const src: Source = typeof source === 'string' ? readText(source) : { data: source };
+  const data = src.data;
+  const problems = new Problems(src.locate);
+
+  const validate = validator(testDefinitionSchema);
+  if (!validate(data)) {
+    for (const e of validate.errors ?? []) {
+      const p = schemaProblem(e, data);
+      if (p) problems.add(p.path, p.message, p.allowed);
+    }
+  }
+  const root = isMap(data) ? data : {};
+
+  const project = root.project === undefined ? {} : readProject(root.project, problems);
+
+  const vars = new Map<string, string>();
+  if (isMap(root.variables)) {
+    for (const [k, v] of Object.entries(root.variables)) {
+      if (VARIABLE_NAME.test(k) && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) vars.set(k, String(v));
+    }
+  }
+  for (const [k, v] of Object.entries(overrides.variables ?? {})) {
+    if (VARIABLE_NAME.test(k)) vars.set(k, String(v));
+    else problems.add(['variables', k], `'${k}' (sent with the request) is not a valid variable name: letters, digits and _, not starting with a digit`);
+  }
+
+  let total = 0;
+  const goalList = list(root.goals);
+  uniqueNames(goalList, ['goals'], 'goal', 'in a definition', problems);
+  const goals: GoalDef[] = goalList.map((g, gi) => {
+    const goal = isMap(g) ? g : {};
+    const gp: Seg[] = ['goals', gi];
+    let url = str(goal.url);
+    if (typeof goal.url === 'string' && !problems.has([...gp, 'url'])) {
+      const unknown = new Set<string>();
+      url = String(substitute(url, vars, unknown)).trim();
+      if (unknown.size) {
+        const { message, allowed } = unknownVariables(unknown, vars);
+        problems.add([...gp, 'url'], message, allowed);
+      } else if (!isHttpUrl(url)) problems.add([...gp, 'url'], `must be an absolute http(s) URL, not ${describe(url)}`);
+    }
+    const journeyList = list(goal.journeys);
+    uniqueNames(journeyList, [...gp, 'journeys'], 'journey', 'in a goal', problems);
+    const journeys = journeyList.map((j, ji): JourneyDef => {
+      const journey = isMap(j) ? j : {};
+      const jp: Seg[] = [...gp, 'journeys', ji];
+      const checkpointList = list(journey.checkpoints);
+      uniqueNames(checkpointList, [...jp, 'checkpoints'], 'checkpoint', 'in a journey', problems);
+      const checkpoints = checkpointList.map((c, ci): CheckpointDef => {
+        const checkpoint = isMap(c) ? c : {};
+        const cp: Seg[] = [...jp, 'checkpoints', ci];
+        const steps: StepDef[] = [];
+        list(checkpoint.steps).forEach((s, si) => {
+          total += 1;
+          if (total > MAX_TOTAL_STEPS) return;
+          const sp: Seg[] = [...cp, 'steps', si];
+          // Only a step holding a number can differ from its text (`007`, `1.50`): look at the YAML only then.
+          const written = hasNumber(s) ? src.asWritten?.(sp) : undefined;
+          if (written !== undefined && Array.isArray(checkpoint.steps)) checkpoint.steps[si] = written;
+          const step = buildStep(written ?? s, vars, sp, problems);
+          if (step) steps.push(step);
+        });
+        return { name: str(checkpoint.name), steps };
+      });
+      return { name: str(journey.name), checkpoints };
+    });
+    return { name: str(goal.name), url, journeys };
+  });
+  if (total > MAX_TOTAL_STEPS) {
+    problems.add(['goals'], `the definition has ${total} steps; at most ${MAX_TOTAL_STEPS} are allowed (split it into several definitions)`);
+  }
+
+  if (problems.count) throw problems.error();
+
+  const options = isMap(root.options) ? root.options : {};
+  return {
+    name: str(root.name),
+    ...(typeof root.description === 'string' ? { description: root.description } : {}),
+    project,
+    variables: Object.fromEntries(vars),
+    options: {
+      continueOnError: options.continueOnError === true,
+      timeoutSeconds: typeof options.timeout === 'number' ? options.timeout : DEFAULT_TIMEOUT_SECONDS,
+    },
+    goals,
+    totalSteps: total,
+    document: root,
+  };
+}
+
+function hasNumber(v: unknown): boolean {
+  if (typeof v === 'number') return true;
+  if (v && typeof v === 'object') return Object.values(v).some(hasNumber);
+  return false;
+}
+
+function isHttpUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && !!u.hostname;
+  } catch {
+    return false;
+  }
+}
