@@ -9,6 +9,7 @@
  * (a created step must not be duplicated) and gets a retryable error to decide with.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { send, type RawResponse } from './transport';
 
 export type VirtuosoId = string | number;
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -114,9 +115,9 @@ export class VirtuosoClient {
 
   private async attempt(method: Method, url: string, body: unknown, timeoutMs: number, what: string): Promise<unknown> {
     if (timeoutMs <= 0) throw new VirtuosoApiError(`${what}: deadline passed`, 504, 'timeout', true, undefined, what);
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(url, {
+      res = await send(url, {
         method,
         headers: {
           Authorization: `Bearer ${await this.options.token()}`,
@@ -126,8 +127,7 @@ export class VirtuosoClient {
           ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-        redirect: 'error',
+        timeoutMs,
       });
     } catch (err) {
       const e = err as Error & { cause?: { code?: string } };
@@ -136,14 +136,15 @@ export class VirtuosoClient {
       const refused = e.cause?.code === 'ECONNREFUSED';
       throw new VirtuosoApiError(`${what}: ${e.cause?.code ?? e.message}`, 502, refused ? 'refused' : 'network', true, undefined, what);
     }
-    const text = await res.text();
+    const text = res.text;
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       parsed = undefined;
     }
-    if (res.ok && !(isObject(parsed) && parsed.success === false)) {
+    const ok = res.status >= 200 && res.status < 300;
+    if (ok && !(isObject(parsed) && parsed.success === false)) {
       if (text && parsed === undefined) throw new VirtuosoApiError(`${what}: answer is not JSON`, 502, 'bad_response', false, undefined, what);
       return parsed;
     }
@@ -151,7 +152,8 @@ export class VirtuosoClient {
     const code = error?.code !== undefined ? String(error.code) : String(res.status);
     const message = typeof error?.message === 'string' ? error.message : res.statusText || `HTTP ${res.status}`;
     const retryable = res.status === 429 || RETRYABLE_STATUS.has(res.status);
-    throw new VirtuosoApiError(`${what}: ${message}`, res.status, code, retryable, retryAfter(res.headers.get('retry-after')), what);
+    const header = res.headers['retry-after'];
+    throw new VirtuosoApiError(`${what}: ${message}`, res.status, code, retryable, retryAfter(Array.isArray(header) ? header[0] : header ?? null), what);
   }
 
   private url(path: string, query: Record<string, QueryValue> = {}): string {

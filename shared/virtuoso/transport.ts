@@ -1,0 +1,60 @@
+/**
+ * The Virtuoso client's HTTP transport: `node:http(s)` with keep-alive agents. Node's `fetch`
+ * (undici) cost about 0.9 ms of CPU per request here, measured while building 1,000 steps; this
+ * costs a fraction of it, and a test-run build is bound by exactly that CPU.
+ *
+ * Failures look like fetch's, so the client reads them one way: a timeout is an Error named
+ * `TimeoutError`; a network failure carries the socket error's `code` in `cause`.
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+export interface RawRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+}
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
+
+export function send(url: string, init: RawRequest): Promise<RawResponse> {
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : http;
+  const agent = agents[u.protocol as keyof typeof agents];
+  if (!agent) return Promise.reject(Object.assign(new Error(`unsupported protocol ${u.protocol}`), { cause: { code: 'ERR_INVALID_PROTOCOL' } }));
+  return new Promise((resolve, reject) => {
+    const body = init.body === undefined ? undefined : Buffer.from(init.body);
+    const req = lib.request(u, {
+      method: init.method,
+      agent,
+      headers: { ...init.headers, ...(body ? { 'Content-Length': String(body.length) } : {}) },
+      signal: AbortSignal.timeout(init.timeoutMs),
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err) => reject(networkError(err)));
+    });
+    req.on('error', (err) => reject(networkError(err)));
+    req.end(body);
+  });
+}
+
+function networkError(err: Error & { code?: string; cause?: unknown }): Error {
+  if (err.name === 'AbortError' || err.name === 'TimeoutError' || (err.cause as Error | undefined)?.name === 'TimeoutError') {
+    return Object.assign(new Error('timeout'), { name: 'TimeoutError' });
+  }
+  return Object.assign(new Error(err.message), { cause: { code: err.code ?? err.name } });
+}
