@@ -125,6 +125,14 @@ route('POST', '/goals', (ctx) => {
 
 route('GET', '/goals/:id', (ctx) => item(ctx.state.goalView(ctx.state.goal(numericId(ctx.params[0])))));
 
+/** A catalogue path never exercised against the live API [C]: every checkpoint of the goal's latest snapshot, attached or not. */
+route('GET', '/goals/:id/checkpoints', (ctx) => {
+  const goal = ctx.state.goal(numericId(ctx.params[0]));
+  const snapshotId = goal.snapshotIds[goal.snapshotIds.length - 1];
+  const cps = [...ctx.state.checkpoints.values()].filter((c) => c.goalId === goal.id && c.snapshotId === snapshotId);
+  return map(cps.map((c) => [c.id, ctx.state.checkpointView(c)]));
+});
+
 route('GET', '/goals/:id/versions', (ctx) => {
   const goal = ctx.state.goal(numericId(ctx.params[0]));
   // Newest first: callers use snapshots[0].
@@ -159,6 +167,9 @@ route('POST', '/testsuites', (ctx) => {
   const title = text(b.title ?? b.name, 'title or name').trim();
   const tags = Array.isArray(b.tags) ? b.tags.filter((t): t is string => typeof t === 'string') : [];
   const journey = ctx.state.createJourney(goal, snapshot, title, { archived: b.archived === true, draft: b.draft !== false, tags });
+  // A new journey starts with the goal's shared navigation checkpoint at position 1 (§3.1: "index+2 in new journeys").
+  const nav = [...ctx.state.checkpoints.values()].find((c) => c.navigation && c.goalId === goal.id && c.snapshotId === snapshot.snapshotId);
+  if (nav) journey.caseIds.push(nav.id);
   return maybeBare(ctx, ctx.state.journeyView(journey));
 });
 

@@ -133,6 +133,9 @@ describe('infrastructure, read, execution and library commands × Virtuoso sandb
     const other = await run(`create-journey ${goal.goal_id} ${goal.snapshot_id} Other`);
     const attached = await run(`library attach ${other.journey_id} ${lib.library_checkpoint_id} 1`);
     assert.equal(attached.position, 1);
-    assert.equal((await run(`list-checkpoints ${other.journey_id}`)).length, 1);
+    // A new journey starts with the goal's navigation checkpoint; the library one went in front of it.
+    const listed: Out[] = await run(`list-checkpoints ${other.journey_id}`);
+    assert.equal(listed.length, 2);
+    assert.equal(String(listed[0].id ?? listed[0].checkpoint_id), String(cp.checkpoint_id));
   });
 });
