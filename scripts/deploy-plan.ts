@@ -38,6 +38,7 @@ export interface PlanFunction {
   secrets: readonly string[];
   envSecrets?: Readonly<Record<string, string>>;
   privateNetwork?: boolean;
+  urlEnv?: string;
 }
 
 export interface PlanSubscription {
@@ -596,8 +597,13 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
       args: withProject('secrets', 'versions', 'describe', 'latest', `--secret=${secret}`, '--format=value(name)'),
     });
   }
+  // Every function learns the task workers' URLs and the identity their tasks are signed as.
+  const workerEnv = [
+    ...input.functions.filter((f) => f.urlEnv).map((f) => `${f.urlEnv}=${url(f.name)}`),
+    ...(input.functions.some((f) => f.trigger.kind === 'task') ? [`TASKS_INVOKER_SA=${sa('tasksInvoker')}`] : []),
+  ];
   for (const f of selected) {
-    add({ kind: 'function', description: describeFunction(f), args: functionDeployArgs(f, { P, R, version, runtimeSa: sa('runtime'), triggerSa: sa('pushInvoker'), vpcConnector: input.network.vpcConnector.name }) });
+    add({ kind: 'function', description: describeFunction(f), args: functionDeployArgs(f, { P, R, version, runtimeSa: sa('runtime'), triggerSa: sa('pushInvoker'), vpcConnector: input.network.vpcConnector.name, env: workerEnv }) });
   }
   for (const f of selected) {
     if (!isPublic(f)) {
@@ -688,7 +694,7 @@ function describeFunction(f: PlanFunction): string {
 
 function functionDeployArgs(
   f: PlanFunction,
-  ctx: { P: string; R: string; version: string; runtimeSa: string; triggerSa: string; vpcConnector?: string },
+  ctx: { P: string; R: string; version: string; runtimeSa: string; triggerSa: string; vpcConnector?: string; env?: readonly string[] },
 ): string[] {
   const envSecrets = Object.entries(f.envSecrets ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const trigger =
@@ -715,7 +721,7 @@ function functionDeployArgs(
     `--service-account=${ctx.runtimeSa}`,
     // Only private ranges through the connector: Virtuoso and Google APIs stay on the direct path.
     ...(f.privateNetwork && ctx.vpcConnector ? [`--vpc-connector=${ctx.vpcConnector}`, '--egress-settings=private-ranges-only'] : []),
-    `--set-env-vars=GOOGLE_CLOUD_PROJECT=${ctx.P},REGION=${ctx.R},APP_VERSION=${ctx.version}`,
+    `--set-env-vars=${[`GOOGLE_CLOUD_PROJECT=${ctx.P}`, `REGION=${ctx.R}`, `APP_VERSION=${ctx.version}`, ...(ctx.env ?? [])].join(',')}`,
     // Env-var secrets resolve at instance start. Decision: `latest`, so a redeploy picks up a new
     // version; --clear-secrets when none, so a removed mapping does not linger.
     ...(envSecrets.length ? [`--set-secrets=${envSecrets.map(([env, s]) => `${env}=${s}:latest`).join(',')}`] : ['--clear-secrets']),

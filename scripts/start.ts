@@ -3,8 +3,8 @@
  * from firebase.json), Redis (REDIS_URL, else the server on 6379, else a private redis-server),
  * builds every function bundle and runs each through the Functions Framework on its own port
  * (firebase.json's functions port, then the next ones in shared/infra.ts order), creates the
- * topics and subscriptions of shared/infra.ts, runs the scheduler jobs, prints the URLs and
- * example requests, and stops everything on Ctrl-C.
+ * topics and subscriptions of shared/infra.ts, keeps Cloud Storage in a folder (.local/storage), runs
+ * the scheduler jobs, prints the URLs and example requests, and stops everything on Ctrl-C.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import { LOG_DIR, portInUse, spawnService, waitUntil } from './local-stack/proce
 import { startScheduler } from './local-stack/scheduler';
 import { startStack, type Stack } from './local-stack/stack';
 import { startSandbox, type Sandbox } from './virtuoso-sandbox/server';
+import { startStorageServer, type StorageServer } from './local-stack/storage-server';
 import { startTasksDispatcher, type TasksDispatcher } from './local-stack/tasks-dispatcher';
 
 const ROOT = join(__dirname, '..');
@@ -25,7 +26,7 @@ const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build
 interface FirebaseJson {
   emulators: Record<'firestore' | 'pubsub' | 'functions', { host?: string; port: number }>;
   /** Ours, beside Firebase's: the Virtuoso sandbox stands in for the Virtuoso API. */
-  localStack: { virtuosoSandbox: { port: number; organizationId: number }; cloudTasks: { port: number } };
+  localStack: { virtuosoSandbox: { port: number; organizationId: number }; cloudTasks: { port: number }; cloudStorage: { port: number; dir: string } };
 }
 
 export interface RunningFunction {
@@ -40,12 +41,13 @@ export interface LocalSystem {
   stack: Stack;
   sandbox: Sandbox;
   tasks: TasksDispatcher;
+  storage: StorageServer;
   functions: RunningFunction[];
   env: Record<string, string>;
   stop(): Promise<void>;
 }
 
-export function localPorts(): { firestore: number; pubsub: number; functionsBase: number; sandbox: number; organizationId: number; tasks: number } {
+export function localPorts(): { firestore: number; pubsub: number; functionsBase: number; sandbox: number; organizationId: number; tasks: number; storage: number; storageDir: string } {
   const fb = JSON.parse(readFileSync(join(ROOT, 'firebase.json'), 'utf8')) as FirebaseJson;
   return {
     firestore: fb.emulators.firestore.port,
@@ -54,6 +56,8 @@ export function localPorts(): { firestore: number; pubsub: number; functionsBase
     sandbox: fb.localStack.virtuosoSandbox.port,
     organizationId: fb.localStack.virtuosoSandbox.organizationId,
     tasks: fb.localStack.cloudTasks.port,
+    storage: fb.localStack.cloudStorage.port,
+    storageDir: join(ROOT, fb.localStack.cloudStorage.dir),
   };
 }
 
@@ -97,7 +101,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
   const ports = localPorts();
   const fnPorts = functionSpecs.map((_, i) => ports.functionsBase + i);
   const busy: string[] = [];
-  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ['Virtuoso sandbox', ports.sandbox], ['Cloud Tasks dispatcher', ports.tasks], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
+  for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ['Virtuoso sandbox', ports.sandbox], ['Cloud Tasks dispatcher', ports.tasks], ['Cloud Storage (local)', ports.storage], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
     if (await portInUse(port)) busy.push(`${port} (${what})`);
   }
   if (busy.length) throw new Error(`Port(s) already in use: ${busy.join(', ')}. Is another 'npm start' running? Ports come from firebase.json.`);
@@ -119,10 +123,14 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
   });
   // Cloud Tasks: the real client talks to the local dispatcher, which calls the workers.
   const tasks = await startTasksDispatcher({ port: ports.tasks });
+  // Cloud Storage: the real client talks to a local JSON-API server keeping objects in a folder.
+  const storage = await startStorageServer({ port: ports.storage, dir: ports.storageDir });
   const env: Record<string, string> = {
     ...stack.env,
     CLOUD_TASKS_ENDPOINT: tasks.url,
-    COMMAND_WORKER_URL: urlOf('commandWorker'),
+    STORAGE_ENDPOINT: storage.url,
+    TEST_RUN_POLL_SECONDS: process.env.TEST_RUN_POLL_SECONDS ?? '5',
+    ...Object.fromEntries((functionSpecs as readonly FunctionSpec[]).filter((f) => f.urlEnv).map((f) => [f.urlEnv!, urlOf(f.name)])),
     REGION: 'local',
     APP_VERSION: 'local',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
@@ -134,7 +142,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
 
   const running: RunningFunction[] = [];
   const stop = async () => {
-    await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close(), tasks.close()]);
+    await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close(), tasks.close(), storage.close()]);
   };
   try {
     running.push(...(await Promise.all(functionSpecs.map((spec, i) => startFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
@@ -146,7 +154,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     await stop();
     throw err;
   }
-  return { stack, sandbox, tasks, functions: running, env, stop };
+  return { stack, sandbox, tasks, storage, functions: running, env, stop };
 }
 
 function printSummary(sys: LocalSystem): void {
@@ -160,6 +168,7 @@ function printSummary(sys: LocalSystem): void {
     ['Pub/Sub emulator', `127.0.0.1:${stack.pubsub.port}`],
     ['Redis', `${stack.redis.url}${stack.redis.private ? ' (private)' : ''}`],
     ['Cloud Tasks (local)', `${sys.tasks.url} (queues of shared/infra.ts, their retry settings)`],
+    ['Cloud Storage (local)', `${sys.storage.url} (objects in ${sys.storage.dir})`],
     ['Virtuoso sandbox', `${sys.sandbox.url} (token ${env[secretEnvName(secrets.virtuosoApiKey)]}, organization ${env.VIRTUOSO_ORG_ID})`],
     ['Logs', LOG_DIR],
   ];
@@ -183,6 +192,11 @@ function printSummary(sys: LocalSystem): void {
     `  export FIRESTORE_EMULATOR_HOST=127.0.0.1:${stack.firestore.port} PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId}`,
     `  KEY=$(npm run -s api-keys -- create --tenant acme --user alice 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).key')`,
     `  curl -s -X POST '${url('commands')}/commands' -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"command":"create-project \\"Demo shop\\""}'`,
+    '',
+    '  # a whole test from a YAML definition: built in the sandbox, executed, followed, reported',
+    `  curl -s -X POST '${url('testRuns')}/test-runs' -H "Authorization: Bearer $KEY" -H 'Content-Type: application/yaml' --data-binary @shared/schemas/examples/checkout.yaml`,
+    `  curl -s '${url('testRuns')}/test-runs/RUN_ID' -H "Authorization: Bearer $KEY"          # queued → building → executing → passed`,
+    `  curl -s '${url('testRuns')}/test-runs/RUN_ID/report?format=junit' -H "Authorization: Bearer $KEY" -o junit.xml`,
     '',
     '  # the Virtuoso sandbox (executions there send signed webhooks to the webhook function)',
     `  ${sandboxCurl}`,

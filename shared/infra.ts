@@ -164,6 +164,8 @@ export interface FunctionSpec {
   envSecrets?: Readonly<Record<string, SecretName>>;
   /** Reaches private addresses (Memorystore) through `network.vpcConnector`. */
   privateNetwork?: boolean;
+  /** Task workers: the environment variable through which the functions that enqueue find this one's URL. */
+  urlEnv?: string;
 }
 
 export const functions = [
@@ -212,6 +214,7 @@ export const functions = [
     name: 'commandWorker',
     bundle: 'commands',
     trigger: { kind: 'task', queue: 'commandExecution' },
+    urlEnv: 'COMMAND_WORKER_URL',
     memory: '512Mi',
     timeoutSeconds: 600,
     ingress: 'ALLOW_INTERNAL_ONLY',
@@ -221,6 +224,48 @@ export const functions = [
     secrets: [secrets.virtuosoApiKey],
     envSecrets: { REDIS_HOST: secrets.memorystoreHost },
     privateNetwork: true,
+  },
+  {
+    name: 'testRuns',
+    bundle: 'test-runs',
+    trigger: { kind: 'http', public: true },
+    memory: '512Mi',
+    timeoutSeconds: 60,
+    ingress: 'ALLOW_ALL',
+    minInstances: 0,
+    maxInstances: 20,
+    concurrency: 80,
+    secrets: [],
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+    privateNetwork: true,
+  },
+  {
+    // Private: invoked only by Cloud Tasks (queue test-execution) with an OIDC token. A build of
+    // thousands of steps runs up to Cloud Tasks' 30-minute dispatch deadline.
+    name: 'testRunWorker',
+    bundle: 'test-runs',
+    trigger: { kind: 'task', queue: 'testExecution' },
+    urlEnv: 'TEST_RUN_WORKER_URL',
+    memory: '1Gi',
+    timeoutSeconds: 1800,
+    ingress: 'ALLOW_INTERNAL_ONLY',
+    minInstances: 0,
+    maxInstances: 50,
+    concurrency: 10,
+    secrets: [secrets.virtuosoApiKey],
+  },
+  {
+    // Private: Eventarc delivers webhook-events as CloudEvents; FINISHED executions complete runs.
+    name: 'testRunEvents',
+    bundle: 'test-runs',
+    trigger: { kind: 'pubsub', topic: topics.webhookEvents },
+    memory: '512Mi',
+    timeoutSeconds: 300,
+    ingress: 'ALLOW_INTERNAL_ONLY',
+    minInstances: 0,
+    maxInstances: 20,
+    concurrency: 20,
+    secrets: [secrets.virtuosoApiKey],
   },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];

@@ -5,7 +5,7 @@
  */
 import { freePortsSync } from '../scripts/local-stack/processes';
 
-const [firestorePort, pubsubPort, redisPort, sandboxPort, tasksPort, workerPort] = freePortsSync(6);
+const [firestorePort, pubsubPort, redisPort, sandboxPort, tasksPort, workerPort, testRunWorkerPort, storagePort] = freePortsSync(8);
 
 export const TEST_ENV = {
   GOOGLE_CLOUD_PROJECT: 'test-project',
@@ -31,8 +31,12 @@ export const TEST_ENV = {
   CLOUD_TASKS_ENDPOINT: `http://127.0.0.1:${tasksPort}`,
   COMMAND_WORKER_URL: `http://127.0.0.1:${workerPort}/`,
   TASKS_INVOKER_SA: 'tasks-invoker@test-project.iam.gserviceaccount.com',
+  // Test runs: the testRunWorker and the local Cloud Storage, started by the suites that need them.
+  TEST_RUN_WORKER_URL: `http://127.0.0.1:${testRunWorkerPort}/`,
+  TEST_RUN_POLL_SECONDS: '1',
+  STORAGE_ENDPOINT: `http://127.0.0.1:${storagePort}`,
 };
 Object.assign(process.env, TEST_ENV);
 delete process.env.SECRET_MANAGER_ENDPOINT;
 
-export const ports = { firestorePort, pubsubPort, redisPort, sandboxPort, tasksPort, workerPort };
+export const ports = { firestorePort, pubsubPort, redisPort, sandboxPort, tasksPort, workerPort, testRunWorkerPort, storagePort };

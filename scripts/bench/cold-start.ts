@@ -98,6 +98,8 @@ export async function spawnFunction(opts: {
   target: string;
   env?: Record<string, string>;
   port?: number;
+  /** Node options for the child (e.g. --cpu-prof while looking for a hot spot). */
+  execArgv?: string[];
 }): Promise<RunningFunction> {
   const port = opts.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, FUNCTION_TARGET: opts.target };
@@ -109,7 +111,7 @@ export async function spawnFunction(opts: {
     });
   }
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [FRAMEWORK_MAIN, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), FRAMEWORK_MAIN, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,7 +4,7 @@
  * CloudEvent only when the path is /projects/P/topics/T, so that path is appended.
  */
 import type { PubSub } from '@google-cloud/pubsub';
-import { subscriptions, topics, type FunctionName } from '../../shared/infra';
+import { functions, subscriptions, topics, type FunctionName, type SubscriptionSpec } from '../../shared/infra';
 
 const ALREADY_EXISTS = 6;
 
@@ -22,8 +22,15 @@ export async function provisionPubsub(
   pushEndpoints: Partial<Record<FunctionName, string>> = {},
 ): Promise<void> {
   await Promise.all(Object.values(topics).map((t) => ignoreExisting(client.createTopic(t))));
+  // Pub/Sub-triggered functions: in production Eventarc makes their subscription; locally a push
+  // subscription of the same shape stands in for it (retried with backoff when the function fails).
+  const triggers: SubscriptionSpec[] = functions.flatMap((f) =>
+    f.trigger.kind === 'pubsub'
+      ? [{ name: `${f.name}-trigger`, topic: f.trigger.topic, pushTo: f.name, ackDeadlineSeconds: 60, retentionSeconds: 24 * 3600, retry: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 } }]
+      : [],
+  );
   await Promise.all(
-    subscriptions.map((s) => {
+    [...subscriptions, ...triggers].map((s) => {
       const base = s.pushTo ? pushEndpoints[s.pushTo] : undefined;
       if (s.pushTo && !base) return Promise.resolve(); // that function is not running locally
       return ignoreExisting(

@@ -43,7 +43,7 @@ function orgOf(ctx: CommandContext): number {
 }
 
 /** The goal `meta` block sent on create (verified, §1.4). */
-const GOAL_META = {
+export const GOAL_META = {
   onlyManagersCanPublishJourneys: null,
   disableSameOrigin: false,
   disableEventLogs: false,
@@ -60,7 +60,7 @@ const GOAL_META = {
 interface Snapshots {
   snapshots: { snapshotId: number | string }[];
 }
-async function latestSnapshot(api: VirtuosoClient, goalId: number): Promise<string> {
+export async function latestSnapshot(api: VirtuosoClient, goalId: number): Promise<string> {
   const v = await api.item<Snapshots>('GET', `/goals/${goalId}/versions`);
   const first = v.snapshots?.[0]?.snapshotId;
   if (first === undefined) throw unprocessable(`Goal ${goalId} has no snapshot`);

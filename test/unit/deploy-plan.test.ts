@@ -72,8 +72,8 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     for (const api of ['cloudfunctions', 'run', 'cloudbuild', 'pubsub', 'cloudtasks', 'firestore', 'secretmanager', 'cloudscheduler', 'storage', 'artifactregistry']) {
       assert.ok(enable.args.includes(`${api}.googleapis.com`), api);
     }
-    // Serverless VPC Access too, because functions reach Memorystore through a connector.
-    assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS, 'vpcaccess.googleapis.com']);
+    // Eventarc for the Pub/Sub-triggered testRunEvents; Serverless VPC Access because functions reach Memorystore through a connector.
+    assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS, 'eventarc.googleapis.com', 'vpcaccess.googleapis.com']);
     assert.equal(indexOfStep(plan, enable), 0, 'APIs come first');
   });
 
@@ -230,7 +230,11 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
       assert.equal(flag(args, 'concurrency'), String(fn.concurrency));
       if (fn.concurrency > 1) assert.equal(flag(args, 'cpu'), '1', 'concurrency > 1 needs a whole vCPU');
       assert.equal(flag(args, 'service-account'), email('runtime'));
-      assert.equal(flag(args, 'set-env-vars'), `GOOGLE_CLOUD_PROJECT=${P},REGION=${R},APP_VERSION=abc123`);
+      // Every function knows the task workers' URLs (to enqueue) and the identity tasks are signed as.
+      assert.equal(
+        flag(args, 'set-env-vars'),
+        `GOOGLE_CLOUD_PROJECT=${P},REGION=${R},APP_VERSION=abc123,COMMAND_WORKER_URL=${url('commandWorker')},TEST_RUN_WORKER_URL=${url('testRunWorker')},TASKS_INVOKER_SA=${email('tasksInvoker')}`,
+      );
       const envSecrets = Object.entries(fn.envSecrets ?? {});
       if (envSecrets.length) {
         assert.deepEqual(flag(args, 'set-secrets')!.split(',').sort(), envSecrets.map(([k, v]) => `${k}=${v}:latest`).sort());
@@ -342,8 +346,8 @@ describe('deploy plan for private workers, Pub/Sub triggers, push and dead lette
   const fixture: InfraInput = {
     ...defaultInfra(),
     functions: [
-      // The fixture's own commandWorker (concurrency 1) replaces infra.ts's.
-      ...defaultInfra().functions.filter((f) => f.name !== 'commandWorker'),
+      // The fixture's own commandWorker (concurrency 1) and test-runs functions replace infra.ts's.
+      ...defaultInfra().functions.filter((f) => f.name !== 'commandWorker' && f.bundle !== 'test-runs'),
       {
         name: 'commandWorker', bundle: 'commands', trigger: { kind: 'task', queue: 'commandExecution' },
         memory: '1Gi', timeoutSeconds: 600, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 20, concurrency: 1, secrets: ['virtuoso-api-key'],

@@ -1,0 +1,136 @@
+/**
+ * The end of a run. Completion comes from whichever arrives first — the FINISHED webhook (through
+ * testRunEvents) or a polling task — and happens once: each job's FINISHED is recorded in a
+ * transaction, the report is fetched and stored (the same bytes whoever writes them), and only the
+ * transition `executing → passed | failed` that wins publishes the event. Duplicates and late
+ * events find the run finished and change nothing.
+ */
+import { getConfig } from '../config';
+import { publishEvent } from '../events';
+import { objectPrefixes, topics } from '../infra';
+import type { Logger } from '../log';
+import { putObject } from '../storage';
+import { virtuoso } from '../virtuoso';
+import { keys } from './plan';
+import { buildReport, junitXml, type BuiltGoal } from './report';
+import { FINAL, loadRun, recordedIds, runDefinition, transition, type TestRunRecord } from './store';
+
+export type TestEventType = 'test.started' | 'test.completed' | 'test.failed';
+
+/** Publishes the run's pending events (at least once; the event id is stable, so consumers dedupe). */
+export async function publishPending(run: TestRunRecord, log: Logger): Promise<void> {
+  for (const type of run.pendingEvents ?? []) {
+    await publishEvent(topics.testEvents, type, eventData(run), {
+      source: 'test-runs',
+      eventId: `${run.id}.${type}`,
+      userId: run.userId,
+      attributes: { tenantId: run.tenantId, runId: run.id, status: run.status },
+    });
+    await transition(run.id, (r) => ({ pendingEvents: (r.pendingEvents ?? []).filter((t) => t !== type) }));
+    log.info(`published ${type}`, { runId: run.id });
+  }
+}
+
+function eventData(run: TestRunRecord) {
+  return {
+    runId: run.id, name: run.name, status: run.status, ...(run.error ? { error: run.error } : {}),
+    ...(run.report ? { outcome: run.report.outcome, counts: run.report.counts, report: run.report.objects } : {}),
+    jobIds: run.jobIds ?? [], createdAt: run.createdAt, finishedAt: run.finishedAt,
+  };
+}
+
+/** Ends an unfinished run with `error` (a timeout, a build that cannot go on) and announces it. */
+export async function failRun(runId: string, error: { code: string; message: string }, log: Logger): Promise<boolean> {
+  const { run, changed } = await transition(runId, (r) =>
+    FINAL.has(r.status) ? undefined : { status: 'error', error, finishedAt: new Date().toISOString(), leaseUntil: null, pendingEvents: [...(r.pendingEvents ?? []), 'test.failed'] },
+  );
+  if (changed && run) {
+    log.warn('test run ended with an error', { runId, error: error.message });
+    await publishPending(run, log);
+  }
+  return changed;
+}
+
+/** Records that a job finished; returns the run as it is now. */
+export async function recordJobFinished(runId: string, jobId: string, outcome: string | undefined): Promise<TestRunRecord | undefined> {
+  const { run } = await transition(runId, (r) => {
+    const job = r.jobs?.[jobId];
+    if (!job || job.status === 'FINISHED' || FINAL.has(r.status)) return undefined;
+    return { [`jobs.${jobId}`]: { ...job, status: 'FINISHED', ...(outcome ? { outcome } : {}) } } as Partial<TestRunRecord>;
+  });
+  return run && { ...run, jobs: { ...run.jobs, ...(run.jobs?.[jobId] ? { [jobId]: { ...run.jobs[jobId], status: 'FINISHED' } } : {}) } };
+}
+
+export const allJobsFinished = (run: TestRunRecord) => {
+  const jobs = Object.values(run.jobs ?? {});
+  return jobs.length > 0 && jobs.length === Object.keys(run.ids).filter((k) => /^g\d+exec$/.test(k)).length && jobs.every((j) => j.status === 'FINISHED');
+};
+
+/** The run's structure with its Virtuoso ids, by definition position. */
+export async function builtStructure(run: TestRunRecord): Promise<{ projectId?: string; goals: BuiltGoal[] }> {
+  const def = await runDefinition(run);
+  const ids = recordedIds(run);
+  return {
+    projectId: ids[keys.project],
+    goals: def.goals.map((goal, g) => ({
+      name: goal.name,
+      goalId: ids[keys.goal(g)],
+      snapshotId: ids[keys.snapshot(g)],
+      jobId: ids[keys.execute(g)],
+      journeys: goal.journeys.map((journey, j) => ({
+        name: journey.name,
+        journeyId: ids[keys.journey(g, j)],
+        checkpoints: journey.checkpoints.map((checkpoint, c) => ({
+          name: checkpoint.name,
+          checkpointId: ids[keys.checkpoint(g, j, c)],
+          steps: checkpoint.steps.map((step, s) => ({ stepId: ids[keys.step(g, j, c, s)], label: step.label })),
+        })),
+      })),
+    })),
+  };
+}
+
+/**
+ * Completes an `executing` run whose jobs have all finished: report → Storage → final status →
+ * event. Safe to call from several places at once; returns whether this call finished the run.
+ */
+export async function completeRun(runId: string, log: Logger): Promise<'completed' | 'already' | 'not-ready'> {
+  const run = await loadRun(runId);
+  if (!run || FINAL.has(run.status)) return 'already';
+  if (run.status !== 'executing' || !allJobsFinished(run)) return 'not-ready';
+  const structure = await builtStructure(run);
+  const api = virtuoso();
+  const executions: Record<string, Record<string, unknown>> = {};
+  for (const goal of structure.goals) {
+    if (!goal.jobId) continue;
+    const journeyIds = goal.journeys.map((j) => j.journeyId).filter((x): x is string => !!x);
+    const entries = await api.list<unknown>('GET', '/testsuites/execution', { query: { jobId: goal.jobId, 'suiteId[]': journeyIds, includeJourneyDetails: true } });
+    executions[goal.jobId] = Object.fromEntries(entries.map((e) => [e.id, e.value]));
+  }
+  const finishedAt = new Date().toISOString();
+  const report = buildReport({
+    run: { id: run.id, name: run.name, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt, appUrl: getConfig().virtuosoAppUrl },
+    projectId: structure.projectId,
+    goals: structure.goals,
+    executions,
+  });
+  const prefix = objectPrefixes.testResults(run.id);
+  const objects = { json: `${prefix}report.json`, junit: `${prefix}junit.xml` };
+  await Promise.all([
+    putObject(objects.json, JSON.stringify(report, null, 2), { contentType: 'application/json' }),
+    putObject(objects.junit, junitXml(report), { contentType: 'application/xml' }),
+  ]);
+  const status = report.outcome === 'passed' ? 'passed' : 'failed';
+  const { run: after, changed } = await transition(runId, (r) =>
+    r.status !== 'executing'
+      ? undefined
+      : {
+          status, finishedAt, report: { outcome: report.outcome, counts: report.counts, objects },
+          pendingEvents: [...(r.pendingEvents ?? []), status === 'passed' ? 'test.completed' : 'test.failed'],
+        },
+  );
+  if (!changed || !after) return 'already';
+  log.info(`test run ${status}`, { runId, counts: report.counts });
+  await publishPending(after, log);
+  return 'completed';
+}

@@ -1,0 +1,183 @@
+/**
+ * `test_runs/{runId}`: a run's record — its definition, status, progress, every Virtuoso id it
+ * created (`ids`, keyed by plan operation), its jobs and its report. Status changes happen in
+ * transactions from the states they are allowed from, so a duplicate or late delivery changes
+ * nothing:
+ *
+ *   queued → building → executing → passed | failed        (execute: true, the default)
+ *                    ↘ built                                 (execute: false)
+ *   any unfinished state → error (with a reason) | cancelled
+ */
+import { randomUUID } from 'node:crypto';
+import type { DocumentReference, Transaction } from '@google-cloud/firestore';
+import type { Principal } from '../auth';
+import { dependencyError, notFound } from '../errors';
+import { collections, db } from '../firestore';
+import { parseDefinition, type TestDefinition } from './definition';
+import type { Plan } from './plan';
+import type { RunReport } from './report';
+
+export type RunStatus = 'queued' | 'building' | 'executing' | 'built' | 'passed' | 'failed' | 'error' | 'cancelled';
+export const FINAL: ReadonlySet<RunStatus> = new Set(['built', 'passed', 'failed', 'error', 'cancelled']);
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'building', 'executing', 'built', 'passed', 'failed', 'error', 'cancelled'];
+
+export interface JobRecord {
+  goal: number;
+  status: string;
+  outcome?: string;
+}
+
+export interface TestRunRecord {
+  id: string;
+  tenantId: string;
+  userId: string;
+  name: string;
+  status: RunStatus;
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** The run ends `error` if it is not finished by then. */
+  deadlineAt: string;
+  variables: Record<string, string>;
+  execute: boolean;
+  totals: Plan['totals'] & { criticalPathCalls: number };
+  progress: { operationsDone: number; stepsCreated: number };
+  /** Virtuoso ids by plan operation key (see plan.ts), steps excepted. */
+  ids: Record<string, string>;
+  /**
+   * Step ids by checkpoint key, comma-separated in step order (empty for a step not created yet): a
+   * few dozen string fields rather than thousands of indexed values, so progress writes stay cheap.
+   */
+  steps?: Record<string, string>;
+  /** Steps Virtuoso refused while building with continueOnError, by operation key. */
+  refused?: Record<string, string>;
+  jobs?: Record<string, JobRecord>;
+  /** For the FINISHED-webhook lookup (array-contains). */
+  jobIds?: string[];
+  /** When an execute request was sent but its job id not yet recorded, by goal. */
+  executeSentAt?: Record<string, string>;
+  error?: { code: string; message: string };
+  report?: { outcome: RunReport['outcome']; counts: RunReport['counts']; objects: { json: string; junit: string } };
+  /** Events still to publish (a crash between the transition and the publish is retried). */
+  pendingEvents?: string[];
+  attempts?: number;
+  leaseUntil?: string | null;
+  idempotencyKey?: string;
+}
+
+const runs = () => db().collection(collections.testRuns);
+export const runRef = (id: string) => runs().doc(id) as DocumentReference;
+
+async function fs<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw dependencyError('Firestore', err);
+  }
+}
+
+export function newRunId(): string {
+  return `run_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+}
+
+/**
+ * The definition lives beside the run (`test_runs/{id}/definition/source`), as the JSON of
+ * definition.ts's `document`: written once, it stays out of the run's document, which the worker
+ * rewrites as it records ids (smaller writes), and workers read it back without parsing YAML.
+ */
+const sourceRef = (id: string) => runRef(id).collection('definition').doc('source') as DocumentReference;
+
+export async function createRun(record: TestRunRecord, document: Record<string, unknown>): Promise<void> {
+  const batch = db().batch();
+  batch.create(runRef(record.id), record);
+  batch.create(sourceRef(record.id), { json: JSON.stringify(document) });
+  await fs(batch.commit());
+}
+
+export async function deleteRun(id: string): Promise<void> {
+  const batch = db().batch();
+  batch.delete(sourceRef(id));
+  batch.delete(runRef(id));
+  await fs(batch.commit());
+}
+
+/** The run, if it exists at all (workers; no tenancy check). */
+export async function loadRun(id: string): Promise<TestRunRecord | undefined> {
+  return (await fs(runRef(id).get())).data() as TestRunRecord | undefined;
+}
+
+/** The caller's tenant's run, else 404 (another tenant's run is not revealed). */
+export async function getRun(principal: Principal, id: string): Promise<TestRunRecord> {
+  const run = /^run_[a-f0-9]{20}$/.test(id) ? await loadRun(id) : undefined;
+  if (!run || run.tenantId !== principal.tenantId) throw notFound(`No test run '${id}'`);
+  return run;
+}
+
+/** The caller's runs, newest first, optionally of one status; the page token is the last id seen. */
+export async function listRuns(principal: Principal, limit: number, status?: RunStatus, pageToken?: string): Promise<{ items: TestRunRecord[]; nextPageToken?: string }> {
+  let q = runs().where('tenantId', '==', principal.tenantId).where('userId', '==', principal.userId);
+  if (status) q = q.where('status', '==', status);
+  q = q.orderBy('createdAt', 'desc').orderBy('id', 'desc');
+  if (pageToken) {
+    const after = await loadRun(pageToken);
+    if (after && after.tenantId === principal.tenantId) q = q.startAfter(after.createdAt, after.id);
+  }
+  const snap = await fs(q.limit(limit + 1).get());
+  const items = snap.docs.map((d) => d.data() as TestRunRecord);
+  const more = items.length > limit;
+  return { items: items.slice(0, limit), ...(more ? { nextPageToken: items[limit - 1].id } : {}) };
+}
+
+/**
+ * Reads the run in a transaction and applies `change` (which returns the fields to update, or
+ * undefined to leave it alone). Returns the run as it is after the transaction.
+ */
+export async function transition(
+  id: string,
+  change: (run: TestRunRecord, tx: Transaction) => Partial<TestRunRecord> | undefined,
+): Promise<{ run: TestRunRecord | undefined; changed: boolean }> {
+  return fs(
+    db().runTransaction(async (tx) => {
+      const run = (await tx.get(runRef(id))).data() as TestRunRecord | undefined;
+      if (!run) return { run, changed: false };
+      const update = change(run, tx);
+      if (!update) return { run, changed: false };
+      const next = { ...update, updatedAt: new Date().toISOString() };
+      tx.update(runRef(id), next);
+      return { run: { ...run, ...next } as TestRunRecord, changed: true };
+    }),
+  );
+}
+
+/** Every recorded id by plan operation key, steps included (`g0j1c2s4`). */
+export function recordedIds(run: Pick<TestRunRecord, 'ids' | 'steps'>): Record<string, string> {
+  const ids = { ...run.ids };
+  for (const [checkpointKey, stepIds] of Object.entries(run.steps ?? {})) {
+    stepIds.split(',').forEach((id, s) => {
+      if (id) ids[`${checkpointKey}s${s}`] = id;
+    });
+  }
+  return ids;
+}
+
+const parsed = new Map<string, TestDefinition>();
+/** The run's definition (validated when the run was accepted), read and parsed once per instance. */
+export async function runDefinition(run: Pick<TestRunRecord, 'id' | 'variables'>): Promise<TestDefinition> {
+  let def = parsed.get(run.id);
+  if (!def) {
+    const snap = await fs(sourceRef(run.id).get());
+    const json = (snap.data() as { json?: string } | undefined)?.json;
+    if (!json) throw notFound(`The definition of run '${run.id}' is missing`);
+    def = parseDefinition(JSON.parse(json) as Record<string, unknown>, { variables: run.variables });
+    if (parsed.size >= 20) parsed.delete(parsed.keys().next().value!);
+    parsed.set(run.id, def);
+  }
+  return def;
+}
+
+/** The run a Virtuoso job belongs to. */
+export async function runOfJob(jobId: string): Promise<TestRunRecord | undefined> {
+  const snap = await fs(runs().where('jobIds', 'array-contains', jobId).limit(1).get());
+  return snap.empty ? undefined : (snap.docs[0].data() as TestRunRecord);
+}

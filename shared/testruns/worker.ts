@@ -1,0 +1,209 @@
+/**
+ * testRunWorker's tasks (queue `test-execution`), each idempotent:
+ *
+ * - `build`: queued|building → building (lease) → the plan, operation by operation (build.ts) →
+ *   executing (jobs started; the first poll is queued) or built (execute: false). A retried or
+ *   duplicate task resumes from what is recorded. While another live attempt holds the run, the
+ *   task defers itself (a continuation task after the lease) instead of burning a Cloud Tasks
+ *   attempt. Virtuoso unavailable → 503 (Cloud Tasks retries) until the queue's last attempt,
+ *   which ends the run `error`; a permanent error ends it `error` at once, naming the place.
+ * - `poll`: the fallback when no FINISHED webhook comes: `latest_status?jobId=` for each job, then
+ *   completion (complete.ts), else the next poll.
+ * - `deadline`: queued with the run; ends it `error` if it is not finished by its timeout.
+ */
+import { getConfig } from '../config';
+import { AppError, toAppError, unavailable } from '../errors';
+import { queues } from '../infra';
+import type { Logger } from '../log';
+import { enqueueTask, taskId } from '../tasks';
+import { virtuoso } from '../virtuoso';
+import { buildRun } from './build';
+import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
+import { buildPlan } from './plan';
+import { Recorder } from './recorder';
+import { FINAL, loadRun, recordedIds, runDefinition, runRef, transition, type TestRunRecord } from './store';
+
+export interface TestRunTask {
+  runId: string;
+  kind: 'build' | 'poll' | 'deadline';
+  /** Poll number, or continuation number for a deferred build. */
+  n?: number;
+}
+
+/** An attempt holds its run this long after its last write (a heartbeat renews it). */
+export const LEASE_MS = 30_000;
+
+export type TaskOutcome = { outcome: string; reason?: string };
+
+export async function enqueueRunTask(task: TestRunTask, delaySeconds = 0): Promise<void> {
+  const url = getConfig().testRunWorkerUrl;
+  if (!url) throw unavailable('Test runs are not configured (TEST_RUN_WORKER_URL)', 60);
+  await enqueueTask({
+    queue: 'testExecution',
+    id: taskId(task.runId, task.kind, String(task.n ?? 0)),
+    url,
+    body: task,
+    delaySeconds,
+    dispatchDeadlineSeconds: 1800,
+  });
+}
+
+export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
+  if (task.kind === 'poll') return poll(task, ctx.log);
+  if (task.kind === 'deadline') {
+    const run = await loadRun(task.runId);
+    if (!run || FINAL.has(run.status)) return { outcome: 'ignored', reason: 'already finished' };
+    if (Date.parse(run.deadlineAt) > Date.now()) {
+      await enqueueRunTask({ ...task, n: (task.n ?? 0) + 1 }, Math.ceil((Date.parse(run.deadlineAt) - Date.now()) / 1000));
+      return { outcome: 'deferred' };
+    }
+    await failRun(run.id, timeoutError(run), ctx.log);
+    return { outcome: 'timed-out' };
+  }
+  return build(task, ctx);
+}
+
+const timeoutError = (run: TestRunRecord) => ({ code: 'timeout', message: `The run did not finish within its timeout (${run.deadlineAt}); it was ${run.status}` });
+
+async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
+  const log = ctx.log.child({ runId: task.runId });
+  let held: number | undefined;
+  let leaseEnds = 0;
+  const { run } = await transition(task.runId, (r) => {
+    if (r.status !== 'queued' && r.status !== 'building') return undefined;
+    if (r.status === 'building' && r.leaseUntil && Date.parse(r.leaseUntil) > Date.now()) {
+      leaseEnds = Date.parse(r.leaseUntil);
+      return undefined;
+    }
+    held = (r.attempts ?? 0) + 1;
+    const now = new Date().toISOString();
+    return {
+      status: 'building', attempts: held, leaseUntil: new Date(Date.now() + LEASE_MS).toISOString(),
+      ...(r.startedAt ? {} : { startedAt: now, pendingEvents: [...(r.pendingEvents ?? []), 'test.started'] }),
+    };
+  });
+  if (!run) return { outcome: 'ignored', reason: 'no such run' };
+  if (held === undefined) {
+    if (leaseEnds) {
+      await enqueueRunTask({ ...task, n: (task.n ?? 0) + 1 }, Math.ceil((leaseEnds - Date.now()) / 1000) + 1);
+      return { outcome: 'deferred', reason: 'another attempt holds the run' };
+    }
+    return { outcome: 'ignored', reason: `the run is ${run.status}` };
+  }
+  await publishPending(run, log).catch((err) => log.warn('could not publish test.started yet', { error: (err as Error).message }));
+  if (Date.parse(run.deadlineAt) <= Date.now()) {
+    await failRun(run.id, timeoutError(run), log);
+    return { outcome: 'timed-out' };
+  }
+
+  const def = await runDefinition(run);
+  const plan = buildPlan(def, { execute: run.execute });
+  const recorder = new Recorder(runRef(run.id), LEASE_MS);
+  const config = getConfig();
+  // Cancellation is seen within a second; the deadline at once.
+  let status = run.status;
+  let checkedAt = Date.now();
+  let checking = false;
+  const stopReason = () => {
+    if (Date.now() > Date.parse(run.deadlineAt)) return 'deadline';
+    if (!checking && Date.now() - checkedAt > 1000) {
+      checking = true;
+      void loadRun(run.id)
+        .then((r) => {
+          status = r?.status ?? 'cancelled';
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          checking = false;
+          checkedAt = Date.now();
+        });
+    }
+    return status === 'cancelled' ? 'cancelled' : undefined;
+  };
+
+  let result;
+  try {
+    result = await buildRun({
+      def, plan, api: virtuoso(), orgId: config.virtuosoOrgId ?? 0, ids: recordedIds(run), refused: run.refused ?? {}, executeSentAt: run.executeSentAt ?? {},
+      resume: held > 1, recorder, concurrency: config.testRunConcurrency, stopReason, signal: ctx.signal, log,
+    });
+  } catch (err) {
+    // What was recorded so far is kept (a retry resumes from it); then the lease can be let go.
+    await recorder.flush().catch(() => undefined);
+    recorder.stop();
+    const e = toAppError(err);
+    const lastAttempt = ctx.retryCount + 1 >= queues.testExecution.retry.maxAttempts;
+    if (e.retryable && !lastAttempt) {
+      // Let the next attempt in at once: the lease is released, the run stays `building`.
+      await transition(run.id, (r) => (r.attempts === held ? { leaseUntil: null } : undefined));
+      log.warn('build interrupted; Cloud Tasks will retry', { error: e.message });
+      throw new AppError('unavailable', e.message, { retryAfterSeconds: e.retryAfterSeconds ?? 10, cause: err });
+    }
+    await failRun(run.id, { code: e.code, message: e.retryable ? `Gave up after ${ctx.retryCount + 1} attempts: ${e.message}` : e.message }, log);
+    return { outcome: 'error', reason: e.message };
+  }
+  recorder.stop();
+  log.info(`build ${result.outcome}`, { operations: plan.totals.operations, progressWrites: recorder.writes });
+  if (result.outcome === 'stopped') {
+    if (result.reason === 'deadline') await failRun(run.id, timeoutError(run), log);
+    return { outcome: result.reason };
+  }
+
+  if (!run.execute) {
+    const { run: after, changed } = await transition(run.id, (r) =>
+      r.status === 'building' && r.attempts === held ? { status: 'built', finishedAt: new Date().toISOString(), leaseUntil: null, pendingEvents: [...(r.pendingEvents ?? []), 'test.completed'] } : undefined,
+    );
+    if (changed && after) await publishPending(after, log);
+    return { outcome: 'built' };
+  }
+  const jobIds = Object.keys(result.ids).filter((k) => /^g\d+exec$/.test(k)).map((k) => result.ids[k]);
+  const { changed } = await transition(run.id, (r) =>
+    r.status === 'building' && r.attempts === held ? { status: 'executing', jobIds, leaseUntil: null } : undefined,
+  );
+  if (changed) {
+    log.info('test run executing', { jobIds });
+    await enqueueRunTask({ runId: run.id, kind: 'poll', n: 1 }, config.testRunPollSeconds);
+  }
+  return { outcome: 'executing' };
+}
+
+/** One poll: record finished jobs, complete if all are, else poll again (or time out). */
+async function poll(task: TestRunTask, log: Logger): Promise<TaskOutcome> {
+  let run = await loadRun(task.runId);
+  if (!run || FINAL.has(run.status)) return { outcome: 'ignored', reason: 'already finished' };
+  if (run.status !== 'executing') return { outcome: 'ignored', reason: `the run is ${run.status}` };
+  const api = virtuoso();
+  for (const [jobId, job] of Object.entries(run.jobs ?? {})) {
+    if (job.status === 'FINISHED') continue;
+    const journeys = await api.list<{ status?: string; outcome?: string | null }>('GET', '/testsuites/latest_status', {
+      query: { jobId, includeSequencesDetails: true, includeTrackingDetails: true },
+    });
+    const finished = journeys.length > 0 && journeys.every((j) => String(j.value.status ?? '').toUpperCase() === 'FINISHED');
+    if (finished) {
+      const outcome = journeys.some((j) => String(j.value.outcome ?? '').toUpperCase() === 'FAIL') ? 'FAIL' : 'PASS';
+      run = (await recordJobFinished(run.id, jobId, outcome)) ?? run;
+    }
+  }
+  if (allJobsFinished(run)) {
+    const r = await completeRun(run.id, log);
+    return { outcome: r === 'completed' ? 'completed by poll' : r };
+  }
+  if (Date.parse(run.deadlineAt) <= Date.now()) {
+    await failRun(run.id, timeoutError(run), log);
+    return { outcome: 'timed-out' };
+  }
+  const wait = Math.min(getConfig().testRunPollSeconds, Math.max(1, Math.ceil((Date.parse(run.deadlineAt) - Date.now()) / 1000)));
+  await enqueueRunTask({ runId: run.id, kind: 'poll', n: (task.n ?? 0) + 1 }, wait);
+  return { outcome: 'still executing' };
+}
+
+/** A FINISHED webhook for a job: record it and complete the run if it was the last. */
+export async function onJobFinished(jobId: string, outcome: string | undefined, runId: string, log: Logger): Promise<TaskOutcome> {
+  const run = await recordJobFinished(runId, jobId, outcome);
+  if (!run || FINAL.has(run.status)) return { outcome: 'ignored', reason: 'already finished' };
+  if (!allJobsFinished(run)) return { outcome: 'recorded', reason: 'other jobs still running' };
+  const r = await completeRun(runId, log);
+  return { outcome: r === 'completed' ? 'completed by webhook' : r };
+}
+
+
