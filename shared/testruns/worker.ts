@@ -70,6 +70,9 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
   let held: number | undefined;
   let leaseEnds = 0;
   const { run } = await transition(task.runId, (r) => {
+    // Firestore may run this more than once (contention): decide afresh each time.
+    held = undefined;
+    leaseEnds = 0;
     if (r.status !== 'queued' && r.status !== 'building') return undefined;
     if (r.status === 'building' && r.leaseUntil && Date.parse(r.leaseUntil) > Date.now()) {
       leaseEnds = Date.parse(r.leaseUntil);

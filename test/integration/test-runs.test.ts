@@ -290,6 +290,25 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     assert.match(run.error.message, /did not finish within its timeout/);
   });
 
+  it('Storage down at completion: the run waits in executing and completes once it is back', async () => {
+    storage.failWith = 503;
+    try {
+      const res = await submit(DEFINITION('Shop N'));
+      await until('executing', async () => ((await loadRun(res.body.id))?.status === 'executing' ? true : undefined));
+      await until('the FINISHED webhook', async () => (sandbox.webhooks!.deliveries.filter((d) => d.status === 202).length >= 3 ? true : undefined));
+      await new Promise((r) => setTimeout(r, 1500)); // the push and the polls tried and failed meanwhile
+      assert.equal((await loadRun(res.body.id))!.status, 'executing');
+      storage.failWith = undefined;
+      const run = await finalRun(res.body.id);
+      assert.equal(run.status, 'passed');
+      await new Promise((r) => setTimeout(r, 500));
+      const published = await pull('test-events-archive');
+      assert.equal(published.filter((m) => m.json.data.runId === res.body.id && m.json.eventType === 'test.completed').length, 1);
+    } finally {
+      storage.failWith = undefined;
+    }
+  });
+
   describe('webhook and polling races; duplicate and late events', () => {
     it('without any webhook the polling task completes the run; a late duplicate FINISHED changes nothing', async () => {
       await sandbox.close();
@@ -346,6 +365,21 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     before(() => worker.close());
     after(async () => {
       worker = await serve('testRunWorker', ports.testRunWorkerPort);
+    });
+
+    it('two deliveries of the same build at once: one builds, the other defers itself; nothing twice', async () => {
+      const res = await submit(DEFINITION('Twice'), '?execute=false');
+      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      const outcomes = await Promise.all([0, 1].map(() => processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log })));
+      // The other one finds the run held (and queues itself for after the lease) or, if its
+      // transaction was retried late, already built.
+      const [a, b] = outcomes.map((o) => o.outcome).sort();
+      assert.equal(a, 'built');
+      assert.ok(b === 'deferred' || b === 'ignored', b);
+      if (b === 'deferred') assert.ok(tasks.tasks.find((t) => t.body.includes(res.body.id) && JSON.parse(t.body).n === 1), 'a continuation for after the lease');
+      const goals = state().goals.filter((g) => state().projects.find((p) => p.id === g.projectId)?.name === 'Twice');
+      assert.equal(goals.length, 1);
+      assert.deepEqual(structure(goals[0].id), expected);
     });
 
     const phases: [string, string, RegExp, number][] = [
