@@ -91,9 +91,12 @@ async function startFunction(spec: FunctionSpec, port: number, env: Record<strin
   }
   const url = `http://127.0.0.1:${port}`;
   // Any HTTP answer means the framework is serving (health's liveness probe, 405 from POST-only
-  // functions); a CloudEvent function answers a bare GET with an error, which is an answer too.
-  const serving = (status: number) => signatureType === 'cloudevent' || status < 500;
-  await waitUntil(`function ${spec.name} on port ${port}`, async () => serving((await fetch(`${url}/?probe=live`)).status), 20_000, svc.exited);
+  // functions). A CloudEvent function is probed with an empty Pub/Sub push, which it acknowledges.
+  const probe =
+    signatureType === 'cloudevent'
+      ? () => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ message: { data: '', messageId: 'probe' }, subscription: 'probe' }) })
+      : () => fetch(`${url}/?probe=live`);
+  await waitUntil(`function ${spec.name} on port ${port}`, async () => (await probe()).status < 500, 20_000, svc.exited);
   return { spec, port, url, child: svc.child, stop: svc.stop };
 }
 
