@@ -52,7 +52,8 @@ export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: n
   if (task.kind === 'poll') return poll(task, ctx.log);
   if (task.kind === 'deadline') {
     const run = await loadRun(task.runId);
-    if (!run || FINAL.has(run.status)) return { outcome: 'ignored', reason: 'already finished' };
+    if (!run) return { outcome: 'ignored', reason: 'no such run' };
+    if (FINAL.has(run.status)) return finished(run, ctx.log);
     if (Date.parse(run.deadlineAt) > Date.now()) {
       await enqueueRunTask({ ...task, n: (task.n ?? 0) + 1 }, Math.ceil((Date.parse(run.deadlineAt) - Date.now()) / 1000));
       return { outcome: 'deferred' };
@@ -61,6 +62,18 @@ export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: n
     return { outcome: 'timed-out' };
   }
   return build(task, ctx);
+}
+
+/**
+ * A finished run: nothing to do but publish what an earlier delivery could not (its publish failed
+ * after the transition, and that delivery's retry is this one), so no event is lost.
+ */
+async function finished(run: TestRunRecord, log: Logger): Promise<TaskOutcome> {
+  if (run.pendingEvents?.length) {
+    await publishPending(run, log);
+    return { outcome: 'published pending events', reason: `the run is ${run.status}` };
+  }
+  return { outcome: 'ignored', reason: `already ${run.status}` };
 }
 
 const timeoutError = (run: TestRunRecord) => ({ code: 'timeout', message: `The run did not finish within its timeout (${run.deadlineAt}); it was ${run.status}` });
@@ -86,6 +99,7 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
     };
   });
   if (!run) return { outcome: 'ignored', reason: 'no such run' };
+  if (held === undefined && FINAL.has(run.status)) return finished(run, log);
   if (held === undefined) {
     if (leaseEnds) {
       await enqueueRunTask({ ...task, n: (task.n ?? 0) + 1 }, Math.ceil((leaseEnds - Date.now()) / 1000) + 1);
@@ -173,7 +187,8 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
 /** One poll: record finished jobs, complete if all are, else poll again (or time out). */
 async function poll(task: TestRunTask, log: Logger): Promise<TaskOutcome> {
   let run = await loadRun(task.runId);
-  if (!run || FINAL.has(run.status)) return { outcome: 'ignored', reason: 'already finished' };
+  if (!run) return { outcome: 'ignored', reason: 'no such run' };
+  if (FINAL.has(run.status)) return finished(run, log);
   if (run.status !== 'executing') return { outcome: 'ignored', reason: `the run is ${run.status}` };
   const api = virtuoso();
   for (const [jobId, job] of Object.entries(run.jobs ?? {})) {
@@ -203,7 +218,8 @@ async function poll(task: TestRunTask, log: Logger): Promise<TaskOutcome> {
 /** A FINISHED webhook for a job: record it and complete the run if it was the last. */
 export async function onJobFinished(jobId: string, outcome: string | undefined, runId: string, log: Logger): Promise<TaskOutcome> {
   const run = await recordJobFinished(runId, jobId, outcome);
-  if (!run || FINAL.has(run.status)) return { outcome: 'ignored', reason: 'already finished' };
+  if (!run) return { outcome: 'ignored', reason: 'no such run' };
+  if (FINAL.has(run.status)) return finished(run, log);
   if (!allJobsFinished(run)) return { outcome: 'recorded', reason: 'other jobs still running' };
   const r = await completeRun(runId, log);
   return { outcome: r === 'completed' ? 'completed by webhook' : r };

@@ -309,6 +309,23 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     }
   });
 
+  it('an event that could not be published after the transition goes out on the next delivery', async () => {
+    // test-events is gone: the build finishes and records `built`, but its events cannot go out.
+    await pubsub().subscription('test-events-archive').delete();
+    await pubsub().topic('test-events').delete();
+    const res = await submit(DEFINITION('Shop P'), '?execute=false');
+    await until('built', async () => ((await loadRun(res.body.id))?.status === 'built' ? true : undefined));
+    await tasks.idle();
+    assert.deepEqual((await loadRun(res.body.id))!.pendingEvents?.sort(), ['test.completed', 'test.started']);
+    // The topic is back; the queue's next delivery (here by hand) publishes what was pending.
+    await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
+    const again = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 2, log });
+    assert.equal(again.outcome, 'published pending events');
+    assert.deepEqual((await loadRun(res.body.id))!.pendingEvents, []);
+    const published = (await pull('test-events-archive')).filter((m) => m.json.data.runId === res.body.id).map((m) => m.json.eventType);
+    assert.deepEqual(published.sort(), ['test.completed', 'test.started']);
+  });
+
   describe('webhook and polling races; duplicate and late events', () => {
     it('without any webhook the polling task completes the run; a late duplicate FINISHED changes nothing', async () => {
       await sandbox.close();
