@@ -223,15 +223,20 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
     for (const d of open) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(op);
   }
   const readyList = waiting.filter((op) => missing.get(op.key) === 0);
+  let unsorted = true;
   const finished = (key: string) => {
     for (const op of dependents.get(key) ?? []) {
       const left = missing.get(op.key)! - 1;
       missing.set(op.key, left);
-      if (left === 0) readyList.push(op);
+      if (left === 0) {
+        readyList.push(op);
+        unsorted = true;
+      }
     }
   };
   const ready = () => {
-    readyList.sort((a, b) => (priority.get(b.key) ?? 0) - (priority.get(a.key) ?? 0));
+    if (unsorted) readyList.sort((a, b) => (priority.get(b.key) ?? 0) - (priority.get(a.key) ?? 0));
+    unsorted = false;
     return readyList;
   };
 

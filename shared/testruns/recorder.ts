@@ -26,7 +26,7 @@ export class Recorder {
   constructor(
     private readonly ref: DocumentReference,
     private readonly leaseMs: number,
-    private readonly intervalMs = 100,
+    private readonly intervalMs = 250,
   ) {
     this.heartbeat = setInterval(() => this.set({}), Math.max(250, Math.floor(leaseMs / 3)));
     this.heartbeat.unref();
