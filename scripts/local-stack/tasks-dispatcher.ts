@@ -4,7 +4,7 @@
  * it like Cloud Tasks: a POST to the task's URL with the `X-CloudTasks-*` headers, retried on any
  * non-2xx with the queue's retry settings from shared/infra.ts (maxAttempts, min/max backoff,
  * doublings; Retry-After honoured). Names are deduplicated (409 ALREADY_EXISTS). Rate limits are
- * not simulated. `backoffScale` shrinks the waits for tests (1 = real time).
+ * not simulated. `backoffScale` shrinks the retry backoff for tests (1 = real time); scheduled tasks wait in real time.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,13 +26,15 @@ export interface RecordedTask {
   createdAt: string;
   attempts: Attempt[];
   state: 'pending' | 'succeeded' | 'failed';
+  /** When its first delivery is due (its scheduleTime). */
+  dueAt?: number;
 }
 
 export interface TasksDispatcher {
   url: string;
   port: number;
   tasks: RecordedTask[];
-  /** Resolves when every task has succeeded or run out of attempts. */
+  /** Resolves when every task due by now has succeeded or run out of attempts (scheduled ones are not waited for). */
   idle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -132,8 +134,10 @@ export async function startTasksDispatcher(options: { port?: number; backoffScal
       state: 'pending',
     };
     tasks.push(recorded);
+    // A scheduled task waits in real time (polls, deadlines); `backoffScale` shrinks only retry backoff.
     const delay = task.scheduleTime ? Math.max(0, Date.parse(task.scheduleTime) - Date.now()) : 0;
-    later(delay * scale, () => void deliver(recorded, spec));
+    recorded.dueAt = Date.now() + delay;
+    later(delay, () => void deliver(recorded, spec));
     send(200, { name, scheduleTime: task.scheduleTime ?? new Date().toISOString(), httpRequest: task.httpRequest });
   };
 
@@ -150,7 +154,8 @@ export async function startTasksDispatcher(options: { port?: number; backoffScal
     tasks,
     idle: async (timeoutMs = 10_000) => {
       const deadline = Date.now() + timeoutMs;
-      while (tasks.some((t) => t.state === 'pending') || inFlight > 0) {
+      const due = (t: RecordedTask) => t.state === 'pending' && (t.attempts.length > 0 || (t.dueAt ?? 0) <= Date.now() + 50);
+      while (tasks.some(due) || inFlight > 0) {
         if (Date.now() > deadline) throw new Error('tasks still pending');
         await new Promise((r) => setTimeout(r, 20));
       }

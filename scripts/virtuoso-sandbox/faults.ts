@@ -7,10 +7,11 @@
  * - `429`: Too Many Requests with `Retry-After` (seconds, default 1);
  * - `5xx`: the given status (default 503) — the request is NOT processed;
  * - `5xx-after`: the request IS processed, then answered with the status (a lost response);
- * - `hang`: never answered (the connection is dropped only when the sandbox closes).
+ * - `hang`: never answered (the connection is dropped only when the sandbox closes);
+ * - `refuse`: 400 with Virtuoso's code 2605 "Invalid test step command" — the request is NOT processed.
  */
 
-export type FaultKind = '429' | '5xx' | '5xx-after' | 'hang';
+export type FaultKind = '429' | '5xx' | '5xx-after' | 'hang' | 'refuse';
 
 export interface FaultRuleInput {
   kind: FaultKind;
@@ -60,7 +61,7 @@ export class FaultControl {
 
   /** Adds a rule answering the next `count` matching requests. */
   add(input: FaultRuleInput): this {
-    if (!['429', '5xx', '5xx-after', 'hang'].includes(input.kind)) throw new Error(`unknown fault kind ${String(input.kind)}`);
+    if (!['429', '5xx', '5xx-after', 'hang', 'refuse'].includes(input.kind)) throw new Error(`unknown fault kind ${String(input.kind)}`);
     const status = input.status ?? 503;
     if (input.kind.startsWith('5xx') && (status < 500 || status > 599)) throw new Error('status must be 5xx');
     this.rules.push({

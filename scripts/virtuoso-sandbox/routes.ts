@@ -151,7 +151,15 @@ route('GET', '/testsuites/latest_status', (ctx) => {
   const snapshot = ctx.state.snapshotOf(goal, numericId(ctx.query.get('snapshotId') ?? ctx.query.get('versionId') ?? undefined));
   const details = ctx.query.get('includeSequencesDetails') === 'true';
   const journeys = [...ctx.state.journeys.values()].filter((j) => j.goalId === goal.id && j.snapshotId === snapshot.snapshotId);
-  return map(journeys.map((j) => [j.id, { journey: details ? ctx.state.journeyWithCases(j) : ctx.state.journeyView(j), lastChange: { date: j.updatedAt } }]));
+  // Each journey's latest execution, when it has one (a field layout inferred, not verified).
+  const lastJob = (id: number) => [...ctx.executions.jobs.values()].filter((job) => job.journeys.some((r) => r.journeyId === id)).at(-1);
+  return map(journeys.map((j) => {
+    const job = lastJob(j.id);
+    return [j.id, {
+      journey: details ? ctx.state.journeyWithCases(j) : ctx.state.journeyView(j), lastChange: { date: j.updatedAt },
+      ...(job ? { lastExecution: { jobId: job.id, status: job.status, createdAt: job.createdAt } } : {}),
+    }];
+  }));
 });
 
 route('GET', '/testsuites/execution', (ctx) => {

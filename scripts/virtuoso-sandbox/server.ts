@@ -7,7 +7,7 @@
  *     [--latency-ms 0] [--execution-ms 1500] [--webhook-url URL --webhook-secret S] [--org 2242] [--token T]
  *
  * Admin routes (outside /api, no auth): `POST /__sandbox/faults` `{latencyMs?, clear?, rules?:
- * [{kind:"429"|"5xx"|"5xx-after"|"hang", count?, method?, path?, status?, retryAfterSeconds?}]}`,
+ * [{kind:"429"|"5xx"|"5xx-after"|"hang"|"refuse", count?, method?, path?, status?, retryAfterSeconds?}]}`,
  * `GET /__sandbox/state` (objects, jobs, faults, request log, webhook deliveries),
  * `POST /__sandbox/reset` (empties everything, faults and log included).
  */
@@ -69,6 +69,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       throw new SandboxError(429, '429', 'Too many requests', 'injected fault', { 'retry-after': String(rule.retryAfterSeconds) });
     }
     if (rule?.kind === '5xx') throw new SandboxError(rule.status, String(rule.status), 'Service unavailable', 'injected fault');
+    if (rule?.kind === 'refuse') throw new SandboxError(400, '2605', 'Invalid test step command', 'injected fault');
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S.*)$/i.exec(auth)?.[1]?.trim();
     if (!token || (opts.token !== undefined && token !== opts.token)) throw new SandboxError(401, '401', 'Unauthorized');

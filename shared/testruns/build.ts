@@ -33,6 +33,11 @@ export interface BuildInput {
   concurrency: number;
   /** Asked between operations (cheaply: the caller caches); a reason stops the build. */
   stopReason: () => string | undefined;
+  /**
+   * Asked (in a transaction) before each execution starts — the one step nothing can take back: a
+   * reason (cancelled, another attempt took over) stops the build instead.
+   */
+  beforeExecute: () => Promise<string | undefined>;
   /** Aborting drops everything not yet written, as a crash would (tests). */
   signal?: AbortSignal;
   log: Logger;
@@ -171,38 +176,68 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
           refused[op.key] = e.message;
           recorder.set({ [`refused.${op.key}`]: e.message });
           input.log.warn('Virtuoso refused a step; going on (continueOnError)', { at: op.at, error: e.message });
+          // Durable before the next step goes in, so a resumed attempt maps the checkpoint's steps right.
+          await recorder.flush();
         }
         return;
       }
       case 'execute': {
-        if (input.executeSentAt[String(g)]) input.log.warn('an earlier attempt may have started this goal already; starting it (again)', { goal: g });
-        recorder.set({ [`executeSentAt.${g}`]: new Date().toISOString() });
-        await recorder.flush();
+        const why = await input.beforeExecute();
+        if (why) {
+          stopped ??= why;
+          return;
+        }
         const journeyIds = goal!.journeys.map((_, j) => ids[keys.journey(g, j)]);
-        const jobId = await v.executeGoal(api, ids[keys.goal(g)], ids[keys.snapshot(g)], journeyIds);
+        let jobId: string | undefined;
+        const sentAt = input.executeSentAt[String(g)];
+        if (sentAt) {
+          // An earlier attempt asked for this execution and may not have recorded its job.
+          jobId = await v.findJobSince(api, ids[keys.goal(g)], ids[keys.snapshot(g)], journeyIds, sentAt);
+          if (jobId) input.log.info('adopted the execution an earlier attempt started', { goal: g, jobId });
+          else input.log.warn('an earlier attempt may have started this goal and no job was found; starting it', { goal: g });
+        }
+        if (!jobId) {
+          recorder.set({ [`executeSentAt.${g}`]: new Date().toISOString() });
+          await recorder.flush();
+          jobId = await v.executeGoal(api, ids[keys.goal(g)], ids[keys.snapshot(g)], journeyIds);
+        }
         record({ [op.key]: jobId }, { [`jobs.${jobId}`]: { goal: g, status: 'LAUNCHED' } });
+        // The webhook is matched by job id: the run must be findable by it before FINISHED can come.
+        recorder.set({ jobIds: Object.entries(ids).filter(([k]) => /^g\d+exec$/.test(k)).map(([, id]) => id) });
         return recorder.flush();
       }
     }
   }
 
-  /** Steps past the checkpoint's baseline are this run's, in plan order: record the unrecorded ones. */
+  /**
+   * Steps past the checkpoint's baseline are this run's, in plan order (refused ones were never
+   * created): walk the plan and Virtuoso's list side by side, recording the unrecorded ones.
+   */
   async function adoptSteps(op: Operation, checkpointId: string): Promise<Set<string>> {
     const base = isNavigationCheckpoint(op.j!, op.c!) ? Number(ids[keys.navBase(op.g)] ?? 0) : 0;
     const present = (await v.stepsOf(api, checkpointId)).slice(base);
     const steps = def.goals[op.g].journeys[op.j!].checkpoints[op.c!].steps;
     const adopted = new Set<string>();
     const fields: Record<string, string> = {};
-    present.forEach((p, s) => {
+    const changed = (why: string) => unprocessable(`Checkpoint ${checkpointId} was changed outside this run (${why})`);
+    let p = 0;
+    for (let s = 0; s < steps.length && p < present.length; s++) {
       const key = keys.step(op.g, op.j!, op.c!, s);
-      if (s >= steps.length || p.action !== steps[s].parsedStep.action) {
-        throw unprocessable(`Checkpoint ${checkpointId} was changed outside this run (step ${base + s + 1} is not the planned ${steps[s]?.parsedStep.action ?? 'end'})`);
-      }
-      if (ids[key] === undefined && refused[key] === undefined) {
-        fields[key] = String(p.id);
+      if (refused[key] !== undefined) continue;
+      const here = present[p];
+      if (ids[key] !== undefined) {
+        if (String(here.id) !== ids[key]) throw changed(`step ${base + p + 1} is ${here.id}, not the recorded ${ids[key]}`);
+        p++;
+      } else if (here.action === steps[s].parsedStep.action) {
+        fields[key] = String(here.id);
         adopted.add(key);
+        p++;
+      } else {
+        // Not created (refused before its refusal was recorded): it is sent again.
+        continue;
       }
-    });
+    }
+    if (p < present.length) throw changed(`it has ${present.length - p} more step(s) than the plan accounts for`);
     if (adopted.size) {
       stepsCreated += adopted.size;
       record(fields, { 'progress.stepsCreated': stepsCreated });
@@ -211,7 +246,6 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
     for (const k of adopted) done.add(k);
     return adopted;
   }
-
 
   // Ready operations, the longest remaining chain first; an operation becomes ready when the last
   // of its dependencies is done.

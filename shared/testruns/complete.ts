@@ -39,10 +39,15 @@ function eventData(run: TestRunRecord) {
   };
 }
 
-/** Ends an unfinished run with `error` (a timeout, a build that cannot go on) and announces it. */
-export async function failRun(runId: string, error: { code: string; message: string }, log: Logger): Promise<boolean> {
+/**
+ * Ends an unfinished run with `error` (a timeout, a build that cannot go on) and announces it. A
+ * build attempt passes its attempt number: if another attempt has taken the run over, it is theirs.
+ */
+export async function failRun(runId: string, error: { code: string; message: string }, log: Logger, attempt?: number): Promise<boolean> {
   const { run, changed } = await transition(runId, (r) =>
-    FINAL.has(r.status) ? undefined : { status: 'error', error, finishedAt: new Date().toISOString(), leaseUntil: null, pendingEvents: [...(r.pendingEvents ?? []), 'test.failed'] },
+    FINAL.has(r.status) || (attempt !== undefined && r.attempts !== attempt)
+      ? undefined
+      : { status: 'error', error, finishedAt: new Date().toISOString(), leaseUntil: null, pendingEvents: [...(r.pendingEvents ?? []), 'test.failed'] },
   );
   if (changed && run) {
     log.warn('test run ended with an error', { runId, error: error.message });
@@ -53,12 +58,15 @@ export async function failRun(runId: string, error: { code: string; message: str
 
 /** Records that a job finished; returns the run as it is now. */
 export async function recordJobFinished(runId: string, jobId: string, outcome: string | undefined): Promise<TestRunRecord | undefined> {
+  // Most duplicates find it recorded already: no transaction (and no lock) for them.
+  const seen = await loadRun(runId);
+  if (!seen || FINAL.has(seen.status) || seen.jobs?.[jobId]?.status === 'FINISHED' || !seen.jobs?.[jobId]) return seen;
   const { run } = await transition(runId, (r) => {
     const job = r.jobs?.[jobId];
     if (!job || job.status === 'FINISHED' || FINAL.has(r.status)) return undefined;
     return { [`jobs.${jobId}`]: { ...job, status: 'FINISHED', ...(outcome ? { outcome } : {}) } } as Partial<TestRunRecord>;
   });
-  return run && { ...run, jobs: { ...run.jobs, ...(run.jobs?.[jobId] ? { [jobId]: { ...run.jobs[jobId], status: 'FINISHED' } } : {}) } };
+  return run;
 }
 
 export const allJobsFinished = (run: TestRunRecord) => {

@@ -94,7 +94,9 @@ export async function firstSuite(api: VirtuosoClient, goalId: string, snapshotId
   const cases = first.cases ?? (await api.item<JourneyLite>('GET', `/testsuites/${first.id}`)).cases ?? [];
   const nav = cases[0];
   if (!nav) throw unprocessable(`Journey ${first.id} of goal ${goalId} has no navigation checkpoint`);
-  return { journeyId: idOf(first.id), navCheckpointId: idOf(nav.id), navSteps: nav.steps?.length ?? 0 };
+  // The baseline must be right (it tells the run's steps from Virtuoso's own): read it if not listed.
+  const navSteps = nav.steps ?? (await stepsOf(api, idOf(nav.id)));
+  return { journeyId: idOf(first.id), navCheckpointId: idOf(nav.id), navSteps: navSteps.length };
 }
 
 export async function renameJourney(api: VirtuosoClient, journeyId: string, title: string): Promise<void> {
@@ -150,6 +152,27 @@ export async function createStep(api: VirtuosoClient, checkpointId: string, step
 export async function stepsOf(api: VirtuosoClient, checkpointId: string): Promise<StepLite[]> {
   const c = await api.item<CaseLite>('GET', `/testcases/${checkpointId}`);
   return c.steps ?? [];
+}
+
+/**
+ * The job an earlier attempt started for these journeys at or after `since`, if Virtuoso lists one:
+ * the goal's `latest_status` entries carry each journey's latest execution (`jobId`, `createdAt` or
+ * `startDate`). This field layout is inferred from the endpoint's name and the sandbox follows it;
+ * when it is absent nothing is found and the goal is executed again.
+ */
+export async function findJobSince(api: VirtuosoClient, goalId: string, snapshotId: string, journeyIds: string[], since: string): Promise<string | undefined> {
+  const list = await api.list<{ jobId?: Id; lastExecution?: { jobId?: Id; createdAt?: string; startDate?: string }; createdAt?: string }>('GET', '/testsuites/latest_status', {
+    query: { goalId, snapshotId },
+  });
+  const from = Date.parse(since) - 5000; // clocks differ a little
+  for (const e of list) {
+    if (!journeyIds.includes(e.id)) continue;
+    const last = e.value.lastExecution;
+    const jobId = last?.jobId ?? e.value.jobId;
+    const at = Date.parse(last?.createdAt ?? last?.startDate ?? e.value.createdAt ?? '');
+    if (jobId !== undefined && Number.isFinite(at) && at >= from) return idOf(jobId);
+  }
+  return undefined;
 }
 
 export async function executeGoal(api: VirtuosoClient, goalId: string, snapshotId: string, journeyIds: string[]): Promise<string> {

@@ -20,6 +20,8 @@ export class Recorder {
 
   /** Writes made so far (for the logs). */
   writes = 0;
+  /** When a write last succeeded (the lease runs from there). */
+  private lastOkAt = Date.now();
   private urgent = false;
   private wake: (() => void) | undefined;
 
@@ -47,6 +49,14 @@ export class Recorder {
     if (this.failure) throw dependencyError('Firestore', this.failure);
   }
 
+  /**
+   * Whether this attempt can still count on its lease: no write has failed and one succeeded within
+   * half the lease. When not, the build stops — another attempt may take the run over.
+   */
+  healthy(): boolean {
+    return !this.failure && Date.now() - this.lastOkAt < this.leaseMs / 2;
+  }
+
   abandon(): void {
     this.abandoned = true;
     clearInterval(this.heartbeat);
@@ -72,12 +82,19 @@ export class Recorder {
         }
         this.urgent = false;
         if (this.abandoned) break;
+        // Past half the lease without a successful write (a stall, a frozen instance), another
+        // attempt may hold the run by now: write nothing more; the build sees it and stops.
+        if (!this.healthy()) {
+          this.failure ??= new Error('the lease may have run out: no progress written for half of it');
+          break;
+        }
         const take = this.pending;
         this.pending = {};
         const now = Date.now();
         this.writes++;
         try {
           await this.ref.update({ ...take, leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() });
+          this.lastOkAt = now;
         } catch (err) {
           this.failure = err;
         }

@@ -1,18 +1,18 @@
 /**
- * `test_runs/{runId}`: a run's record — its definition, status, progress, every Virtuoso id it
- * created (`ids`, keyed by plan operation), its jobs and its report. Status changes happen in
- * transactions from the states they are allowed from, so a duplicate or late delivery changes
- * nothing:
+ * `test_runs/{runId}`: a run's record — its status, progress, every Virtuoso id it created (`ids`,
+ * keyed by plan operation; `steps` per checkpoint), its jobs and its report. Status changes are
+ * compare-and-set writes from the states they are allowed from, so a duplicate or late delivery
+ * changes nothing:
  *
  *   queued → building → executing → passed | failed        (execute: true, the default)
  *                    ↘ built                                 (execute: false)
  *   any unfinished state → error (with a reason) | cancelled
  */
 import { randomUUID } from 'node:crypto';
-import type { DocumentReference, Transaction } from '@google-cloud/firestore';
+import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
-import { dependencyError, notFound } from '../errors';
-import { collections, db } from '../firestore';
+import { dependencyError, notFound, unavailable } from '../errors';
+import { collections, db, FAILED_PRECONDITION } from '../firestore';
 import { parseDefinition, type TestDefinition } from './definition';
 import type { Plan } from './plan';
 import type { RunReport } from './report';
@@ -130,24 +130,48 @@ export async function listRuns(principal: Principal, limit: number, status?: Run
 }
 
 /**
- * Reads the run in a transaction and applies `change` (which returns the fields to update, or
- * undefined to leave it alone). Returns the run as it is after the transaction.
+ * Compare-and-set on the run: reads it, applies `change` (the fields to update, or undefined to
+ * leave it alone) and writes only if the run has not changed since it was read (Firestore's
+ * `lastUpdateTime` precondition), else reads again. Optimistic rather than a transaction: the
+ * webhook, the polls and the worker's progress writes hit one document at once, and lock-based
+ * transactions there wait on each other (the emulator aborts them with "lock timeout").
+ * Returns the run as it is after the change.
  */
 export async function transition(
   id: string,
-  change: (run: TestRunRecord, tx: Transaction) => Partial<TestRunRecord> | undefined,
+  change: (run: TestRunRecord) => Partial<TestRunRecord> | undefined,
 ): Promise<{ run: TestRunRecord | undefined; changed: boolean }> {
-  return fs(
-    db().runTransaction(async (tx) => {
-      const run = (await tx.get(runRef(id))).data() as TestRunRecord | undefined;
-      if (!run) return { run, changed: false };
-      const update = change(run, tx);
-      if (!update) return { run, changed: false };
-      const next = { ...update, updatedAt: new Date().toISOString() };
-      tx.update(runRef(id), next);
-      return { run: { ...run, ...next } as TestRunRecord, changed: true };
-    }),
-  );
+  for (let attempt = 1; ; attempt++) {
+    const snap = await fs(runRef(id).get());
+    const run = snap.data() as TestRunRecord | undefined;
+    if (!run || !snap.updateTime) return { run, changed: false };
+    const update = change(run);
+    if (!update) return { run, changed: false };
+    const next = { ...update, updatedAt: new Date().toISOString() };
+    try {
+      await runRef(id).update(next, { lastUpdateTime: snap.updateTime });
+      return { run: merged(run, next), changed: true };
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code !== FAILED_PRECONDITION) throw dependencyError('Firestore', err);
+      if (attempt >= MAX_TRANSITION_ATTEMPTS) throw unavailable('The test run is changing too often to update; retry shortly', 1, err);
+    }
+  }
+}
+
+/** Enough for a burst of concurrent writers on one run (progress writes come at most every 250 ms). */
+const MAX_TRANSITION_ATTEMPTS = 20;
+
+/** The run with an update applied, dotted field paths (`jobs.123`) included. */
+function merged(run: TestRunRecord, update: Record<string, unknown>): TestRunRecord {
+  const out = structuredClone(run) as unknown as Record<string, unknown>;
+  for (const [path, value] of Object.entries(update)) {
+    const parts = path.split('.');
+    let at = out;
+    for (const p of parts.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+    at[parts.at(-1)!] = value;
+  }
+  return out as unknown as TestRunRecord;
 }
 
 /** Every recorded id by plan operation key, steps included (`g0j1c2s4`). */

@@ -12,11 +12,12 @@
  * - `deadline`: queued with the run; ends it `error` if it is not finished by its timeout.
  */
 import { getConfig } from '../config';
-import { AppError, toAppError, unavailable } from '../errors';
+import { AppError, unavailable } from '../errors';
 import { queues } from '../infra';
 import type { Logger } from '../log';
 import { enqueueTask, taskId } from '../tasks';
 import { virtuoso } from '../virtuoso';
+import { asAppError } from '../virtuoso/errors';
 import { buildRun } from './build';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
 import { buildPlan } from './plan';
@@ -49,6 +50,15 @@ export async function enqueueRunTask(task: TestRunTask, delaySeconds = 0): Promi
 }
 
 export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
+  try {
+    return await dispatch(task, ctx);
+  } catch (err) {
+    // Virtuoso's errors in the taxonomy: unavailable → 503, so the queue retries.
+    throw asAppError(err);
+  }
+}
+
+async function dispatch(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
   if (task.kind === 'poll') return poll(task, ctx.log);
   if (task.kind === 'deadline') {
     const run = await loadRun(task.runId);
@@ -66,10 +76,13 @@ export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: n
 
 /**
  * A finished run: nothing to do but publish what an earlier delivery could not (its publish failed
- * after the transition, and that delivery's retry is this one), so no event is lost.
+ * after the transition), so no event is lost.
  */
 async function finished(run: TestRunRecord, log: Logger): Promise<TaskOutcome> {
-  if (run.pendingEvents?.length) {
+  // The delivery that made the change publishes at once; only past its publish deadline is an
+  // event taken as left behind (publishing it here sooner would send it twice).
+  const leftBehind = Date.now() - Date.parse(run.updatedAt) > getConfig().publishTimeoutMs + 5000;
+  if (run.pendingEvents?.length && leftBehind) {
     await publishPending(run, log);
     return { outcome: 'published pending events', reason: `the run is ${run.status}` };
   }
@@ -100,6 +113,11 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
   });
   if (!run) return { outcome: 'ignored', reason: 'no such run' };
   if (held === undefined && FINAL.has(run.status)) return finished(run, log);
+  if (held === undefined && run.status === 'executing') {
+    // A retried build whose first poll may not have been queued: queue it (the name dedupes it).
+    await enqueueRunTask({ runId: run.id, kind: 'poll', n: 1 }, getConfig().testRunPollSeconds);
+    return { outcome: 'ignored', reason: 'the run is executing' };
+  }
   if (held === undefined) {
     if (leaseEnds) {
       await enqueueRunTask({ ...task, n: (task.n ?? 0) + 1 }, Math.ceil((leaseEnds - Date.now()) / 1000) + 1);
@@ -117,17 +135,21 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
   const plan = buildPlan(def, { execute: run.execute });
   const recorder = new Recorder(runRef(run.id), LEASE_MS);
   const config = getConfig();
-  // Cancellation is seen within a second; the deadline at once.
-  let status = run.status;
+  // Seen within a second: a cancellation, or another attempt holding the run (this one lost its
+  // lease); at once: the deadline, or progress that cannot be recorded (the lease is running out).
+  let current: TestRunRecord | undefined = run;
   let checkedAt = Date.now();
   let checking = false;
+  const ownership = (r: TestRunRecord | undefined) =>
+    !r || r.status === 'cancelled' ? 'cancelled' : r.status !== 'building' || r.attempts !== held ? 'superseded' : undefined;
   const stopReason = () => {
     if (Date.now() > Date.parse(run.deadlineAt)) return 'deadline';
+    if (!recorder.healthy()) return 'lease lost';
     if (!checking && Date.now() - checkedAt > 1000) {
       checking = true;
       void loadRun(run.id)
         .then((r) => {
-          status = r?.status ?? 'cancelled';
+          current = r;
         })
         .catch(() => undefined)
         .finally(() => {
@@ -135,20 +157,24 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
           checkedAt = Date.now();
         });
     }
-    return status === 'cancelled' ? 'cancelled' : undefined;
+    return ownership(current);
+  };
+  const beforeExecute = async () => {
+    const { run: now } = await transition(run.id, () => undefined);
+    return ownership(now);
   };
 
   let result;
   try {
     result = await buildRun({
       def, plan, api: virtuoso(), orgId: config.virtuosoOrgId ?? 0, ids: recordedIds(run), refused: run.refused ?? {}, executeSentAt: run.executeSentAt ?? {},
-      resume: held > 1, recorder, concurrency: config.testRunConcurrency, stopReason, signal: ctx.signal, log,
+      resume: held > 1, recorder, concurrency: config.testRunConcurrency, stopReason, beforeExecute, signal: ctx.signal, log,
     });
   } catch (err) {
     // What was recorded so far is kept (a retry resumes from it); then the lease can be let go.
     await recorder.flush().catch(() => undefined);
     recorder.stop();
-    const e = toAppError(err);
+    const e = asAppError(err);
     const lastAttempt = ctx.retryCount + 1 >= queues.testExecution.retry.maxAttempts;
     if (e.retryable && !lastAttempt) {
       // Let the next attempt in at once: the lease is released, the run stays `building`.
@@ -156,13 +182,17 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
       log.warn('build interrupted; Cloud Tasks will retry', { error: e.message });
       throw new AppError('unavailable', e.message, { retryAfterSeconds: e.retryAfterSeconds ?? 10, cause: err });
     }
-    await failRun(run.id, { code: e.code, message: e.retryable ? `Gave up after ${ctx.retryCount + 1} attempts: ${e.message}` : e.message }, log);
+    await failRun(run.id, { code: e.code, message: e.retryable ? `Gave up after ${ctx.retryCount + 1} attempts: ${e.message}` : e.message }, log, held);
     return { outcome: 'error', reason: e.message };
   }
   recorder.stop();
-  log.info(`build ${result.outcome}`, { operations: plan.totals.operations, progressWrites: recorder.writes });
+  log.info(`build ${result.outcome}`, { operations: plan.totals.operations, progressWrites: recorder.writes, ...(result.outcome === 'stopped' ? { reason: result.reason } : {}) });
   if (result.outcome === 'stopped') {
     if (result.reason === 'deadline') await failRun(run.id, timeoutError(run), log);
+    if (result.reason === 'lease lost') {
+      // Let a retry take over (the queue retries a 503) rather than wait out the lease.
+      throw new AppError('unavailable', 'The build could not record its progress; it stopped for a retry to resume it', { retryAfterSeconds: 10 });
+    }
     return { outcome: result.reason };
   }
 
@@ -171,33 +201,46 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
       r.status === 'building' && r.attempts === held ? { status: 'built', finishedAt: new Date().toISOString(), leaseUntil: null, pendingEvents: [...(r.pendingEvents ?? []), 'test.completed'] } : undefined,
     );
     if (changed && after) await publishPending(after, log);
-    return { outcome: 'built' };
+    return { outcome: changed ? 'built' : 'superseded' };
   }
   const jobIds = Object.keys(result.ids).filter((k) => /^g\d+exec$/.test(k)).map((k) => result.ids[k]);
-  const { changed } = await transition(run.id, (r) =>
+  const { run: after, changed } = await transition(run.id, (r) =>
     r.status === 'building' && r.attempts === held ? { status: 'executing', jobIds, leaseUntil: null } : undefined,
   );
-  if (changed) {
-    log.info('test run executing', { jobIds });
-    await enqueueRunTask({ runId: run.id, kind: 'poll', n: 1 }, config.testRunPollSeconds);
+  if (!changed || !after) return { outcome: 'superseded' };
+  log.info('test run executing', { jobIds });
+  // Every job may have finished already (a FINISHED webhook that came during the build is recorded).
+  if (allJobsFinished(after)) {
+    const r = await completeRun(run.id, log);
+    if (r === 'completed') return { outcome: 'completed' };
   }
+  await enqueueRunTask({ runId: run.id, kind: 'poll', n: 1 }, config.testRunPollSeconds);
   return { outcome: 'executing' };
 }
 
-/** One poll: record finished jobs, complete if all are, else poll again (or time out). */
+/**
+ * One poll: the next poll is queued first (so a failing poll does not end the polling), then
+ * finished jobs are recorded and the run completed if all are, or timed out.
+ */
 async function poll(task: TestRunTask, log: Logger): Promise<TaskOutcome> {
   let run = await loadRun(task.runId);
   if (!run) return { outcome: 'ignored', reason: 'no such run' };
   if (FINAL.has(run.status)) return finished(run, log);
   if (run.status !== 'executing') return { outcome: 'ignored', reason: `the run is ${run.status}` };
+  if (Date.parse(run.deadlineAt) <= Date.now()) {
+    await failRun(run.id, timeoutError(run), log);
+    return { outcome: 'timed-out' };
+  }
+  const wait = Math.min(getConfig().testRunPollSeconds, Math.max(1, Math.ceil((Date.parse(run.deadlineAt) - Date.now()) / 1000)));
+  await enqueueRunTask({ runId: run.id, kind: 'poll', n: (task.n ?? 0) + 1 }, wait);
   const api = virtuoso();
   for (const [jobId, job] of Object.entries(run.jobs ?? {})) {
     if (job.status === 'FINISHED') continue;
     const journeys = await api.list<{ status?: string; outcome?: string | null }>('GET', '/testsuites/latest_status', {
       query: { jobId, includeSequencesDetails: true, includeTrackingDetails: true },
     });
-    const finished = journeys.length > 0 && journeys.every((j) => String(j.value.status ?? '').toUpperCase() === 'FINISHED');
-    if (finished) {
+    const done = journeys.length > 0 && journeys.every((j) => String(j.value.status ?? '').toUpperCase() === 'FINISHED');
+    if (done) {
       const outcome = journeys.some((j) => String(j.value.outcome ?? '').toUpperCase() === 'FAIL') ? 'FAIL' : 'PASS';
       run = (await recordJobFinished(run.id, jobId, outcome)) ?? run;
     }
@@ -206,17 +249,19 @@ async function poll(task: TestRunTask, log: Logger): Promise<TaskOutcome> {
     const r = await completeRun(run.id, log);
     return { outcome: r === 'completed' ? 'completed by poll' : r };
   }
-  if (Date.parse(run.deadlineAt) <= Date.now()) {
-    await failRun(run.id, timeoutError(run), log);
-    return { outcome: 'timed-out' };
-  }
-  const wait = Math.min(getConfig().testRunPollSeconds, Math.max(1, Math.ceil((Date.parse(run.deadlineAt) - Date.now()) / 1000)));
-  await enqueueRunTask({ runId: run.id, kind: 'poll', n: (task.n ?? 0) + 1 }, wait);
   return { outcome: 'still executing' };
 }
 
 /** A FINISHED webhook for a job: record it and complete the run if it was the last. */
 export async function onJobFinished(jobId: string, outcome: string | undefined, runId: string, log: Logger): Promise<TaskOutcome> {
+  try {
+    return await jobFinished(jobId, outcome, runId, log);
+  } catch (err) {
+    throw asAppError(err);
+  }
+}
+
+async function jobFinished(jobId: string, outcome: string | undefined, runId: string, log: Logger): Promise<TaskOutcome> {
   const run = await recordJobFinished(runId, jobId, outcome);
   if (!run) return { outcome: 'ignored', reason: 'no such run' };
   if (FINAL.has(run.status)) return finished(run, log);

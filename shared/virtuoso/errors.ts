@@ -1,7 +1,7 @@
 /**
  * Virtuoso's errors in the project's taxonomy (VIRTUOSO_API.md §1.2): mapped once, here.
  */
-import { AppError, conflict, notFound, unavailable, unprocessable } from '../errors';
+import { AppError, conflict, notFound, toAppError, unavailable, unprocessable } from '../errors';
 import { VirtuosoApiError } from './client';
 
 /** Codes Virtuoso uses for an id that does not exist (1403 is also sent for unknown checkpoints). */
@@ -21,4 +21,9 @@ export function virtuosoToAppError(err: VirtuosoApiError): AppError {
 
 function withDetails(e: AppError, details: unknown): AppError {
   return new AppError(e.code, e.message, { details });
+}
+
+/** Any error in the taxonomy, Virtuoso's mapped as above. */
+export function asAppError(err: unknown): AppError {
+  return err instanceof VirtuosoApiError ? virtuosoToAppError(err) : toAppError(err);
 }

@@ -19,6 +19,7 @@ import { startStorageServer } from '../../scripts/local-stack/storage-server';
 import { startTasksDispatcher, type TasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
 import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
+import { AppError } from '../../shared/errors';
 import { pubsub } from '../../shared/events';
 import { log } from '../../shared/log';
 import { loadRun, runRef } from '../../shared/testruns/store';
@@ -88,7 +89,9 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     // webhook-events → testRunEvents, as Eventarc does in production.
     await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
     clearKeyCache();
-    tasks.tasks.length = 0;
+    // A fresh dispatcher: polls and deadlines scheduled by earlier tests are dropped with the old one.
+    await tasks.close();
+    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
     await fetch(sandbox.url.replace(/\/api$/, '/__sandbox/reset'), { method: 'POST' });
     const k = newApiKey({ tenantId: 'acme', userId: 'alice', scopes: ['test-runs'] });
     await storeApiKey(k.record);
@@ -317,13 +320,27 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     await until('built', async () => ((await loadRun(res.body.id))?.status === 'built' ? true : undefined));
     await tasks.idle();
     assert.deepEqual((await loadRun(res.body.id))!.pendingEvents?.sort(), ['test.completed', 'test.started']);
-    // The topic is back; the queue's next delivery (here by hand) publishes what was pending.
+    // The topic is back; a later delivery (here by hand, as if 10 s later: past the publish deadline
+    // of the one that failed) publishes what was pending.
     await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
+    const young = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 2, log });
+    assert.equal(young.outcome, 'ignored', 'not yet: the failed delivery might still be publishing');
+    await runRef(res.body.id).update({ updatedAt: new Date(Date.now() - 10_000).toISOString() });
     const again = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 2, log });
     assert.equal(again.outcome, 'published pending events');
     assert.deepEqual((await loadRun(res.body.id))!.pendingEvents, []);
     const published = (await pull('test-events-archive')).filter((m) => m.json.data.runId === res.body.id).map((m) => m.json.eventType);
     assert.deepEqual(published.sort(), ['test.completed', 'test.started']);
+  });
+
+  it('Virtuoso down when the run finishes: the run waits in executing, then completes', async () => {
+    const res = await submit(DEFINITION('Shop Q'));
+    await until('executing', async () => ((await loadRun(res.body.id))?.status === 'executing' ? true : undefined));
+    sandbox.faults.add({ kind: '5xx', method: 'GET', path: '^/api/testsuites/execution$', count: 6 });
+    await until('the report requests to fail', async () => (sandbox.faults.received.filter((r) => r.path === '/api/testsuites/execution').length >= 6 ? true : undefined));
+    const run = await finalRun(res.body.id);
+    assert.equal(run.status, 'passed');
+    assert.ok(sandbox.faults.received.filter((r) => r.path === '/api/testsuites/execution').length > 6, 'fetched again once Virtuoso answered');
   });
 
   describe('webhook and polling races; duplicate and late events', () => {
@@ -363,10 +380,20 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       const jobId = run.jobIds![0];
       const event = { eventType: 'webhook.received', data: { status: 'FINISHED', executionId: jobId } };
       const pushBody = JSON.stringify({ message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), messageId: 'race' }, subscription: 'x' });
+      // Each delivery is retried on a 503, as Cloud Tasks and Pub/Sub would (contention on one run can give one).
+      const asQueue = async (n: number) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await processTestRunTask({ runId: run.id, kind: 'poll', n }, { retryCount: attempt, log });
+          } catch (err) {
+            if (!(err instanceof AppError) || !err.retryable || attempt >= 2) throw err;
+          }
+        }
+      };
       await Promise.all([
         request(`${events.url}/projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/topics/webhook-events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody }),
-        processTestRunTask({ runId: run.id, kind: 'poll', n: 99 }, { retryCount: 0, log }),
-        processTestRunTask({ runId: run.id, kind: 'poll', n: 98 }, { retryCount: 0, log }),
+        asQueue(99),
+        asQueue(98),
       ]);
       const done = await finalRun(run.id);
       assert.equal(done.status, 'passed');
@@ -397,6 +424,57 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       const goals = state().goals.filter((g) => state().projects.find((p) => p.id === g.projectId)?.name === 'Twice');
       assert.equal(goals.length, 1);
       assert.deepEqual(structure(goals[0].id), expected);
+    });
+
+    it('an attempt that finds another one holding the run stops, and does not finish it', async () => {
+      const res = await submit(DEFINITION('Superseded'), '?execute=false');
+      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      sandbox.faults.setLatency(100);
+      try {
+        const first = processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log });
+        await until('the build to be under way', async () => (sandbox.faults.received.some((r) => r.path === '/api/goals') ? true : undefined));
+        // Another attempt takes the run over (as after this one's lease ran out).
+        await runRef(res.body.id).update({ attempts: 7 });
+        const outcome = await first;
+        assert.equal(outcome.outcome, 'superseded');
+        const after = (await loadRun(res.body.id))!;
+        assert.equal(after.status, 'building', 'left to the attempt that holds it');
+        assert.equal(after.attempts, 7);
+      } finally {
+        sandbox.faults.setLatency(0);
+      }
+    });
+
+    it('continueOnError: a refused step is recorded and skipped; a crash after it resumes without a duplicate', async () => {
+      const res = await submit(DEFINITION('Refused').replace('timeout: 120', 'timeout: 120\n  continueOnError: true'), '?execute=false');
+      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      // The second step request is refused (2605); the crash comes after the fourth is answered.
+      sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', count: 1 });
+      sandbox.faults.received.length = 0;
+      sandbox.faults.setLatency(20); // time for the refusal to be recorded before the crash
+      const crash = new AbortController();
+      const watch = setInterval(() => {
+        if (sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy).length >= 4) crash.abort();
+      }, 0);
+      const first = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log, signal: crash.signal });
+      clearInterval(watch);
+      assert.equal(first.outcome, 'abandoned');
+      await new Promise((r) => setTimeout(r, 100));
+      sandbox.faults.setLatency(0);
+      await runRef(res.body.id).update({ leaseUntil: new Date(Date.now() - 1).toISOString() });
+      const second = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 1, log });
+      assert.equal(second.outcome, 'built', JSON.stringify(second));
+      const stored = (await loadRun(res.body.id))!;
+      const refusedKeys = Object.keys(stored.refused ?? {});
+      assert.equal(refusedKeys.length, 1, 'one step refused and recorded');
+      assert.equal(stored.progress.stepsCreated, 4);
+      const goal = state().goals.find((g) => state().projects.find((p) => p.id === g.projectId)?.name === 'Refused')!;
+      const built = structure(goal.id);
+      const totalSteps = built.flatMap((j) => j.cases.flatMap((c) => c.steps)).length;
+      // 5 planned, 1 refused, plus the goal's NAVIGATE step counted in both journeys (shared checkpoint).
+      assert.equal(totalSteps, 4 + 2 + 1, JSON.stringify(built));
+      const run = await get(`/test-runs/${res.body.id}`);
+      assert.equal(run.body.refusedSteps, 1);
     });
 
     const phases: [string, string, RegExp, number][] = [
@@ -438,7 +516,10 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
         assert.deepEqual(structure(goals[0].id), expected, 'every journey, checkpoint and step exactly once, in order');
         const stored = (await loadRun(runId))!;
         assert.equal(stored.progress.stepsCreated, 5);
-        if (execute) assert.equal(stored.jobIds!.length, 1, 'one job tracked');
+        if (execute) {
+          assert.equal(stored.jobIds!.length, 1, 'one job tracked');
+          assert.equal(s.jobs.filter((j) => j.goalId === goals[0].id).length, 1, 'the execution was found, not started again');
+        }
       });
     }
   });
