@@ -19,6 +19,8 @@ export const collections = {
   health: '_health',
   /** `created_steps/{stepId}`: which command created each Virtuoso step (retries adopt only their own). */
   createdSteps: 'created_steps',
+  /** `test_run_claims/goal:{goalId}`: which test run owns each goal it created (resumes adopt only their own). */
+  testRunClaims: 'test_run_claims',
 } as const;
 
 export const topics = {
@@ -281,6 +283,8 @@ export interface ScheduleSpec {
 
 export const schedules: readonly ScheduleSpec[] = [
   { name: 'health-check', schedule: '*/5 * * * *', target: 'health', method: 'GET' },
+  // A safety net: a run whose deadline task never got through is ended here.
+  { name: 'test-runs-sweep', schedule: '*/15 * * * *', target: 'testRunWorker', method: 'POST', body: { kind: 'sweep' } },
 ];
 
 /**
@@ -292,5 +296,6 @@ export const firestore = {
     { collection: collections.webhookDeliveries, field: 'expiresAt' },
     { collection: collections.idempotency, field: 'expiresAt' },
     { collection: collections.sessions, field: 'expiresAt' },
+    { collection: collections.testRunClaims, field: 'expiresAt' },
   ],
 };

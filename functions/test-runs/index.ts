@@ -15,7 +15,7 @@
  */
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { getConfig } from '../../shared/config';
-import { badRequest, conflict, notFound } from '../../shared/errors';
+import { AppError, badRequest, conflict, notFound, unavailable } from '../../shared/errors';
 import { httpFunction, outsideRequestDomain, type HttpRequestContext, type HttpResult } from '../../shared/http';
 import { parseJsonObject } from '../../shared/json';
 import { pubsubFunction } from '../../shared/pubsub-trigger';
@@ -93,12 +93,16 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
   if (idempotencyKey) {
     const claim = await claimIdempotencyKey(principal, `test-runs:${idempotencyKey}`, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id);
     if (claim.existingCommandId) {
-      const original = await getRun(principal, claim.existingCommandId);
+      const original = await getRun(principal, claim.existingCommandId).catch((err) => {
+        // The first request holds the key but has not stored its run yet (or failed doing so).
+        if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being accepted; retry shortly', 1);
+        throw err;
+      });
       return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
     }
   }
-  await createRun(run, def.document);
   try {
+    await createRun(run, def.document);
     await Promise.all([
       enqueueRunTask({ runId: run.id, kind: 'build' }),
       enqueueRunTask({ runId: run.id, kind: 'deadline' }, def.options.timeoutSeconds + 1),
@@ -113,12 +117,12 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
 }
 
 /** The public view of a run: no source, no internal bookkeeping. */
-async function view(run: TestRunRecord) {
+async function view(run: TestRunRecord, withStructure = true) {
   const app = getConfig().virtuosoAppUrl;
   const link = (kind: string, id: string | undefined) => (id ? `${app}/#/${kind}/${id}` : undefined);
   let structure: Awaited<ReturnType<typeof builtStructure>> | undefined;
   try {
-    structure = await builtStructure(run);
+    structure = withStructure ? await builtStructure(run) : undefined;
   } catch {
     structure = undefined; // a definition that no longer parses (validation rules changed): show the rest
   }
@@ -181,9 +185,12 @@ httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, a
     case 'GET /test-runs': {
       const status = ctx.query.get('status') ?? undefined;
       if (status && !RUN_STATUSES.includes(status as RunStatus)) throw badRequest(`status must be one of ${RUN_STATUSES.join(', ')}`);
-      const limit = Math.min(Math.max(Number(ctx.query.get('limit') ?? 20) || 20, 1), 100);
+      const limitText = ctx.query.get('limit') ?? '20';
+      const limit = Number(limitText);
+      if (!/^\d+$/.test(limitText) || limit < 1 || limit > 100) throw badRequest('limit must be an integer from 1 to 100');
       const page = await listRuns(principal, limit, status as RunStatus | undefined, ctx.query.get('pageToken') ?? undefined);
-      return { status: 200, body: { items: await Promise.all(page.items.map((r) => view(r))), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }, headers: rateHeaders };
+      // A list shows each run's summary; its Virtuoso structure is in GET /test-runs/{id}.
+      return { status: 200, body: { items: await Promise.all(page.items.map((r) => view(r, false))), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }, headers: rateHeaders };
     }
     case 'GET /test-runs/:id':
       return { status: 200, body: await view(await getRun(principal, id)), headers: rateHeaders };
@@ -203,7 +210,7 @@ httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, a
 httpFunction('testRunWorker', { methods: ['POST'] }, async ({ rawBody, headers, log }) => {
   const task = validateBody<TestRunTask>(schemas.testRunTask, parseJsonObject(rawBody), 'test-run task');
   const retryCount = Number(headers['x-cloudtasks-taskretrycount'] ?? 0) || 0;
-  const wlog = log.child({ runId: task.runId, task: task.kind, attempt: String(retryCount + 1) });
+  const wlog = log.child({ ...('runId' in task ? { runId: task.runId } : {}), task: task.kind, attempt: String(retryCount + 1) });
   const result = await outsideRequestDomain(() => processTestRunTask(task, { retryCount, log: wlog }));
   wlog.info(`task ${result.outcome}${result.reason ? `: ${result.reason}` : ''}`);
   return { status: 200, body: result };

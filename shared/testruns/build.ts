@@ -14,11 +14,13 @@ import type { Logger } from '../log';
 import { VirtuosoApiError, type VirtuosoClient } from '../virtuoso/client';
 import { virtuosoToAppError } from '../virtuoso/errors';
 import type { TestDefinition } from './definition';
+import { claimGoal } from './claims';
 import * as v from './operations';
 import { isNavigationCheckpoint, keys, remainingPath, type Operation, type Plan } from './plan';
 import type { Recorder } from './recorder';
 
 export interface BuildInput {
+  runId: string;
   def: TestDefinition;
   plan: Plan;
   api: VirtuosoClient;
@@ -107,11 +109,25 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
         const projectId = ids[keys.project];
         let goalId: string | undefined;
         if (input.resume) {
+          // A goal this run created but could not record — only one no other run has claimed.
           const exclude = new Set([...(ids[keys.knownGoals] ?? '').split(',').filter(Boolean), ...taken(/^g\d+$/)]);
-          goalId = await v.findLostGoal(api, projectId, goal!.name, exclude);
-          if (goalId) input.log.info('adopted a goal an earlier attempt created', { goalId });
+          for (const candidate of await v.lostGoalCandidates(api, projectId, goal!.name, exclude)) {
+            if (await claimGoal(candidate, input.runId)) {
+              goalId = candidate;
+              input.log.info('adopted a goal an earlier attempt created', { goalId });
+              break;
+            }
+          }
         }
-        record({ [op.key]: goalId ?? (await v.createGoal(api, projectId, goal!)) });
+        // Claimed at once; if another run's resume claimed it first (a lost answer of theirs, at
+        // the same moment), that goal is theirs now and this run makes another.
+        for (let tries = 0; !goalId && tries < 3; tries++) {
+          const created = await v.createGoal(api, projectId, goal!);
+          if (await claimGoal(created, input.runId)) goalId = created;
+          else input.log.warn('a goal this run created was claimed by another run; creating another', { goalId: created });
+        }
+        if (!goalId) throw new AppError('conflict', `${op.at}: could not create a goal this run owns`);
+        record({ [op.key]: goalId });
         return recorder.flush();
       }
       case 'snapshot':

@@ -115,7 +115,8 @@ export async function completeRun(runId: string, log: Logger): Promise<'complete
     const entries = await api.list<unknown>('GET', '/testsuites/execution', { query: { jobId: goal.jobId, 'suiteId[]': journeyIds, includeJourneyDetails: true } });
     executions[goal.jobId] = Object.fromEntries(entries.map((e) => [e.id, e.value]));
   }
-  const finishedAt = new Date().toISOString();
+  // From Virtuoso's own end dates, so that two completers at once write the same bytes.
+  const finishedAt = lastEndDate(executions) ?? new Date().toISOString();
   const report = buildReport({
     run: { id: run.id, name: run.name, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt, appUrl: getConfig().virtuosoAppUrl },
     projectId: structure.projectId,
@@ -141,4 +142,16 @@ export async function completeRun(runId: string, log: Logger): Promise<'complete
   log.info(`test run ${status}`, { runId, counts: report.counts });
   await publishPending(after, log);
   return 'completed';
+}
+
+/** The latest `endDate` in the execution reports, if they carry any. */
+function lastEndDate(executions: Record<string, Record<string, unknown>>): string | undefined {
+  let last = -Infinity;
+  for (const journeys of Object.values(executions)) {
+    for (const j of Object.values(journeys)) {
+      const end = Date.parse(String((j as { endDate?: unknown } | null)?.endDate ?? ''));
+      if (Number.isFinite(end) && end > last) last = end;
+    }
+  }
+  return Number.isFinite(last) ? new Date(last).toISOString() : undefined;
 }

@@ -73,10 +73,10 @@ export async function createGoal(api: VirtuosoClient, projectId: string, goal: {
   return idOf(created.id);
 }
 
-/** An unrecorded goal of this name in the project that is neither pre-existing nor taken. */
-export async function findLostGoal(api: VirtuosoClient, projectId: string, name: string, exclude: Set<string>): Promise<string | undefined> {
+/** Unrecorded goals of this name in the project that were not there before the run, oldest first. */
+export async function lostGoalCandidates(api: VirtuosoClient, projectId: string, name: string, exclude: Set<string>): Promise<string[]> {
   const goals = await api.list<Named>('GET', `/projects/${projectId}/goals`, { query: { archived: false } });
-  return goals.find((g) => g.value.name === name && !exclude.has(g.id))?.id;
+  return goals.filter((g) => g.value.name === name && !exclude.has(g.id)).map((g) => g.id);
 }
 
 export const snapshotOf = (api: VirtuosoClient, goalId: string) => latestSnapshot(api, Number(goalId));

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
-import { dependencyError, notFound, unavailable } from '../errors';
+import { badRequest, dependencyError, notFound, unavailable } from '../errors';
 import { collections, db, FAILED_PRECONDITION } from '../firestore';
 import { parseDefinition, type TestDefinition } from './definition';
 import type { Plan } from './plan';
@@ -77,6 +77,8 @@ async function fs<T>(p: Promise<T>): Promise<T> {
   }
 }
 
+const RUN_ID = /^run_[a-f0-9]{20}$/;
+
 export function newRunId(): string {
   return `run_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 }
@@ -109,7 +111,7 @@ export async function loadRun(id: string): Promise<TestRunRecord | undefined> {
 
 /** The caller's tenant's run, else 404 (another tenant's run is not revealed). */
 export async function getRun(principal: Principal, id: string): Promise<TestRunRecord> {
-  const run = /^run_[a-f0-9]{20}$/.test(id) ? await loadRun(id) : undefined;
+  const run = RUN_ID.test(id) ? await loadRun(id) : undefined;
   if (!run || run.tenantId !== principal.tenantId) throw notFound(`No test run '${id}'`);
   return run;
 }
@@ -120,8 +122,9 @@ export async function listRuns(principal: Principal, limit: number, status?: Run
   if (status) q = q.where('status', '==', status);
   q = q.orderBy('createdAt', 'desc').orderBy('id', 'desc');
   if (pageToken) {
-    const after = await loadRun(pageToken);
-    if (after && after.tenantId === principal.tenantId) q = q.startAfter(after.createdAt, after.id);
+    const after = RUN_ID.test(pageToken) ? await loadRun(pageToken) : undefined;
+    if (!after || after.tenantId !== principal.tenantId || after.userId !== principal.userId) throw badRequest('pageToken is not one this list gave out');
+    q = q.startAfter(after.createdAt, after.id);
   }
   const snap = await fs(q.limit(limit + 1).get());
   const items = snap.docs.map((d) => d.data() as TestRunRecord);
@@ -198,6 +201,14 @@ export async function runDefinition(run: Pick<TestRunRecord, 'id' | 'variables'>
     parsed.set(run.id, def);
   }
   return def;
+}
+
+/** Unfinished runs whose deadline has passed (oldest first). */
+export async function overdueRuns(limit: number): Promise<TestRunRecord[]> {
+  const snap = await fs(
+    runs().where('status', 'in', ['queued', 'building', 'executing']).where('deadlineAt', '<', new Date().toISOString()).orderBy('deadlineAt').limit(limit).get(),
+  );
+  return snap.docs.map((d) => d.data() as TestRunRecord);
 }
 
 /** The run a Virtuoso job belongs to. */

@@ -22,9 +22,12 @@ import { buildRun } from './build';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
 import { buildPlan } from './plan';
 import { Recorder } from './recorder';
-import { FINAL, loadRun, recordedIds, runDefinition, runRef, transition, type TestRunRecord } from './store';
+import { FINAL, loadRun, overdueRuns, recordedIds, runDefinition, runRef, transition, type TestRunRecord } from './store';
 
-export interface TestRunTask {
+/** A task about one run, or Cloud Scheduler's `sweep` over all of them. */
+export type TestRunTask = RunTask | { kind: 'sweep' };
+
+export interface RunTask {
   runId: string;
   kind: 'build' | 'poll' | 'deadline';
   /** Poll number, or continuation number for a deferred build. */
@@ -36,7 +39,7 @@ export const LEASE_MS = 30_000;
 
 export type TaskOutcome = { outcome: string; reason?: string };
 
-export async function enqueueRunTask(task: TestRunTask, delaySeconds = 0): Promise<void> {
+export async function enqueueRunTask(task: RunTask, delaySeconds = 0): Promise<void> {
   const url = getConfig().testRunWorkerUrl;
   if (!url) throw unavailable('Test runs are not configured (TEST_RUN_WORKER_URL)', 60);
   await enqueueTask({
@@ -59,6 +62,7 @@ export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: n
 }
 
 async function dispatch(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
+  if (task.kind === 'sweep') return sweep(ctx.log);
   if (task.kind === 'poll') return poll(task, ctx.log);
   if (task.kind === 'deadline') {
     const run = await loadRun(task.runId);
@@ -89,9 +93,17 @@ async function finished(run: TestRunRecord, log: Logger): Promise<TaskOutcome> {
   return { outcome: 'ignored', reason: `already ${run.status}` };
 }
 
+/** Cloud Scheduler's safety net: ends every unfinished run past its deadline. */
+async function sweep(log: Logger): Promise<TaskOutcome> {
+  const overdue = await overdueRuns(200);
+  let ended = 0;
+  for (const run of overdue) if (await failRun(run.id, timeoutError(run), log)) ended++;
+  return { outcome: 'swept', reason: `${ended} overdue run(s) ended` };
+}
+
 const timeoutError = (run: TestRunRecord) => ({ code: 'timeout', message: `The run did not finish within its timeout (${run.deadlineAt}); it was ${run.status}` });
 
-async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
+async function build(task: RunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
   const log = ctx.log.child({ runId: task.runId });
   let held: number | undefined;
   let leaseEnds = 0;
@@ -167,7 +179,7 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
   let result;
   try {
     result = await buildRun({
-      def, plan, api: virtuoso(), orgId: config.virtuosoOrgId ?? 0, ids: recordedIds(run), refused: run.refused ?? {}, executeSentAt: run.executeSentAt ?? {},
+      runId: run.id, def, plan, api: virtuoso(), orgId: config.virtuosoOrgId ?? 0, ids: recordedIds(run), refused: run.refused ?? {}, executeSentAt: run.executeSentAt ?? {},
       resume: held > 1, recorder, concurrency: config.testRunConcurrency, stopReason, beforeExecute, signal: ctx.signal, log,
     });
   } catch (err) {
@@ -222,7 +234,7 @@ async function build(task: TestRunTask, ctx: { retryCount: number; log: Logger; 
  * One poll: the next poll is queued first (so a failing poll does not end the polling), then
  * finished jobs are recorded and the run completed if all are, or timed out.
  */
-async function poll(task: TestRunTask, log: Logger): Promise<TaskOutcome> {
+async function poll(task: RunTask, log: Logger): Promise<TaskOutcome> {
   let run = await loadRun(task.runId);
   if (!run) return { outcome: 'ignored', reason: 'no such run' };
   if (FINAL.has(run.status)) return finished(run, log);

@@ -256,6 +256,11 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     assert.equal((await get('/test-runs?status=passed')).body.items.length, 0);
     assert.equal((await get('/test-runs?status=built')).body.items.length, 2);
     assert.equal((await get('/test-runs?status=nonsense')).status, 400);
+    for (const bad of ['limit=1.5', 'limit=0', 'limit=abc', 'pageToken=a%2Fb', 'pageToken=__x__', 'pageToken=run_00000000000000000000']) {
+      const r = await get(`/test-runs?${bad}`);
+      assert.equal(r.status, 400, `${bad}: ${r.text}`);
+      assert.equal(r.body.error.code, 'bad_request');
+    }
     const other = newApiKey({ tenantId: 'globex', userId: 'bob', scopes: ['test-runs'] });
     await storeApiKey(other.record);
     const peek = await request<Json>(`${api.url}/test-runs/${a.body.id}`, { headers: { authorization: `Bearer ${other.key}` } });
@@ -476,6 +481,46 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       const run = await get(`/test-runs/${res.body.id}`);
       assert.equal(run.body.refusedSteps, 1);
     });
+
+    it("Cloud Scheduler's sweep ends a run whose deadline passed with nothing to end it", async () => {
+      const res = await submit(DEFINITION('Forgotten'), '?execute=false');
+      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      await runRef(res.body.id).update({ deadlineAt: new Date(Date.now() - 1000).toISOString() });
+      const swept = await processTestRunTask({ kind: 'sweep' }, { retryCount: 0, log });
+      assert.equal(swept.outcome, 'swept');
+      assert.match(swept.reason ?? '', /^1 overdue/);
+      const run = (await loadRun(res.body.id))!;
+      assert.equal(run.status, 'error');
+      assert.match(run.error!.message, /did not finish within its timeout/);
+      assert.match((await processTestRunTask({ kind: 'sweep' }, { retryCount: 0, log })).reason ?? '', /^0 overdue/);
+    });
+
+    for (const [lost, fault] of [['was created', '5xx-after'], ['was never created', '5xx']] as const) {
+      it(`a resumed run whose goal ${lost} never takes the same-named goal another run created meanwhile`, async () => {
+        const project = `Shared project ${fault}`;
+        const submitAndHold = async () => {
+          const res = await submit(DEFINITION(project), '?execute=false');
+          await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+          return res.body.id as string;
+        };
+        const a = await submitAndHold();
+        // A's goal request fails (after or before Virtuoso processed it): A stops for a retry.
+        sandbox.faults.next(1, fault, { method: 'POST', path: '^/api/goals$' });
+        await assert.rejects(processTestRunTask({ runId: a, kind: 'build' }, { retryCount: 0, log }), (err: AppError) => err.retryable);
+        // Meanwhile B builds the same definition into the same project.
+        const b = await submitAndHold();
+        assert.equal((await processTestRunTask({ runId: b, kind: 'build' }, { retryCount: 0, log })).outcome, 'built');
+        // A resumes and finds same-named goals it did not record: only its own (if any) is its to take.
+        assert.equal((await processTestRunTask({ runId: a, kind: 'build' }, { retryCount: 1, log })).outcome, 'built');
+        const [runA, runB] = [(await loadRun(a))!, (await loadRun(b))!];
+        assert.notEqual(runA.ids.g0, runB.ids.g0);
+        const projects = state().projects.filter((p) => p.name === project);
+        assert.equal(projects.length, 1);
+        const goals = state().goals.filter((g) => g.projectId === projects[0].id);
+        assert.equal(goals.length, 2, 'one goal each, none created twice');
+        for (const g of goals) assert.deepEqual(structure(g.id), expected);
+      });
+    }
 
     const phases: [string, string, RegExp, number][] = [
       ['the project', 'POST', /^\/api\/projects$/, 1],
