@@ -11,6 +11,7 @@ import { getConfig } from '../config';
 import { badRequest, unprocessable } from '../errors';
 import { virtuoso, VirtuosoApiError, virtuosoToAppError } from '../virtuoso';
 import { resolveArgs, tokenize } from '../virtuoso/cli';
+import { describeErrors, validator } from '../schemas';
 import { COMMANDS, findCommand, type Command } from '../virtuoso/commands';
 import { findStepCommand, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
 import { APPEND, createStepBody } from '../virtuoso/steps';
@@ -117,6 +118,9 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
     args = r.args;
     flags = r.flags;
   }
+  // One schema per command (commands.ts) checks both forms alike: unknown flags, ids, URLs, numbers.
+  const v = validator(command.schema);
+  if (!v({ ...args, ...flags })) throw unprocessable(`Invalid arguments for ${command.path.join(' ')}`, describeErrors(v));
   if (!command.read) return { command: command.name, output: await command.run(ctx, args, flags) };
   const key = cacheKeys.apiResponse(command.name, createHash('sha256').update(JSON.stringify([principal.tenantId, args, flags])).digest('hex').slice(0, 32));
   const cached = await cacheGet<unknown>(key);

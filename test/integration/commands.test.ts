@@ -52,6 +52,51 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     return res.body;
   };
 
+  it('checks every command against its JSON Schema, in both forms, before any request', async () => {
+    const before = sandbox.faults.received.length;
+    const cases: [object, RegExp][] = [
+      [{ command: 'create-goal 12 Checkout --colour red' }, /must NOT have additional properties/],
+      [{ command: 'create-goal', args: { projectId: 12, name: 'Checkout', colour: 'red' } }, /must NOT have additional properties/],
+      [{ command: 'create-goal abc Checkout' }, /must match pattern/],
+      [{ command: 'create-goal', args: { projectId: 'abc', name: 'Checkout' } }, /must match pattern/],
+      [{ command: 'create-goal 12 Checkout --url ftp://x' }, /must match pattern/],
+      [{ command: 'list-projects', args: { limit: 'many' } }, /must match pattern/],
+      [{ command: 'monitor-execution', args: { executionId: 5, follow: 'yes' } }, /must be boolean/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await call('POST', '/commands', body);
+      assert.equal(res.status, 422, `${JSON.stringify(body)}: ${res.text}`);
+      assert.match(JSON.stringify(res.body.error.details), message, JSON.stringify(body));
+    }
+    assert.equal(sandbox.faults.received.length, before, 'nothing reached Virtuoso');
+    // The structured form with numbers and the CLI form are one and the same command.
+    const project = (await run('create-project "Schema shop"')).output;
+    const viaJson = (await run('create-goal', { args: { projectId: Number(project.project_id), name: 'Json', url: 'https://a.example.com' } })).output;
+    const viaCli = (await run(`create-goal ${project.project_id} Cli --url https://a.example.com`)).output;
+    assert.equal(viaJson.status, 'success');
+    assert.equal(viaCli.status, 'success');
+  });
+
+  it('monitor-execution: the state now, or followed until FINISHED with --follow', async () => {
+    const project = (await run('create-project "Monitor shop"')).output;
+    const goal = (await run(`create-goal ${project.project_id} G --url https://a.example.com`)).output;
+    const execution = (await run(`execute-goal ${goal.goal_id}`)).output;
+    const now = (await run(`monitor-execution ${execution.execution_id}`)).output;
+    assert.equal(now.finished, false);
+    assert.ok(['LAUNCHED', 'STARTED'].includes(now.status), now.status);
+    assert.equal(now.outcome, null);
+    const followed = (await run(`monitor-execution ${execution.execution_id} --follow --interval 1 --timeout 20`)).output;
+    assert.equal(followed.finished, true);
+    assert.equal(followed.status, 'FINISHED');
+    assert.equal(followed.outcome, 'PASS');
+    assert.ok(followed.polls >= 1);
+    // execution-status is not served from the cache: it changed, so it shows the change.
+    const status = (await run(`execution-status ${execution.execution_id}`)).output;
+    assert.ok(status.journeys.every((j: Json) => j.status === 'FINISHED'));
+    const tooLong = await call('POST', '/commands', { command: `monitor-execution ${execution.execution_id} --follow --timeout 500` });
+    assert.equal(tooLong.status, 422);
+  });
+
   it('builds project → goal → journey → checkpoint → steps with CLI strings, and records each command', async () => {
     const project = (await run('create-project "Web shop"')).output;
     const goal = (await run(`create-goal ${project.project_id} Checkout --url https://shop.example.com`)).output;
