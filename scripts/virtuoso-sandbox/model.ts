@@ -1,7 +1,8 @@
 /**
  * The sandbox's object model and in-memory state (VIRTUOSO_API.md §1.3): Project → Goal → Snapshot
  * → Journey (testsuite) → Checkpoint (testcase) → Step (teststep), plus library checkpoints and
- * execution jobs. Numeric ids from one counter per kind; canonical ids are UUID strings.
+ * execution jobs; environments and test data tables (their shapes are guesses, [C] in §1.4). Numeric
+ * ids from one counter per kind; canonical ids are UUID strings.
  *
  * Checkpoints hold their steps in order. A library checkpoint is a checkpoint promoted to the
  * library: the library entry and every journey it is attached to share the same checkpoint, so a
@@ -89,7 +90,34 @@ export interface LibraryCheckpoint {
   createdAt: string;
 }
 
-type Kind = 'project' | 'goal' | 'snapshot' | 'journey' | 'checkpoint' | 'step' | 'library' | 'job' | 'stepExecution';
+/**
+ * An environment (POST /environments, [C]: path from the catalogue, body `{name, description,
+ * variables:{}}` a guess, never run against the live API).
+ */
+export interface Environment {
+  id: number;
+  name: string;
+  description: string;
+  variables: Record<string, string>;
+  createdAt: string;
+}
+
+/**
+ * A test data table (POST /testdata/tables/create, import, GET, values; [C]: paths from the
+ * catalogue, bodies guesses). Names need not be unique: nothing is known about Virtuoso's rule.
+ */
+export interface TestDataTable {
+  id: number;
+  name: string;
+  description: string;
+  columns: string[];
+  /** Each row has one string per column, in the columns' order. */
+  rows: string[][];
+  createdAt: string;
+  updatedAt: string;
+}
+
+type Kind = 'project' | 'goal' | 'snapshot' | 'journey' | 'checkpoint' | 'step' | 'library' | 'job' | 'stepExecution' | 'environment' | 'table';
 
 const now = () => new Date().toISOString();
 
@@ -101,12 +129,15 @@ export class SandboxState {
   readonly checkpoints = new Map<number, Checkpoint>();
   readonly steps = new Map<number, Step>();
   readonly library = new Map<number, LibraryCheckpoint>();
+  readonly environments = new Map<number, Environment>();
+  readonly tables = new Map<number, TestDataTable>();
   private readonly counters = new Map<Kind, number>();
 
   /** Each kind starts at its own base, so ids of different kinds are easy to tell apart in logs. */
   nextId(kind: Kind): number {
     const base: Record<Kind, number> = {
       project: 1000, goal: 2000, snapshot: 3000, journey: 4000, checkpoint: 5000, step: 6000, library: 7000, job: 8000, stepExecution: 9000,
+      environment: 10000, table: 11000,
     };
     const n = (this.counters.get(kind) ?? base[kind]) + 1;
     this.counters.set(kind, n);
@@ -114,7 +145,9 @@ export class SandboxState {
   }
 
   clear(): void {
-    for (const m of [this.projects, this.goals, this.snapshots, this.journeys, this.checkpoints, this.steps, this.library]) m.clear();
+    for (const m of [this.projects, this.goals, this.snapshots, this.journeys, this.checkpoints, this.steps, this.library, this.environments, this.tables]) {
+      m.clear();
+    }
     this.counters.clear();
   }
 
@@ -148,6 +181,17 @@ export class SandboxState {
     const l = id === undefined ? undefined : this.library.get(id);
     if (!l) throw notFound('Library checkpoint');
     return l;
+  }
+  /** Virtuoso's codes for unknown environments and tables are not known: a plain 404 (as for goals). */
+  environment(id: number | undefined): Environment {
+    const e = id === undefined ? undefined : this.environments.get(id);
+    if (!e) throw notFound('Environment');
+    return e;
+  }
+  table(id: number | undefined): TestDataTable {
+    const t = id === undefined ? undefined : this.tables.get(id);
+    if (!t) throw notFound('Test data table');
+    return t;
   }
   /** The snapshot, which must belong to the goal. */
   snapshotOf(goal: Goal, snapshotId: number | undefined): Snapshot {
@@ -234,6 +278,34 @@ export class SandboxState {
     return l;
   }
 
+  /** With `copyFrom`, its variables first, then the given ones (which win). */
+  createEnvironment(name: string, description: string, variables: Record<string, string>, copyFrom?: Environment): Environment {
+    const e: Environment = { id: this.nextId('environment'), name, description, variables: { ...copyFrom?.variables, ...variables }, createdAt: now() };
+    this.environments.set(e.id, e);
+    return e;
+  }
+
+  createTable(name: string, description: string, columns: string[]): TestDataTable {
+    if (!columns.length) throw badRequest('columns must name at least one column');
+    const dupe = columns.find((c, i) => columns.indexOf(c) !== i);
+    if (dupe !== undefined) throw badRequest(`Column '${dupe}' is given twice`);
+    const t: TestDataTable = { id: this.nextId('table'), name, description, columns: [...columns], rows: [], createdAt: now(), updatedAt: now() };
+    this.tables.set(t.id, t);
+    return t;
+  }
+
+  /** Appends the rows (all or none): each must have one value per column, else 400. */
+  importRows(table: TestDataTable, rows: string[][]): number {
+    rows.forEach((r, i) => {
+      if (r.length !== table.columns.length) {
+        throw badRequest(`Row ${i + 1} has ${r.length} values but table ${table.id} has ${table.columns.length} columns (${table.columns.join(', ')})`);
+      }
+    });
+    table.rows.push(...rows.map((r) => [...r]));
+    table.updatedAt = now();
+    return rows.length;
+  }
+
   // --- views: the JSON the API answers with -------------------------------------------------------
   stepView(s: Step) {
     const cp = this.checkpoints.get(s.checkpointId);
@@ -266,12 +338,24 @@ export class SandboxState {
     return { id: l.id, name: l.name, description: l.description, checkpointId: c.id, createdAt: l.createdAt, steps: this.checkpointView(c).steps };
   }
 
+  environmentView(e: Environment) {
+    return { id: e.id, name: e.name, description: e.description, variables: { ...e.variables }, createdAt: e.createdAt };
+  }
+  tableView(t: TestDataTable) {
+    return { id: t.id, name: t.name, description: t.description, columns: [...t.columns], rowCount: t.rows.length, createdAt: t.createdAt, updatedAt: t.updatedAt };
+  }
+  /** GET /testdata/tables/{id}/values: the shape is unknown (an unexercised catalogue path); this one is ours. */
+  tableValues(t: TestDataTable) {
+    return { tableId: t.id, columns: [...t.columns], rows: t.rows.map((r) => [...r]) };
+  }
+
   /** Everything, for GET /__sandbox/state. */
   dump() {
     const vals = <T>(m: Map<number, T>) => [...m.values()];
     return {
       projects: vals(this.projects), goals: vals(this.goals), snapshots: vals(this.snapshots), journeys: vals(this.journeys),
       checkpoints: vals(this.checkpoints), steps: vals(this.steps).map((s) => this.stepView(s)), library: vals(this.library),
+      environments: vals(this.environments), testDataTables: vals(this.tables),
     };
   }
 }

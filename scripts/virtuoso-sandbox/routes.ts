@@ -1,7 +1,8 @@
 /**
  * The Virtuoso REST API subset of VIRTUOSO_API.md §1.4, as a route table. Paths are relative to the
  * base URL (which ends in /api). Creates answer 201 (project, goal, checkpoint), attach and step
- * creation 200 (§1.2); lists are `{success, map}` keyed by id.
+ * creation 200 (§1.2); lists are `{success, map}` keyed by id. Environments and test data tables
+ * are [C]: catalogue paths with guessed bodies, answered here as the commands expect (see there).
  */
 import { badRequest, isObject, numericId, projectNotFound, SandboxError } from './http';
 import type { Executions } from './executions';
@@ -317,4 +318,54 @@ route('GET', '/executions/analysis/:id', (ctx) => item(ctx.executions.analysis(n
 route('GET', '/executions/:job/suites/:suite/cases/:case/steps/:step', (ctx) => {
   const [job, suite, kase, step] = ctx.params.map((p) => numericId(p));
   return item(ctx.executions.stepDetail(job, suite, kase, step));
+});
+
+// --- environments and test data tables [C] ---------------------------------------------------------------
+// Paths from the Postman catalogue; bodies are the documented guesses (VIRTUOSO_API.md §1.4), never run
+// against the live API, and the answers (ids, `variables`, `rowCount`, `rowsImported`, the values
+// shape) are ours. Creates answer 201 like the other creates.
+
+/** `{name: "value"}` with string values (absent: empty). */
+function stringMap(v: unknown, what: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isObject(v)) throw badRequest(`${what} must be an object of name → value`);
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw badRequest(`${what}.${k} must be a string`);
+  return { ...(v as Record<string, string>) };
+}
+
+route('POST', '/environments', (ctx) => {
+  const b = body(ctx);
+  const name = text(b.name, 'name').trim();
+  // `copyFromId` is not in the documented body: our guess at how a copy is asked for [C].
+  const source = b.copyFromId === undefined || b.copyFromId === null ? undefined : ctx.state.environment(numericId(b.copyFromId));
+  const env = ctx.state.createEnvironment(name, text(b.description, 'description', false), stringMap(b.variables, 'variables'), source);
+  return item(ctx.state.environmentView(env), 201);
+});
+
+route('POST', '/testdata/tables/create', (ctx) => {
+  const b = body(ctx);
+  const name = text(b.name, 'name').trim();
+  if (!Array.isArray(b.columns) || !b.columns.every((c) => typeof c === 'string' && c.trim() !== '')) {
+    throw badRequest('columns must be an array of non-empty strings');
+  }
+  const table = ctx.state.createTable(name, text(b.description, 'description', false), b.columns as string[]);
+  return item(ctx.state.tableView(table), 201);
+});
+
+route('GET', '/testdata/tables/:id', (ctx) => item(ctx.state.tableView(ctx.state.table(numericId(ctx.params[0])))));
+
+/** An unexercised catalogue path: its answer's shape is unknown; `{tableId, columns, rows: [[...]]}` is ours. */
+route('GET', '/testdata/tables/:id/values', (ctx) => item(ctx.state.tableValues(ctx.state.table(numericId(ctx.params[0])))));
+
+/** The documented body `{tableId, data: [[...]], format: "csv"}`, all of it required here; rows are appended. */
+route('POST', '/testdata/tables/:id/import', (ctx) => {
+  const table = ctx.state.table(numericId(ctx.params[0]));
+  const b = body(ctx);
+  if (numericId(b.tableId) !== table.id) throw badRequest(`tableId must be the table's id (${table.id})`);
+  if (b.format !== 'csv') throw badRequest('format must be "csv"');
+  if (!Array.isArray(b.data) || !b.data.every((r) => Array.isArray(r) && r.every((x) => typeof x === 'string'))) {
+    throw badRequest('data must be an array of rows, each an array of strings');
+  }
+  const imported = ctx.state.importRows(table, b.data as string[][]);
+  return item({ tableId: table.id, rowsImported: imported, rowCount: table.rows.length });
 });

@@ -1,6 +1,10 @@
 /**
  * Command history: `command_history/{userId}/commands/{commandId}` (seed path), one document per
  * command with its input, status, result or error and timing. A key sees its own tenant's commands.
+ *
+ * A command's output is whatever Virtuoso answered (arrays of arrays, keys such as `__x__`), which
+ * Firestore cannot always store as fields; it is kept as JSON text (`outputJson`), so recording a
+ * result never fails after Virtuoso made the change.
  */
 import { randomUUID } from 'node:crypto';
 import type { DocumentReference } from '@google-cloud/firestore';
@@ -56,8 +60,20 @@ export function newCommandRecord(principal: Principal, command: string, input: u
   };
 }
 
+/** The fields that store an output (for a whole record, or a partial update). */
+export function storedOutput(output: unknown): { outputJson: string | null } {
+  return { outputJson: output === undefined ? null : JSON.stringify(output) };
+}
+
+/** A stored command document as a record (its output parsed back). */
+export function fromStored<T extends CommandRecord>(data: unknown): T {
+  const { outputJson, ...rest } = data as T & { outputJson?: string | null };
+  return (typeof outputJson === 'string' ? { ...rest, output: JSON.parse(outputJson) as unknown } : rest) as T;
+}
+
 export async function saveCommand(record: CommandRecord): Promise<void> {
-  await fs(ref(record.userId, record.id).set(JSON.parse(JSON.stringify(record)) as CommandRecord));
+  const { output, ...rest } = record;
+  await fs(ref(record.userId, record.id).set({ ...(JSON.parse(JSON.stringify(rest)) as object), ...storedOutput(output) }));
 }
 
 export async function deleteCommand(record: CommandRecord): Promise<void> {
@@ -68,7 +84,7 @@ export async function deleteCommand(record: CommandRecord): Promise<void> {
 export async function getCommand(principal: Principal, id: string): Promise<CommandRecord> {
   const snap = await fs(db().collectionGroup('commands').where('id', '==', id).where('tenantId', '==', principal.tenantId).limit(1).get());
   if (snap.empty) throw notFound(`No command ${id}`);
-  return snap.docs[0].data() as CommandRecord;
+  return fromStored(snap.docs[0].data());
 }
 
 /** The caller's history, newest first; `pageToken` is the last item's createdAt|id. */
@@ -79,7 +95,7 @@ export async function listCommands(principal: Principal, limit: number, pageToke
     q = q.startAfter(createdAt, id);
   }
   const snap = await fs(q.limit(limit + 1).get());
-  const items = snap.docs.slice(0, limit).map((d) => d.data() as CommandRecord);
+  const items = snap.docs.slice(0, limit).map((d) => fromStored<CommandRecord>(d.data()));
   const last = items.at(-1);
   return {
     items,

@@ -9,7 +9,7 @@ import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { AppError, dependencyError, toAppError, unavailable } from '../errors';
 import { collections, db } from '../firestore';
-import { recordedError, type CommandRecord } from './history';
+import { fromStored, recordedError, storedOutput, type CommandRecord } from './history';
 import { commandName, runOwned, type CommandInput } from './run';
 
 export interface CommandTask {
@@ -46,7 +46,7 @@ async function begin(task: CommandTask): Promise<{ record: Stored; attempt: numb
   try {
     return await db().runTransaction(async (tx) => {
       const snap = await tx.get(ref(task));
-      const r = snap.data() as Stored | undefined;
+      const r = snap.exists ? fromStored<Stored>(snap.data()) : undefined;
       if (!r || r.tenantId !== task.tenantId) return { ignored: 'no such command' };
       if (r.status === 'succeeded' || r.status === 'failed') return { ignored: `already ${r.status}` };
       if (r.status === 'running' && r.leaseUntil && Date.parse(r.leaseUntil) > Date.now()) {
@@ -66,7 +66,8 @@ async function finish(task: CommandTask, attempt: number, changes: Partial<Store
   return db().runTransaction(async (tx) => {
     const r = (await tx.get(ref(task))).data() as Stored | undefined;
     if (!r || r.status !== 'running' || r.attempts !== attempt) return false;
-    tx.update(ref(task), { ...changes, leaseUntil: null, updatedAt: new Date().toISOString() });
+    const { output, ...rest } = changes;
+    tx.update(ref(task), { ...rest, ...('output' in changes ? storedOutput(output) : {}), leaseUntil: null, updatedAt: new Date().toISOString() });
     return true;
   });
 }
@@ -115,7 +116,7 @@ async function processBatch(task: CommandTask, record: Stored, attempt: number, 
   const t0 = performance.now();
   const stop = input.stopOnError !== false;
   let failed = results.some((r) => r.status === 'failed');
-  const save = (extra: Partial<Stored> = {}) => ref(task).update({ output: { status: 'running', results }, ...extra });
+  const save = (extra: Partial<Stored> = {}) => ref(task).update({ ...storedOutput({ status: 'running', results }), ...extra });
   for (let index = results.length; index < input.commands.length; index++) {
     const item = input.commands[index];
     const name = commandName(item);

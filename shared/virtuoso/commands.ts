@@ -1,5 +1,5 @@
 /**
- * The CLI's non-step commands (VIRTUOSO_API.md §2.3, §2.4 library, execution), each declared once:
+ * The CLI's non-step commands (VIRTUOSO_API.md §2.3, §2.4 library, execution, data), each declared once:
  * path, arguments, and what it does against the API. Outputs use the CLI's key names (§2.1):
  * snake_case for infrastructure (`{status, project_id, name}`), `id` for steps.
  */
@@ -251,6 +251,97 @@ export const COMMANDS: readonly Command[] = [
   def('get-execution-analysis', [a('analysisId')], true, async ({ api }, { analysisId }) =>
     api.item('GET', `/executions/analysis/${id(analysisId, 'analysisId')}`, { query: { includeAI: true } }),
   ),
+  // --- data: environments and test data tables ---------------------------------------------------
+  /**
+   * `create-environment --name N [--description D] [--variables k=v,k2=v2] [--copy-from ENV_ID]`.
+   * POST /environments is a catalogue path and `{name, description, variables:{}}` a guess ([C] in
+   * §1.4), never run against the live API. `--copy-from` sends `copyFromId` in the same body — our
+   * own guess, one request with no race — and the sandbox copies the source's variables first, the
+   * given ones winning. The `variables` reported are those Virtuoso answers with (what was sent if it
+   * answers none), so a live API that ignored `copyFromId` would show it rather than hide it.
+   * `--variables-file` needs a local file, which HTTPS callers do not have: refused (422).
+   */
+  def('create-environment', [], false, async ({ api }, _a, f) => {
+    if (f['variables-file'] !== undefined) {
+      throw unprocessable('--variables-file cannot work over HTTPS (there are no local files): pass --variables k=v,k2=v2 (in the structured form, args.variables as "k=v,...")');
+    }
+    const name = requiredFlag(f, 'name', 'create-environment');
+    const variables = typeof f.variables === 'string' ? parseVariables(f.variables) : {};
+    const copyFrom = f['copy-from'] === undefined ? undefined : id(String(f['copy-from']), '--copy-from');
+    const env = await api.item<{ id: number | string; name?: string; variables?: unknown }>('POST', '/environments', {
+      body: { name, description: optionalFlag(f, 'description'), variables, ...(copyFrom === undefined ? {} : { copyFromId: copyFrom }) },
+    });
+    return { status: 'success', environment_id: String(env.id), name: env.name ?? name, variables: isRecord(env.variables) ? env.variables : variables };
+  }, { name: 'text', description: 'text', variables: 'text', 'variables-file': 'text', 'copy-from': 'id' }),
+  /**
+   * `manage-test-data` with exactly one action (422 otherwise), adapted to HTTPS (no local files):
+   * - `--create-table --table-name N --columns a,b[,c] [--description D]` → POST /testdata/tables/create;
+   * - `--import-csv "<csv text>" --table-id ID`: the CSV itself (RFC 4180; header first, naming the
+   *   table's columns in any order) → GET /testdata/tables/{id} (to check the header), then POST
+   *   /testdata/tables/{id}/import `{tableId, data: [[...rows, no header, in the table's column order]], format: "csv"}`;
+   * - `--export-csv --table-id ID` → GET /testdata/tables/{id}/values, answered with the CSV text and
+   *   the rows as objects keyed by column (`columns` keeps the order);
+   * - `--get --table-id ID` → GET /testdata/tables/{id}.
+   * All [C] (§1.4): paths from the catalogue, bodies guesses; the answers' field names (`rowCount`,
+   * `rowsImported`, values `{columns, rows}`) are the sandbox's, unverified. One declaration, not
+   * cached (read: false), although --get and --export-csv only read.
+   */
+  def('manage-test-data', [], false, async ({ api }, _a, f) => {
+    const given = TABLE_ACTIONS.filter((k) => f[k] !== undefined);
+    if (given.length !== 1) {
+      throw unprocessable(`manage-test-data takes exactly one of ${TABLE_ACTIONS.map((k) => `--${k}`).join(', ')} (got ${given.length ? given.map((k) => `--${k}`).join(', ') : 'none'})`);
+    }
+    const action = given[0];
+    const stray = Object.keys(f).filter((k) => k !== action && !TABLE_ACTION_FLAGS[action].includes(k));
+    if (stray.length) throw unprocessable(`--${action} does not take ${stray.map((k) => `--${k}`).join(', ')} (it takes ${TABLE_ACTION_FLAGS[action].map((k) => `--${k}`).join(', ')})`);
+    if (action === 'create-table') {
+      const name = requiredFlag(f, 'table-name', 'manage-test-data --create-table');
+      const columns = parseColumns(requiredFlag(f, 'columns', 'manage-test-data --create-table'));
+      const t = await api.item<TableItem>('POST', '/testdata/tables/create', { body: { name, description: optionalFlag(f, 'description'), columns } });
+      return { status: 'success', table_id: String(t.id), name: t.name ?? name, columns: isStringArray(t.columns) ? t.columns : columns };
+    }
+    const tableId = id(requiredFlag(f, 'table-id', `manage-test-data --${action}`), '--table-id');
+    if (action === 'get') {
+      const t = await api.item<TableItem>('GET', `/testdata/tables/${tableId}`);
+      return { table_id: String(t.id ?? tableId), name: t.name, columns: t.columns, row_count: t.rowCount };
+    }
+    if (action === 'export-csv') {
+      const path = `/testdata/tables/${tableId}/values`;
+      const v = await api.item<{ columns?: unknown; rows?: unknown }>('GET', path);
+      // An unexercised path: an answer of another shape is said plainly, not turned into an empty table.
+      if (!isStringArray(v?.columns) || !Array.isArray(v.rows) || !v.rows.every(Array.isArray)) {
+        throw new VirtuosoApiError(`GET ${path}: expected {columns, rows} in the answer`, 502, 'bad_response', false, undefined, `GET ${path}`);
+      }
+      const columns = v.columns;
+      const rows = (v.rows as unknown[][]).map((r) => columns.map((_c, i) => (r[i] == null ? '' : String(r[i]))));
+      // Rows as objects keyed by column: the command history (Firestore) cannot hold arrays in arrays.
+      return { table_id: String(tableId), columns, rows: rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]]))), csv: toCsv([columns, ...rows]) };
+    }
+    // import-csv
+    const [header, ...rows] = parseCsv(String(f['import-csv']));
+    if (!header) throw unprocessable('--import-csv is empty: give the CSV text itself, its first line the column names');
+    if (!rows.length) {
+      const file = header.length === 1 && /\.(csv|txt)$/i.test(header[0]);
+      throw unprocessable(file
+        ? `--import-csv takes the CSV text itself, not a file name ('${header[0]}'): there are no local files over HTTPS`
+        : '--import-csv has a header and no rows to import');
+    }
+    const bad = rows.findIndex((r) => r.length !== header.length);
+    if (bad >= 0) throw unprocessable(`CSV row ${bad + 1} has ${rows[bad].length} fields but the header has ${header.length}`);
+    const table = await api.item<TableItem>('GET', `/testdata/tables/${tableId}`);
+    const columns = isStringArray(table.columns) ? table.columns : [];
+    const names = header.map((h) => h.trim());
+    const order = columns.map((c) => names.indexOf(c));
+    if (names.length !== columns.length || order.some((i) => i < 0) || new Set(names).size !== names.length) {
+      throw unprocessable(`The CSV header (${names.join(', ')}) does not match the columns of table ${tableId} (${columns.join(', ')})`);
+    }
+    const data = rows.map((r) => order.map((i) => r[i]));
+    const imported = await api.item<{ rowsImported?: unknown } | undefined>('POST', `/testdata/tables/${tableId}/import`, { body: { tableId, data, format: 'csv' } });
+    return { status: 'success', table_id: String(tableId), rows_imported: typeof imported?.rowsImported === 'number' ? imported.rowsImported : data.length };
+  }, {
+    'create-table': 'boolean', 'import-csv': 'text', 'export-csv': 'boolean', get: 'boolean',
+    'table-name': 'text', columns: 'text', description: 'text', 'table-id': 'id',
+  }),
   // --- library ------------------------------------------------------------------------------------
   def('library add', [a('checkpointId')], false, async ({ api }, { checkpointId }) => {
     const l = await api.item<{ id: number; name?: string }>('POST', `/testcases/${id(checkpointId, 'checkpointId')}/add-to-library`);
@@ -278,6 +369,138 @@ export const COMMANDS: readonly Command[] = [
     return { status: 'success', library_checkpoint_id: String(l.id), name: l.name ?? title };
   }),
 ];
+
+// --- data commands: flags, variables, CSV ------------------------------------------------------------
+
+const TABLE_ACTIONS = ['create-table', 'import-csv', 'export-csv', 'get'] as const;
+/** The other flags each manage-test-data action takes. */
+const TABLE_ACTION_FLAGS: Record<(typeof TABLE_ACTIONS)[number], readonly string[]> = {
+  'create-table': ['table-name', 'columns', 'description'],
+  'import-csv': ['table-id'],
+  'export-csv': ['table-id'],
+  get: ['table-id'],
+};
+
+interface TableItem {
+  id?: number | string;
+  name?: string;
+  columns?: unknown;
+  rowCount?: number;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+function requiredFlag(f: Flags, name: string, command: string): string {
+  const v = f[name];
+  if (typeof v !== 'string' || !v.trim()) throw unprocessable(`${command} needs --${name} <value>`);
+  return v.trim();
+}
+const optionalFlag = (f: Flags, name: string): string => (typeof f[name] === 'string' ? f[name] : '');
+
+/** Variable names as Virtuoso's `$name` references take them. */
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Names that Firestore reserves as field names: outputs are kept in the command history, so a
+ * variable or column named so would fail the command after Virtuoso made the change. Refused first.
+ */
+const RESERVED_NAME = /^__.*__$/;
+const notReserved = (name: string, what: string): string => {
+  if (RESERVED_NAME.test(name)) throw unprocessable(`${what} '${name}' is reserved (names of the form __x__ cannot be kept in the command history)`);
+  return name;
+};
+
+/**
+ * `k=v,k2=v2` → `{k: "v", k2: "v2"}`. A value runs from the first `=` to the next comma (so it may
+ * hold `=`, never `,`); spaces around names and values are dropped; empty items are skipped.
+ */
+export function parseVariables(text: string): Record<string, string> {
+  const vars = new Map<string, string>();
+  for (const item of text.split(',')) {
+    if (!item.trim()) continue;
+    const eq = item.indexOf('=');
+    if (eq < 0) throw unprocessable(`--variables takes name=value pairs separated by commas ('${item.trim()}' has no '=')`);
+    const name = item.slice(0, eq).trim();
+    if (!VARIABLE_NAME.test(name)) throw unprocessable(`Variable name '${name}' is not valid: letters, digits and _, not starting with a digit`);
+    notReserved(name, 'Variable name');
+    if (vars.has(name)) throw unprocessable(`Variable '${name}' is given twice`);
+    vars.set(name, item.slice(eq + 1).trim());
+  }
+  return Object.fromEntries(vars);
+}
+
+/** `a, b,c` → ["a", "b", "c"]: at least one, none empty, none twice. */
+function parseColumns(text: string): string[] {
+  const columns = text.split(',').map((c) => c.trim());
+  if (columns.some((c) => !c)) throw unprocessable(`--columns takes names separated by commas, none empty (got '${text}')`);
+  const dupe = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (dupe !== undefined) throw unprocessable(`Column '${dupe}' is given twice`);
+  for (const c of columns) notReserved(c, 'Column name');
+  return columns;
+}
+
+/**
+ * RFC 4180 text → records of fields. A quoted field may hold commas, line breaks and quotes (doubled:
+ * `""`); CRLF, LF or CR ends a record; the last line break is optional; blank lines and a leading BOM
+ * are skipped. A quote inside an unquoted field, text after a closing quote or an unclosed quote is 422.
+ */
+export function parseCsv(text: string): string[][] {
+  const records: string[][] = [];
+  let record: string[] = [];
+  let field = '';
+  let quotedField = false;
+  let line = 1;
+  const endField = () => {
+    record.push(field);
+    field = '';
+    quotedField = false;
+  };
+  const endRecord = () => {
+    const blank = record.length === 0 && field === '' && !quotedField;
+    endField();
+    if (!blank) records.push(record);
+    record = [];
+  };
+  let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      if (field !== '' || quotedField) throw unprocessable(`CSV line ${line}: a quote inside an unquoted field (quote the whole field and double the quote: "a""b")`);
+      const start = line;
+      quotedField = true;
+      for (i++; ; i++) {
+        if (i >= text.length) throw unprocessable(`CSV line ${start}: a quoted field is never closed`);
+        if (text[i] === '"') {
+          if (text[i + 1] !== '"') break;
+          i++;
+        } else if (text[i] === '\n' || (text[i] === '\r' && text[i + 1] !== '\n')) {
+          line++;
+        }
+        field += text[i];
+      }
+      i++; // past the closing quote
+      if (i < text.length && !',\r\n'.includes(text[i])) throw unprocessable(`CSV line ${line}: '${text[i]}' after a closing quote (a quoted field ends at a comma or a line break)`);
+    } else if (ch === ',') {
+      endField();
+      i++;
+    } else if (ch === '\r' || ch === '\n') {
+      endRecord();
+      i += ch === '\r' && text[i + 1] === '\n' ? 2 : 1;
+      line++;
+    } else {
+      field += ch;
+      i++;
+    }
+  }
+  endRecord();
+  return records;
+}
+
+/** Records → RFC 4180 text (CRLF after each record); a lone empty field is quoted so that it is not a blank line. */
+export function toCsv(records: readonly (readonly string[])[]): string {
+  const cell = (v: string, alone: boolean) => (/[",\r\n]/.test(v) || (alone && v === '') ? `"${v.replace(/"/g, '""')}"` : v);
+  return records.map((r) => `${r.map((v) => cell(v, r.length === 1)).join(',')}\r\n`).join('');
+}
 
 export function findCommand(tokens: readonly string[]): { command: Command; rest: string[] } | undefined {
   let best: Command | undefined;

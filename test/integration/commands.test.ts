@@ -8,6 +8,7 @@ import '../../functions/commands';
 import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
 import { clearKeyCache, newApiKey, rateLimit, storeApiKey } from '../../shared/auth';
 import { cacheGet, cacheKeys } from '../../shared/cache';
+import { getCommand, newCommandRecord, saveCommand } from '../../shared/commands/history';
 import { request, serve, type Served } from '../helpers/http';
 import { pull } from '../helpers/pubsub';
 import { useStack } from '../helpers/stack';
@@ -51,6 +52,19 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     assert.equal(res.status, 200, res.text);
     return res.body;
   };
+
+  it('records any output Virtuoso gives, even shapes Firestore cannot hold as fields', async () => {
+    const principal = { keyHash: '', tenantId: 'acme', userId: 'alice', scopes: ['commands'] };
+    const record = newCommandRecord(principal, 'get-execution-analysis', { command: 'get-execution-analysis 1' }, 'succeeded');
+    // Arrays of arrays and reserved-looking keys: both refused by Firestore as document fields.
+    record.output = { rows: [[1, 'a'], [2, ['b', 'c']]], __meta__: { ok: true }, empty: null };
+    await saveCommand(record);
+    const back = await getCommand(principal, record.id);
+    assert.deepEqual(back.output, record.output);
+    const viaApi = await call('GET', `/commands/${record.id}`);
+    assert.equal(viaApi.status, 200, viaApi.text);
+    assert.deepEqual(viaApi.body.output, record.output);
+  });
 
   it('checks every command against its JSON Schema, in both forms, before any request', async () => {
     const before = sandbox.faults.received.length;
