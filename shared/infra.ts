@@ -131,6 +131,8 @@ export const secrets = {
   /** Standard Webhooks secret(s) (`whsec_…`), for senders other than Virtuoso. */
   webhookSigningSecret: 'webhook-signing-secret',
   memorystoreHost: 'memorystore-host',
+  /** The Virtuoso organization id (the seed's setup script keeps it as a secret). */
+  virtuosoOrgId: 'virtuoso-org-id',
 } as const;
 export type SecretName = (typeof secrets)[keyof typeof secrets];
 
@@ -208,7 +210,7 @@ export const functions = [
     maxInstances: 50,
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
     privateNetwork: true,
   },
   {
@@ -224,7 +226,7 @@ export const functions = [
     maxInstances: 100,
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
     privateNetwork: true,
   },
   {
@@ -255,6 +257,7 @@ export const functions = [
     maxInstances: 50,
     concurrency: 10,
     secrets: [secrets.virtuosoApiKey],
+    envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
   },
   {
     // Private: Eventarc delivers webhook-events as CloudEvents; FINISHED executions complete runs.
