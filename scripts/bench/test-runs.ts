@@ -9,6 +9,10 @@
  * ≤ 1.5. And the worker's peak memory (VmHWM), beside its resident memory when idle.
  *
  *   node --import tsx scripts/bench/test-runs.ts [--runs=3] [--latency=20] [--concurrency=50]
+ *
+ * For looking into a slow build: BENCH_LOG_LEVEL=info prints the worker's log at the end;
+ * BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker;
+ * BENCH_DUMP=/tmp/calls.json writes each run's Virtuoso calls with their times.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
