@@ -8,15 +8,13 @@
  * own SECRET_TTL_MS, and none of the secret environment variables unless a test adds one.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { secrets, type SecretName } from '../../shared/infra';
+import type { ErrorReply } from '../fixtures/child-protocol';
+import type { SecretsRequest } from '../fixtures/secrets-child';
+import { ModuleChild } from '../helpers/module-child';
 
-const ROOT = join(__dirname, '..', '..');
-const FIXTURE = join(ROOT, 'test', 'fixtures', 'secrets-child.ts');
 const PROJECT = 'secrets-test-project';
 const ACCESS_PATH = /^\/v1\/projects\/([^/]+)\/secrets\/([^/]+)\/versions\/latest:access$/;
 
@@ -75,59 +73,18 @@ class FakeSecretManager {
   }
 }
 
-interface ErrorReply {
-  isAppError: boolean;
-  name?: string;
-  message?: string;
-  code?: unknown;
-  status?: unknown;
-  retryable?: unknown;
-  causeCode?: unknown;
-}
 type Reply = { value: string | string[] } | { undefined: true } | { cleared: true } | { error: ErrorReply };
 
 /** shared/secrets.ts in its own process; `get`/`list` send one request and await its reply. */
-class SecretsChild {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly pending: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
-  private stderr = '';
-  private readonly exited: Promise<void>;
-
+class SecretsChild extends ModuleChild<SecretsRequest, Reply> {
   constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--require', 'tsx/cjs', FIXTURE], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-    });
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    createInterface({ input: this.child.stdout }).on('line', (line) => this.pending.shift()?.resolve(JSON.parse(line) as Reply));
-    this.exited = new Promise((resolve) =>
-      this.child.on('exit', (code, signal) => {
-        for (const p of this.pending.splice(0)) p.reject(new Error(`secrets child exited (${code ?? signal}): ${this.stderr}`));
-        resolve();
-      }),
-    );
-  }
-
-  private call(request: { op: 'get' | 'list'; name: SecretName } | { op: 'clear' }): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      this.child.stdin.write(JSON.stringify(request) + '\n');
-    });
+    super('secrets-child.ts', env);
   }
 
   get = (name: SecretName) => this.call({ op: 'get', name });
   list = (name: SecretName) => this.call({ op: 'list', name });
   /** clearSecretCache() in the child, so one process can serve several tests. */
   clear = () => this.call({ op: 'clear' });
-
-  /** Closes stdin (the child exits by itself), then kills it by its pid if it has not gone in 2 s. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.stdin.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-    await this.exited;
-    clearTimeout(timer);
-  }
 }
 
 const valueOf = (reply: Reply) => {

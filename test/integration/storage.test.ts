@@ -9,56 +9,26 @@
  * up among its recorded requests.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { startStorageServer, type StorageServer } from '../../scripts/local-stack/storage-server';
 import { bucketName } from '../../shared/infra';
+import type { ErrorReply } from '../fixtures/child-protocol';
 import type { StorageRequest } from '../fixtures/storage-child';
+import { ModuleChild } from '../helpers/module-child';
 
-const ROOT = join(__dirname, '..', '..');
-const FIXTURE = join(ROOT, 'test', 'fixtures', 'storage-child.ts');
 const PROJECT = 'storage-test-project';
 const BUCKET = bucketName(PROJECT);
 const PAGE = 2; // the stand-in's page size: listing five objects takes three requests
 
-interface ErrorReply {
-  isAppError: boolean;
-  message?: string;
-  code?: unknown;
-  status?: unknown;
-  retryable?: unknown;
-  causeCode?: unknown;
-}
 type Reply = { value: unknown } | { error: ErrorReply };
 
 /** shared/storage.ts in its own process; each call sends one request and awaits its reply. */
-class StorageChild {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private readonly pending: { resolve: (r: Reply) => void; reject: (e: Error) => void }[] = [];
-  private stderr = '';
-  private readonly exited: Promise<void>;
-
+class StorageChild extends ModuleChild<StorageRequest, Reply> {
   constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--require', 'tsx/cjs', FIXTURE], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
-    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    createInterface({ input: this.child.stdout }).on('line', (line) => this.pending.shift()?.resolve(JSON.parse(line) as Reply));
-    this.exited = new Promise((resolve) =>
-      this.child.on('exit', (code, signal) => {
-        for (const p of this.pending.splice(0)) p.reject(new Error(`storage child exited (${code ?? signal}): ${this.stderr}`));
-        resolve();
-      }),
-    );
-  }
-
-  call(request: StorageRequest): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      this.child.stdin.write(JSON.stringify(request) + '\n');
-    });
+    super('storage-child.ts', env);
   }
 
   put = (name: string, data: Buffer | string, contentType = 'text/plain', metadata?: Record<string, string>) =>
@@ -66,14 +36,6 @@ class StorageChild {
   get = (name: string) => this.call({ op: 'get', name });
   exists = (name: string) => this.call({ op: 'exists', name });
   list = (prefix: string) => this.call({ op: 'list', prefix });
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.stdin.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-    await this.exited;
-    clearTimeout(timer);
-  }
 }
 
 const valueOf = (reply: Reply) => {
