@@ -113,6 +113,11 @@ const SPEC = {
   testRunWorkerUrl: ['TEST_RUN_WORKER_URL', url(['http:', 'https:'])],
   /** How often a run in `executing` is polled (latest_status) when no FINISHED webhook has come. */
   testRunPollSeconds: ['TEST_RUN_POLL_SECONDS', int(30, 1, 3600)],
+  /**
+   * How long a test-run build attempt holds its run without writing progress; another delivery
+   * waits this long before taking over from an attempt that died.
+   */
+  testRunLeaseSeconds: ['TEST_RUN_LEASE_SECONDS', int(30, 1, 600)],
   /** Virtuoso calls a test-run worker makes at once while building (Virtuoso answers 429 beyond its quota). */
   testRunConcurrency: ['TEST_RUN_CONCURRENCY', int(50, 1, 200)],
   /** The Virtuoso web app, for the links in a run's status (`#/project/…`, `#/checkpoint/…`). */

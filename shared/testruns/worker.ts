@@ -35,7 +35,7 @@ export interface RunTask {
 }
 
 /** An attempt holds its run this long after its last write (a heartbeat renews it). */
-export const LEASE_MS = 30_000;
+const leaseMs = () => getConfig().testRunLeaseSeconds * 1000;
 
 export type TaskOutcome = { outcome: string; reason?: string };
 
@@ -119,7 +119,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     held = (r.attempts ?? 0) + 1;
     const now = new Date().toISOString();
     return {
-      status: 'building', attempts: held, leaseUntil: new Date(Date.now() + LEASE_MS).toISOString(),
+      status: 'building', attempts: held, leaseUntil: new Date(Date.now() + leaseMs()).toISOString(),
       ...(r.startedAt ? {} : { startedAt: now, pendingEvents: [...(r.pendingEvents ?? []), 'test.started'] }),
     };
   });
@@ -145,7 +145,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
 
   const def = await runDefinition(run);
   const plan = buildPlan(def, { execute: run.execute });
-  const recorder = new Recorder(runRef(run.id), LEASE_MS);
+  const recorder = new Recorder(runRef(run.id), leaseMs());
   const config = getConfig();
   // Seen within a second: a cancellation, or another attempt holding the run (this one lost its
   // lease); at once: the deadline, or progress that cannot be recorded (the lease is running out).

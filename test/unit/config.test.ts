@@ -55,6 +55,7 @@ describe('config', () => {
         storageEndpoint: undefined,
         testRunWorkerUrl: undefined,
         testRunPollSeconds: 30,
+        testRunLeaseSeconds: 30,
         testRunConcurrency: 50,
         virtuosoAppUrl: 'https://app.virtuoso.qa',
       } satisfies Config);
