@@ -36,8 +36,8 @@ export interface BuildInput {
   /** Asked between operations (cheaply: the caller caches); a reason stops the build. */
   stopReason: () => string | undefined;
   /**
-   * Asked (in a transaction) before each execution starts — the one step nothing can take back: a
-   * reason (cancelled, another attempt took over) stops the build instead.
+   * Asked (with a fresh read of the run) before each execution starts — the one step nothing can
+   * take back: a reason (cancelled, another attempt took over) stops the build instead.
    */
   beforeExecute: () => Promise<string | undefined>;
   /** Aborting drops everything not yet written, as a crash would (tests). */

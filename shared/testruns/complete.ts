@@ -58,9 +58,7 @@ export async function failRun(runId: string, error: { code: string; message: str
 
 /** Records that a job finished; returns the run as it is now. */
 export async function recordJobFinished(runId: string, jobId: string, outcome: string | undefined): Promise<TestRunRecord | undefined> {
-  // Most duplicates find it recorded already: no transaction (and no lock) for them.
-  const seen = await loadRun(runId);
-  if (!seen || FINAL.has(seen.status) || seen.jobs?.[jobId]?.status === 'FINISHED' || !seen.jobs?.[jobId]) return seen;
+  // A duplicate finds it recorded already: transition() reads, changes nothing and writes nothing.
   const { run } = await transition(runId, (r) => {
     const job = r.jobs?.[jobId];
     if (!job || job.status === 'FINISHED' || FINAL.has(r.status)) return undefined;

@@ -171,10 +171,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     }
     return ownership(current);
   };
-  const beforeExecute = async () => {
-    const { run: now } = await transition(run.id, () => undefined);
-    return ownership(now);
-  };
+  const beforeExecute = async () => ownership(await loadRun(run.id));
 
   let result;
   try {
