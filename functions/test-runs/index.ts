@@ -16,7 +16,7 @@
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { getConfig } from '../../shared/config';
 import { AppError, badRequest, conflict, notFound, unavailable } from '../../shared/errors';
-import { httpFunction, outsideRequestDomain, type HttpRequestContext, type HttpResult } from '../../shared/http';
+import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
 import { parseJsonObject } from '../../shared/json';
 import { pubsubFunction } from '../../shared/pubsub-trigger';
 import { schemas, validateBody } from '../../shared/schemas';
@@ -211,7 +211,7 @@ httpFunction('testRunWorker', { methods: ['POST'] }, async ({ rawBody, headers, 
   const task = validateBody<TestRunTask>(schemas.testRunTask, parseJsonObject(rawBody), 'test-run task');
   const retryCount = Number(headers['x-cloudtasks-taskretrycount'] ?? 0) || 0;
   const wlog = log.child({ ...('runId' in task ? { runId: task.runId } : {}), task: task.kind, attempt: String(retryCount + 1) });
-  const result = await outsideRequestDomain(() => processTestRunTask(task, { retryCount, log: wlog }));
+  const result = await processTestRunTask(task, { retryCount, log: wlog });
   wlog.info(`task ${result.outcome}${result.reason ? `: ${result.reason}` : ''}`);
   return { status: 200, body: result };
 });
