@@ -93,12 +93,18 @@ const STOP_GRACE_MS = 3000;
  * Spawns `node <functions-framework>/main.js --target --source --port` (no `npx`, no tsx loader)
  * with `env` on top of this process's environment. Returns at once; see `firstResponse`.
  */
+/**
+ * Node options for the function under measurement, from BENCH_NODE_ARGS (for looking into a hot
+ * spot: BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles it).
+ */
+export const benchNodeArgs = (): string[] => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 export async function spawnFunction(opts: {
   source: string;
   target: string;
   env?: Record<string, string>;
   port?: number;
-  /** Node options for the child (e.g. --cpu-prof while looking for a hot spot). */
+  /** Node options for the child (e.g. --cpu-prof while looking for a hot spot); default: benchNodeArgs(). */
   execArgv?: string[];
 }): Promise<RunningFunction> {
   const port = opts.port ?? (await freePort());

@@ -9,7 +9,8 @@
  * the Functions Framework twice (targets `commands` and `commandWorker`), the local Cloud Tasks
  * dispatcher and the Virtuoso sandbox (these two in this process).
  *
- * 1. Synchronous overhead, sandbox latency 0: one project/goal/journey/checkpoint, then N
+ * 1. Synchronous overhead, sandbox latency 0: one project/goal/journey and checkpoints of 50 steps
+ *    each (Virtuoso answers a step creation with the whole checkpoint), then N
  *    `step-misc comment <cp> "…"` as `POST /commands` against the same N step creations made
  *    directly with VirtuosoClient (`POST /teststeps`, body from stepFromCli + createStepBody, as
  *    the function builds it), interleaved in blocks (the order alternates) so noise hits both.
@@ -45,7 +46,7 @@ import { tokenize } from '../../shared/virtuoso/cli';
 import { VirtuosoClient } from '../../shared/virtuoso/client';
 import { stepFromCli } from '../../shared/virtuoso/step-commands';
 import { APPEND, createStepBody } from '../../shared/virtuoso/steps';
-import { cpuMs, firstResponse, httpRequest, median, percentile, spawnFunction, type RunningFunction } from './cold-start';
+import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, percentile, spawnFunction, type RunningFunction } from './cold-start';
 
 const ORG_ID = 2242;
 const VIRTUOSO_TOKEN = 'bench-virtuoso-token';
@@ -53,6 +54,8 @@ const VIRTUOSO_TOKEN = 'bench-virtuoso-token';
 const KEY_BUDGET = 900;
 const REQUEST_TIMEOUT_MS = 30_000;
 const DEPENDENCY_SAMPLES = 100;
+/** Steps per checkpoint in the synchronous part (a real checkpoint holds tens). */
+const STEPS_PER_CHECKPOINT = 50;
 
 export interface CommandsBenchOptions {
   /** Synchronous step commands each way (default 300). */
@@ -102,7 +105,7 @@ export interface CommandsBenchResult {
     /** CPU of each emulator per command (only the function's calls touch them). */
     emulatorCpuMsPerCommand: Record<string, number>;
     reads?: { direct: Stats; uncached: Stats; cached: Stats };
-    /** From this process, the same libraries: one history-like document write, one event publish (5 ms batching). */
+    /** From this process, the same libraries: one history-like document write, one event publish (1 ms batching, as shared/events.ts). */
     dependencies: { firestoreWrite: Stats; pubsubPublish: Stats };
   };
   async: {
@@ -252,7 +255,7 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       TASKS_INVOKER_SA: 'tasks-invoker@bench-commands.iam.gserviceaccount.com',
     };
     const source = join(bundle.outfile, '..');
-    const api = await spawnFunction({ source, target: 'commands', env });
+    const api = await spawnFunction({ source, target: 'commands', env, execArgv: benchNodeArgs() });
     fns.push(api);
     const worker = await spawnFunction({ source, target: 'commandWorker', env, port: workerPort });
     fns.push(worker);
@@ -279,14 +282,29 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     const project = (await runSync(`create-project "Bench ${run}"`)).body.output;
     const goal = (await runSync(`create-goal ${project.project_id} Goal --url https://shop.example.com`)).body.output;
     const journey = (await runSync(`create-journey ${goal.goal_id} ${goal.snapshot_id} Journey`)).body.output;
-    const cp = String((await runSync(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} Sync`)).body.output.checkpoint_id);
+    // Virtuoso answers a step creation with the whole checkpoint (VIRTUOSO_API.md §1.4), so one
+    // checkpoint of hundreds of steps would make every answer hundreds of KB and the bench would
+    // measure JSON parsing. Each side fills checkpoints of STEPS_PER_CHECKPOINT steps, like real ones.
+    const newCheckpoint = async (name: string) =>
+      String((await runSync(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} "${name}"`)).body.output.checkpoint_id);
+    const checkpointsPerSide = Math.ceil((warmup + n) / STEPS_PER_CHECKPOINT);
+    const fnCheckpoints: string[] = [];
+    const directCheckpoints: string[] = [];
+    for (let i = 0; i < checkpointsPerSide; i++) {
+      fnCheckpoints.push(await newCheckpoint(`Sync f${i}`));
+      directCheckpoints.push(await newCheckpoint(`Sync d${i}`));
+    }
+    let fnSteps = 0;
+    let directSteps = 0;
     const cpAsync = String((await runSync(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} Async`)).body.output.checkpoint_id);
 
     const viaFunction = async (text: string) => {
+      const cp = fnCheckpoints[Math.floor(fnSteps++ / STEPS_PER_CHECKPOINT)];
       const r = await runSync(`step-misc comment ${cp} "${text}"`);
       return { ms: r.ms, durationMs: Number(r.body.durationMs), stepId: String(r.body.output.id) };
     };
     const viaClient = async (text: string) => {
+      const cp = directCheckpoints[Math.floor(directSteps++ / STEPS_PER_CHECKPOINT)];
       const t0 = performance.now();
       // What the function does with the same CLI string: parse, build the body, POST /teststeps.
       const step = stepFromCli(tokenize(`step-misc comment ${cp} "${text}"`));
@@ -330,12 +348,15 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       }
     }
 
-    // Every one of them is in the checkpoint, once.
-    const syncSteps = (await direct.item<{ steps?: { value?: string }[] }>('GET', `/testcases/${cp}`)).steps ?? [];
+    // Every one of them is in its checkpoint, once.
+    const syncSteps: { value?: string }[] = [];
+    for (const cp of [...fnCheckpoints, ...directCheckpoints]) {
+      syncSteps.push(...((await direct.item<{ steps?: { value?: string }[] }>('GET', `/testcases/${cp}`)).steps ?? []));
+    }
     const expectedSync = 2 * warmup + 2 * n;
     const distinctSync = new Set(syncSteps.map((s) => s.value));
     if (syncSteps.length !== expectedSync || distinctSync.size !== expectedSync) {
-      throw new Error(`the sync checkpoint holds ${syncSteps.length} steps (${distinctSync.size} distinct), expected ${expectedSync}`);
+      throw new Error(`the sync checkpoints hold ${syncSteps.length} steps (${distinctSync.size} distinct), expected ${expectedSync}`);
     }
 
     let reads: CommandsBenchResult['sync']['reads'];
@@ -367,12 +388,13 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     }
 
     // What the function waits for besides Virtuoso, timed from here with the same libraries: one
-    // history write (it makes two, one after the other) and one event publish with the batching of
-    // shared/events.ts (a lone publish waits the whole window).
+    // history write and one event publish with the batching of shared/events.ts (a lone publish
+    // waits the whole window). A sync command awaits both at once, with the step's owner record
+    // and the Redis result, before it answers.
     log(`commands: breakdown — ${DEPENDENCY_SAMPLES} Firestore writes and Pub/Sub publishes from this process …`);
     const writeMs: number[] = [];
     const publishMs: number[] = [];
-    const eventsTopic = pubsub.topic(topics.commandEvents, { batching: { maxMessages: 100, maxMilliseconds: 5 } });
+    const eventsTopic = pubsub.topic(topics.commandEvents, { batching: { maxMessages: 100, maxMilliseconds: 1 } });
     for (let i = 0; i < DEPENDENCY_SAMPLES + 10; i++) {
       const doc = { id: `probe-${i}`, tenantId: 'bench', userId: 'bench', command: 'step-misc.comment', input: { command: 'x' }, status: 'succeeded', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() };
       let t0 = performance.now();
@@ -506,9 +528,9 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       row('step create, direct VirtuosoClient', dSync, 'POST /teststeps, latency 0'),
       row('step create, POST /commands (sync)', fSync, `added: p50 +${f(syncResult.addedP50Ms)} ms, p99 +${f(syncResult.addedP99Ms)} ms`),
       row('  of which runCommand (durationMs)', syncResult.insideRunCommand, 'the Virtuoso call, as the function reports it (whole ms)'),
-      row('  of which the rest', syncResult.outsideRunCommand, 'auth, rate limit, 2 history writes, cache, event, HTTP'),
-      row('    Firestore write (one history doc)', dependencies.firestoreWrite, 'from this process; a sync command makes 2, in sequence'),
-      row('    Pub/Sub publish (5 ms batching)', dependencies.pubsubPublish, 'from this process; a sync command awaits 1'),
+      row('  of which the rest', syncResult.outsideRunCommand, 'auth, rate limit, history + owner writes, cache, event (at once), HTTP'),
+      row('    Firestore write (one history doc)', dependencies.firestoreWrite, 'from this process; a sync command awaits one (and the owner record) before answering'),
+      row('    Pub/Sub publish (1 ms batching)', dependencies.pubsubPublish, 'from this process; awaited together with the write'),
       ...(reads
         ? [
             row('get-step, direct VirtuosoClient', reads.direct, 'GET /teststeps/{id}'),

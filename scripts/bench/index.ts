@@ -25,7 +25,10 @@ async function main(): Promise<void> {
       `webhook throughput ${t.webhook.requestsPerSecond} req/s = ${(t.ratio * 100).toFixed(1)} % of hello world (${t.hello.requestsPerSecond} req/s); target ≥ 30 %: ${t.ratio >= 0.3 ? 'met' : 'NOT met'}`,
       `webhook latency p50 ${t.webhook.p50Ms} ms, p99 ${t.webhook.p99Ms} ms; target p99 < 100 ms: ${t.webhook.p99Ms < 100 ? 'met' : 'NOT met'}`,
       `CPU per request: webhook function ${t.webhook.cpuMsPerRequest} ms, hello ${t.hello.cpuMsPerRequest} ms; ` +
-        `emulators per webhook request: ${Object.entries(t.webhook.emulatorCpuMsPerRequest).map(([k, v]) => `${k} ${v} ms`).join(', ')}`,
+        `emulators per webhook request: ${Object.entries(t.webhook.emulatorCpuMsPerRequest).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ` +
+        `load generator ${t.webhook.loadGeneratorCpuMsPerRequest} ms`,
+      `ratio bound on this machine: ${(t.bound.model * 100).toFixed(1)} % from CPU per request (measured ${(t.ratio * 100).toFixed(1)} %); ` +
+        `${(t.bound.zeroCostFunction * 100).toFixed(1)} % if the webhook function cost no CPU at all`,
     );
   }
   if (!only || only === 'cold-start') {
@@ -39,7 +42,9 @@ async function main(): Promise<void> {
     const s = c.sync;
     summary.push(
       `commands sync step: direct p50 ${s.direct.p50Ms} ms / p99 ${s.direct.p99Ms} ms, through POST /commands p50 ${s.viaFunction.p50Ms} ms / p99 ${s.viaFunction.p99Ms} ms; ` +
-        `added p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms; target added p50 < 5 ms: ${s.addedP50Ms < 5 ? 'met' : 'NOT met'}`,
+        `added p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms; target added p50 < 5 ms: ${s.addedP50Ms < 5 ? 'met' : 'NOT met'}; ` +
+        `the answer waits for the history write and the event publish (at once), which take p50 ${s.dependencies.firestoreWrite.p50Ms} ms and ${s.dependencies.pubsubPublish.p50Ms} ms alone from the bench process; ` +
+        `CPU per command: function ${s.functionCpuMsPerCommand} ms, ${Object.entries(s.emulatorCpuMsPerCommand).map(([k, v]) => `${k} emulator ${v} ms`).join(', ')}`,
       `commands queued: ${c.async.commands} in ${(c.async.wallMs / 1000).toFixed(1)} s = ${c.async.commandsPerSecond} commands/s (${c.async.concurrency} in flight, Virtuoso ${c.async.virtuosoLatencyMs} ms), ` +
         `POST → succeeded p50 ${c.async.toSucceeded.p50Ms} ms, p99 ${c.async.toSucceeded.p99Ms} ms; all succeeded, no step lost or duplicated`,
     );
@@ -53,7 +58,7 @@ async function main(): Promise<void> {
         `test-run build of ${s.goals} goals, ${s.journeys} journeys, ${s.checkpoints} checkpoints, ${s.steps} steps (${s.calls} Virtuoso calls) at ${latencyMs} ms per call: ` +
           `median ${r.medianBuildMs} ms = ${r.medianRatio}× the critical path (${r.criticalPathCalls} calls = ${r.lowerBoundMs} ms); runs ${r.runs.map((x) => `${x.ratio}×`).join(', ')}; ` +
           `target ≤ 1.5: ${r.medianRatio <= 1.5 ? 'met' : 'NOT met'}; CPU per run: worker ${median(r.runs.map((x) => x.workerCpuMs))} ms, sandbox ${median(r.runs.map((x) => x.sandboxCpuMs))} ms, ` +
-          `Firestore emulator ${median(r.runs.map((x) => x.firestoreCpuMs))} ms on ${r.cpus} cores; worker memory: idle ${r.worker.idleRssMiB} MiB, peak ${r.worker.peakRssMiB} MiB`,
+          `Firestore emulator ${median(r.runs.map((x) => x.firestoreCpuMs))} ms on ${r.cpus} cores, so a worker costing no CPU could reach ${median(r.runs.map((x) => x.zeroCostWorkerRatio))}× here; worker memory: idle ${r.worker.idleRssMiB} MiB, peak ${r.worker.peakRssMiB} MiB`,
       );
     }
   }

@@ -11,7 +11,7 @@
  *   node --import tsx scripts/bench/test-runs.ts [--runs=3] [--latency=20] [--concurrency=50]
  *
  * For looking into a slow build: BENCH_LOG_LEVEL=info prints the worker's log at the end;
- * BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker;
+ * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker;
  * BENCH_DUMP=/tmp/calls.json writes each run's Virtuoso calls with their times.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ import { newApiKey } from '../../shared/auth';
 import { collections } from '../../shared/infra';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { buildPlan } from '../../shared/testruns/plan';
-import { cpuMs, firstResponse, httpRequest, median, spawnFunction, type RunningFunction } from './cold-start';
+import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, spawnFunction, type RunningFunction } from './cold-start';
 
 const ORG_ID = 2242;
 const TOKEN = 'bench-virtuoso-token';
@@ -55,6 +55,11 @@ export interface TestRunBenchRun {
   firestoreCpuMs: number;
   /** This process: the sandbox, the Cloud Tasks dispatcher, the local Storage and the watcher. */
   sandboxCpuMs: number;
+  /**
+   * The ratio a worker costing no CPU at all could reach on this machine: the other processes'
+   * CPU (sandbox and emulator) spread over every core, or the critical path if that is longer.
+   */
+  zeroCostWorkerRatio: number;
 }
 
 export interface TestRunsBenchResult {
@@ -128,7 +133,7 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
     const source = join(bundle.outfile, '..');
     const api = await spawnFunction({ source, target: 'testRuns', env });
     fns.push(api);
-    const worker = await spawnFunction({ source, target: 'testRunWorker', env, port: workerPort, execArgv: process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) });
+    const worker = await spawnFunction({ source, target: 'testRunWorker', env, port: workerPort, execArgv: benchNodeArgs() });
     fns.push(worker);
     await firstResponse(api, (url) => httpRequest(`${url}/test-runs`), (r) => r.status === 401, 30_000);
     await firstResponse(worker, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
@@ -176,10 +181,12 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
         virtuosoCalls: sandbox.faults.received.length - received, workerCpuMs: Math.round(cpuMs(worker.child.pid) - cpu0),
         firestoreCpuMs: Math.round(cpuMs(stack.firestore.pid?.()) - fsCpu0),
         sandboxCpuMs: Math.round(((u) => (u.user + u.system) / 1000)(process.cpuUsage(here0))),
+        zeroCostWorkerRatio: 0,
       };
+      r.zeroCostWorkerRatio = Number((Math.max(lowerBoundMs, (r.sandboxCpuMs + r.firestoreCpuMs) / cpus().length) / lowerBoundMs).toFixed(2));
       if (i >= 0) results.push(r);
       if (process.env.BENCH_DUMP) writeFileSync(process.env.BENCH_DUMP, JSON.stringify(sandbox.faults.received.slice(received)));
-      log(`test-runs: ${i < 0 ? 'warm-up run' : `run ${i + 1}`}: build ${r.buildMs} ms (${r.ratio}× the lower bound), POST → executing ${r.postToExecutingMs} ms, ${r.virtuosoCalls} Virtuoso calls, worker CPU ${r.workerCpuMs} ms, sandbox CPU ${r.sandboxCpuMs} ms, Firestore emulator CPU ${r.firestoreCpuMs} ms`);
+      log(`test-runs: ${i < 0 ? 'warm-up run' : `run ${i + 1}`}: build ${r.buildMs} ms (${r.ratio}× the lower bound), POST → executing ${r.postToExecutingMs} ms, ${r.virtuosoCalls} Virtuoso calls, worker CPU ${r.workerCpuMs} ms, sandbox CPU ${r.sandboxCpuMs} ms, Firestore emulator CPU ${r.firestoreCpuMs} ms; a worker costing no CPU could reach ${r.zeroCostWorkerRatio}× here`);
     }
     const peak = memoryOf(worker.child.pid!);
     if (process.env.BENCH_LOG_LEVEL) log(worker.output());
