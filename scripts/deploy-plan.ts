@@ -59,6 +59,13 @@ export interface PlanSchedule {
   body?: Record<string, unknown>;
 }
 
+/** One single-field index of a field override (Firebase's format). */
+interface SingleFieldIndex {
+  order?: 'ASCENDING' | 'DESCENDING';
+  arrayConfig?: 'CONTAINS';
+  queryScope?: 'COLLECTION' | 'COLLECTION_GROUP';
+}
+
 /** firestore.indexes.json (Firebase's format). */
 export interface FirestoreIndexes {
   indexes: readonly {
@@ -567,13 +574,21 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
     });
   }
   for (const o of input.indexes.fieldOverrides ?? []) {
-    if (o.indexes.length) {
-      throw new Error(`firestore.indexes.json: field override ${o.collectionGroup}.${o.fieldPath} with indexes is not supported by the plan yet`);
-    }
+    // An override replaces the field's single-field indexes with the ones it lists (none: exempt).
+    const indexFlags = (o.indexes as readonly SingleFieldIndex[]).map((i) => {
+      const parts = [
+        ...(i.arrayConfig ? [`array-config=${i.arrayConfig.toLowerCase()}`] : []),
+        ...(i.order ? [`order=${i.order.toLowerCase()}`] : []),
+        `query-scope=${(i.queryScope ?? 'COLLECTION') === 'COLLECTION_GROUP' ? 'collection-group' : 'collection'}`,
+      ];
+      return `--index=${parts.join(',')}`;
+    });
     add({
       kind: 'firestore',
-      description: `no single-field indexes on ${o.collectionGroup}.${o.fieldPath}`,
-      args: withProject('firestore', 'indexes', 'fields', 'update', o.fieldPath, `--collection-group=${o.collectionGroup}`, '--disable-indexes', '--async'),
+      description: indexFlags.length
+        ? `single-field indexes on ${o.collectionGroup}.${o.fieldPath}: ${indexFlags.map((f) => f.slice('--index='.length)).join('; ')}`
+        : `no single-field indexes on ${o.collectionGroup}.${o.fieldPath}`,
+      args: withProject('firestore', 'indexes', 'fields', 'update', o.fieldPath, `--collection-group=${o.collectionGroup}`, ...(indexFlags.length ? indexFlags : ['--disable-indexes']), '--async'),
     });
   }
 

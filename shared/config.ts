@@ -122,6 +122,10 @@ const SPEC = {
   testRunConcurrency: ['TEST_RUN_CONCURRENCY', int(50, 1, 200)],
   /** The Virtuoso web app, for the links in a run's status (`#/project/…`, `#/checkpoint/…`). */
   virtuosoAppUrl: ['VIRTUOSO_APP_URL', str('https://app.virtuoso.qa')],
+  /** logArchive moves command history older than this into Cloud Storage (logs/command-history/…). */
+  archiveHistoryDays: ['ARCHIVE_HISTORY_DAYS', int(30, 1, 3650)],
+  /** logArchive starts no new batch after this long (the function's timeout is 540 s). */
+  archiveBudgetSeconds: ['ARCHIVE_BUDGET_SECONDS', int(300, 1, 3000)],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

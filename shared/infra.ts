@@ -44,6 +44,8 @@ export interface SubscriptionSpec {
   retry: { minimumBackoffSeconds: number; maximumBackoffSeconds: number };
   /** After this many delivery attempts the message goes to `dead-letter` (5–100). */
   deadLetter?: { topic: TopicName; maxDeliveryAttempts: number };
+  /** Drained by logArchive into `logs/{topic}/…`. */
+  archive?: true;
 }
 
 const DAY = 24 * 3600;
@@ -56,6 +58,7 @@ const DAY = 24 * 3600;
 const archiveOf = (topic: TopicName): SubscriptionSpec => ({
   name: `${topic}-archive`,
   topic,
+  archive: true,
   ackDeadlineSeconds: 60,
   retentionSeconds: 7 * DAY,
   retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
@@ -68,6 +71,9 @@ export const subscriptions: readonly SubscriptionSpec[] = [
   archiveOf(topics.systemEvents),
   archiveOf(topics.deadLetter),
 ];
+
+/** The subscriptions logArchive drains, one per topic. */
+export const archiveSubscriptions = subscriptions.filter((s) => s.archive);
 
 export interface QueueSpec {
   name: string;
@@ -113,7 +119,10 @@ export const bucketName = (projectId: string, bucket: keyof typeof buckets = 'da
 
 /** Object name prefixes inside the data bucket. */
 export const objectPrefixes = {
-  logs: 'logs/',
+  /** Archived messages and aged-out history of one source, by UTC hour (logArchive). */
+  logs: (source: string, day: string, hour: string) => `logs/${source}/${day}/${hour}/`,
+  /** logArchive's manifests: each lists the objects of one archived batch. */
+  logManifests: (day: string) => `logs/_manifests/${day}/`,
   testResults: (runId: string) => `artifacts/test-results/${runId}/`,
   reports: (date: string) => `artifacts/reports/${date}/`,
   firestoreBackups: (date: string) => `backups/firestore/${date}/`,
@@ -272,6 +281,19 @@ export const functions = [
     concurrency: 20,
     secrets: [secrets.virtuosoApiKey],
   },
+  {
+    // Private: Cloud Scheduler calls it hourly (OIDC); drains the archive subscriptions into Storage.
+    name: 'logArchive',
+    bundle: 'log-archive',
+    trigger: { kind: 'http', public: false },
+    memory: '1Gi',
+    timeoutSeconds: 540,
+    ingress: 'ALLOW_INTERNAL_ONLY',
+    minInstances: 0,
+    maxInstances: 1,
+    concurrency: 1,
+    secrets: [],
+  },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];
 
@@ -288,6 +310,8 @@ export const schedules: readonly ScheduleSpec[] = [
   { name: 'health-check', schedule: '*/5 * * * *', target: 'health', method: 'GET' },
   // A safety net: a run whose deadline task never got through is ended here.
   { name: 'test-runs-sweep', schedule: '*/15 * * * *', target: 'testRunWorker', method: 'POST', body: { kind: 'sweep' } },
+  // Hourly, a few minutes past the hour, so the last hour's messages are in.
+  { name: 'log-archive', schedule: '5 * * * *', target: 'logArchive', method: 'POST', body: {} },
 ];
 
 /**

@@ -7,6 +7,7 @@ import batchRequest from './batch-request.json';
 import commandRequest from './command-request.json';
 import commandTask from './command-task.json';
 import eventEnvelope from './event-envelope.json';
+import logArchiveRequest from './log-archive-request.json';
 import sessionRequest from './session-request.json';
 import testRunRequest from './test-run-request.json';
 import testRunTask from './test-run-task.json';
@@ -41,7 +42,7 @@ export function describeErrors(v: ValidateFunction): { path: string; message: st
   return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
 }
 
-export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest, testRunRequest, testRunTask };
+export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest, testRunRequest, testRunTask, logArchiveRequest };
 
 /** Validates `value` against `schema`, or throws 422 with ajv's findings as details. */
 export function validateBody<T>(schema: object, value: unknown, what: string): T {

@@ -127,4 +127,15 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     assert.equal(bad.status, 422, bad.text);
     assert.equal(json(bad).error.code, 'unprocessable_entity');
   });
+
+  it('logArchive loads, refuses an unknown source, and drains an empty archive subscription through the bundled Pub/Sub client', async () => {
+    const post = (body: unknown) =>
+      httpRequest(`${url('logArchive')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const unknown = await post({ sources: ['nope'] });
+    assert.equal(unknown.status, 400, unknown.text);
+    assert.equal(json(unknown).error.code, 'bad_request');
+    const empty = await post({ sources: ['system-events'] });
+    assert.equal(empty.status, 200, empty.text);
+    assert.deepEqual(json(empty).sources, [{ source: 'system-events', records: 0, objects: [], drained: true }]);
+  });
 });

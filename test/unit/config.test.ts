@@ -58,6 +58,8 @@ describe('config', () => {
         testRunLeaseSeconds: 30,
         testRunConcurrency: 50,
         virtuosoAppUrl: 'https://app.virtuoso.qa',
+        archiveHistoryDays: 30,
+        archiveBudgetSeconds: 300,
       } satisfies Config);
     });
 

@@ -210,6 +210,16 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
 
     const override = command(plan, ['firestore', 'indexes', 'fields', 'update'], 'rawBody');
     assert.equal(flag(override.args, 'disable-indexes'), '');
+    // An override that lists indexes (logArchive's collection-group query on commands.createdAt).
+    const createdAt = commands(plan, 'firestore', 'indexes', 'fields', 'update').find((c) => c.args.includes('createdAt') && flag(c.args, 'collection-group') === 'commands');
+    assert.ok(createdAt, 'an override for commands.createdAt');
+    assert.equal(flag(createdAt.args, 'disable-indexes'), undefined);
+    assert.deepEqual(flags(createdAt.args, 'index'), [
+      'order=ascending,query-scope=collection',
+      'order=descending,query-scope=collection',
+      'array-config=contains,query-scope=collection',
+      'order=ascending,query-scope=collection-group',
+    ]);
   });
 
   it('deploys each function with the trigger, sizing, ingress, identity and env of infra.ts', () => {
