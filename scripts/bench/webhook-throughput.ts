@@ -56,7 +56,12 @@ export interface LoadResult {
 export interface RatioBound {
   model: number;
   zeroCostFunction: number;
+  /** The most CPU per request the webhook function could spend and still reach TARGET_RATIO here. */
+  functionCpuBudgetMs: number;
 }
+
+/** Issue 2's target: webhook intake at least 30 % of hello-world throughput. */
+const TARGET_RATIO = 0.3;
 
 export interface ThroughputResult {
   hello: LoadResult;
@@ -180,6 +185,7 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     const bound: RatioBound = {
       model: Math.round((modelled / h.requestsPerSecond) * 1000) / 1000,
       zeroCostFunction: Math.round(((cores * 1000) / webhookOthers / h.requestsPerSecond) * 1000) / 1000,
+      functionCpuBudgetMs: Math.round(((cores * 1000) / (TARGET_RATIO * h.requestsPerSecond) - webhookOthers) * 100) / 100,
     };
     const table = formatTable(
       ['target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
@@ -195,7 +201,8 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     );
     log(
       `ratio modelled from CPU per request: ${(bound.model * 100).toFixed(1)} % (measured ${(ratio * 100).toFixed(1)} %); ` +
-        `with a webhook function costing no CPU at all: ${(bound.zeroCostFunction * 100).toFixed(1)} % — the ceiling the emulators and the load generator leave on this machine`,
+        `with a webhook function costing no CPU at all: ${(bound.zeroCostFunction * 100).toFixed(1)} % — the ceiling the emulators and the load generator leave on this machine; ` +
+        `${TARGET_RATIO * 100} % needs the function under ${bound.functionCpuBudgetMs} ms of CPU per request (it spends ${w.cpuMsPerRequest} ms; the bare hello world ${h.cpuMsPerRequest} ms)`,
     );
     return { hello: h, webhook: w, ratio, bound, table };
   } finally {
