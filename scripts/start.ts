@@ -210,6 +210,9 @@ function printSummary(sys: LocalSystem): void {
     `  PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run pull -- webhook-events-archive`,
     `  FIRESTORE_EMULATOR_HOST=127.0.0.1:${stack.firestore.port} PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run deliveries -- list`,
     '',
+    '  # archive what the archive subscriptions hold now (the scheduler does it at 5 past each hour)',
+    `  curl -s -X POST '${url('logArchive')}/' -H 'Content-Type: application/json' -d '{}'`,
+    '',
     'Ctrl-C stops everything.',
     '',
   ];

@@ -204,7 +204,7 @@ async function ageOutHistory(runId: string, cutoff: Date, deadline: number, mani
 export async function runLogArchive(options: ArchiveOptions): Promise<ArchiveReport> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  const runId = `${startedAt.toISOString().replace(/[:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+  const runId = `${startedAt.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
   const deadline = Date.now() + options.budgetMs;
   const wanted = new Set(options.sources ?? archiveSources());
   const manifests: string[] = [];
