@@ -358,6 +358,7 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
   const sa = (role: ServiceAccountRole) => serviceAccountEmail(role, P);
   const member = (role: ServiceAccountRole) => `serviceAccount:${sa(role)}`;
   const pubsubAgent = `serviceAccount:service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+  const firestoreAgent = `serviceAccount:service-${projectNumber}@gcp-sa-firestore.iam.gserviceaccount.com`;
   const url = (fn: string) => functionUrl(fn, R, projectNumber);
   const withProject = (...args: string[]) => ['gcloud', ...args, `--project=${P}`];
   const IAM_RETRIES = 4;
@@ -404,6 +405,9 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
       retries: IAM_RETRIES,
     });
   projectRole(member('runtime'), 'roles/datastore.user', 'Firestore reads and writes');
+  if (input.functions.some((f) => f.name === 'backup')) {
+    projectRole(member('runtime'), 'roles/datastore.importExportAdmin', 'managed Firestore exports (backup)');
+  }
   if (pubsubTriggered.length) {
     projectRole(member('pushInvoker'), 'roles/eventarc.eventReceiver', 'Eventarc triggers run as it');
   }
@@ -522,6 +526,15 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
       args: withProject('storage', 'buckets', 'add-iam-policy-binding', `gs://${name}`, `--member=${member('runtime')}`, '--role=roles/storage.objectAdmin'),
       retries: IAM_RETRIES,
     });
+    if (input.functions.some((f) => f.name === 'backup')) {
+      // Managed exports are written by Firestore's service agent, not by the caller.
+      add({
+        kind: 'iam',
+        description: `Firestore service agent may write managed exports to gs://${name}`,
+        args: withProject('storage', 'buckets', 'add-iam-policy-binding', `gs://${name}`, `--member=${firestoreAgent}`, '--role=roles/storage.objectAdmin'),
+        retries: IAM_RETRIES,
+      });
+    }
   }
 
   // 8. Secrets: the containers only. Values are added by people (`gcloud secrets versions add`),

@@ -126,6 +126,8 @@ const SPEC = {
   archiveHistoryDays: ['ARCHIVE_HISTORY_DAYS', int(30, 1, 3650)],
   /** logArchive starts no new batch after this long (the function's timeout is 540 s). */
   archiveBudgetSeconds: ['ARCHIVE_BUDGET_SECONDS', int(300, 1, 3000)],
+  /** `auto`: a full backup also starts Firestore's managed export (not on the emulator); `off`: never. */
+  backupManagedExport: ['BACKUP_MANAGED_EXPORT', oneOf(['auto', 'off'] as const, 'auto')],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

@@ -23,6 +23,17 @@ export const collections = {
   testRunClaims: 'test_run_claims',
 } as const;
 
+/**
+ * The collection groups a backup copies (shared/backup/portable.ts): every collection above and
+ * the subcollections `command_history/{userId}/commands` and `test_runs/{id}/definition`, but not
+ * the backups' own records or the health checks' scratch documents.
+ */
+export const backupCollectionGroups: readonly string[] = [
+  ...Object.values(collections).filter((c) => c !== collections.backups && c !== collections.health),
+  'commands',
+  'definition',
+];
+
 export const topics = {
   commandEvents: 'command-events',
   testEvents: 'test-events',
@@ -294,6 +305,19 @@ export const functions = [
     concurrency: 1,
     secrets: [],
   },
+  {
+    // Private: Cloud Scheduler calls it (OIDC): a full backup daily, an incremental one every 6 hours.
+    name: 'backup',
+    bundle: 'backup',
+    trigger: { kind: 'http', public: false },
+    memory: '1Gi',
+    timeoutSeconds: 1800,
+    ingress: 'ALLOW_INTERNAL_ONLY',
+    minInstances: 0,
+    maxInstances: 1,
+    concurrency: 1,
+    secrets: [],
+  },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];
 
@@ -312,6 +336,8 @@ export const schedules: readonly ScheduleSpec[] = [
   { name: 'test-runs-sweep', schedule: '*/15 * * * *', target: 'testRunWorker', method: 'POST', body: { kind: 'sweep' } },
   // Hourly, a few minutes past the hour, so the last hour's messages are in.
   { name: 'log-archive', schedule: '5 * * * *', target: 'logArchive', method: 'POST', body: {} },
+  { name: 'backup-full', schedule: '30 3 * * *', target: 'backup', method: 'POST', body: {} },
+  { name: 'backup-incremental', schedule: '30 9,15,21 * * *', target: 'backup', method: 'POST', body: { incremental: true } },
 ];
 
 /**

@@ -3,6 +3,7 @@
  */
 import type { ValidateFunction } from 'ajv';
 import { unprocessable } from '../errors';
+import backupRequest from './backup-request.json';
 import batchRequest from './batch-request.json';
 import commandRequest from './command-request.json';
 import commandTask from './command-task.json';
@@ -42,7 +43,7 @@ export function describeErrors(v: ValidateFunction): { path: string; message: st
   return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
 }
 
-export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest, testRunRequest, testRunTask, logArchiveRequest };
+export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest, testRunRequest, testRunTask, logArchiveRequest, backupRequest };
 
 /** Validates `value` against `schema`, or throws 422 with ajv's findings as details. */
 export function validateBody<T>(schema: object, value: unknown, what: string): T {

@@ -138,4 +138,10 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     assert.equal(empty.status, 200, empty.text);
     assert.deepEqual(json(empty).sources, [{ source: 'system-events', records: 0, objects: [], drained: true }]);
   });
+
+  it('backup loads and checks its body (with the Firestore admin client inside)', async () => {
+    const bad = await httpRequest(`${url('backup')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"incremental":"yes"}' });
+    assert.equal(bad.status, 422, bad.text);
+    assert.equal(json(bad).error.code, 'unprocessable_entity');
+  });
 });

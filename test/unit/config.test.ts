@@ -60,6 +60,7 @@ describe('config', () => {
         virtuosoAppUrl: 'https://app.virtuoso.qa',
         archiveHistoryDays: 30,
         archiveBudgetSeconds: 300,
+        backupManagedExport: 'auto',
       } satisfies Config);
     });
 

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import indexesFile from '../../firestore.indexes.json';
 import * as infra from '../../shared/infra';
+import { managedExportRequest } from '../../shared/backup/managed-export';
 import {
   PROJECT_NUMBER_PLACEHOLDER,
   REQUIRED_APIS,
@@ -222,6 +223,22 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     ]);
   });
 
+  it('lets the runtime start managed Firestore exports and Firestore write them to the data bucket (backup)', () => {
+    const roles = commands(plan, 'projects', 'add-iam-policy-binding').map((c) => flag(c.args, 'role'));
+    assert.ok(roles.includes('roles/datastore.importExportAdmin'));
+    const agent = commands(plan, 'storage', 'buckets', 'add-iam-policy-binding').find((c) => /gcp-sa-firestore/.test(flag(c.args, 'member') ?? ''));
+    assert.ok(agent, 'the Firestore service agent on the bucket');
+    assert.equal(flag(agent.args, 'role'), 'roles/storage.objectAdmin');
+    assert.match(flag(agent.args, 'member')!, /^serviceAccount:service-\d+@gcp-sa-firestore\.iam\.gserviceaccount\.com$/);
+  });
+
+  it('builds the managed export request for the data bucket, under the backup’s folder', () => {
+    assert.deepEqual(managedExportRequest('my-project', '20261126T033000000Z-ab12cd34', '2026-11-26'), {
+      name: 'projects/my-project/databases/(default)',
+      outputUriPrefix: 'gs://my-project-virtuoso-data/backups/firestore/2026-11-26/20261126T033000000Z-ab12cd34-managed',
+    });
+  });
+
   it('deploys each function with the trigger, sizing, ingress, identity and env of infra.ts', () => {
     const deploys = commands(plan, 'functions', 'deploy');
     assert.equal(deploys.length, infra.functions.length);
@@ -356,8 +373,8 @@ describe('deploy plan for private workers, Pub/Sub triggers, push and dead lette
   const fixture: InfraInput = {
     ...defaultInfra(),
     functions: [
-      // The fixture's own commandWorker (concurrency 1) and test-runs functions replace infra.ts's.
-      ...defaultInfra().functions.filter((f) => f.name !== 'commandWorker' && f.bundle !== 'test-runs'),
+      // The fixture's own commandWorker (concurrency 1), test-runs and backup functions replace infra.ts's.
+      ...defaultInfra().functions.filter((f) => f.name !== 'commandWorker' && f.bundle !== 'test-runs' && f.name !== 'backup'),
       {
         name: 'commandWorker', bundle: 'commands', trigger: { kind: 'task', queue: 'commandExecution' },
         memory: '1Gi', timeoutSeconds: 600, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 20, concurrency: 1, secrets: ['virtuoso-api-key'],
@@ -383,7 +400,7 @@ describe('deploy plan for private workers, Pub/Sub triggers, push and dead lette
         deadLetter: { topic: 'dead-letter', maxDeliveryAttempts: 10 },
       },
     ],
-    schedules: [...defaultInfra().schedules.filter((s) => s.target !== 'testRunWorker'), { name: 'backup-daily', schedule: '0 3 * * *', target: 'backup', method: 'POST', body: { mode: 'full' } }],
+    schedules: [...defaultInfra().schedules.filter((s) => s.target !== 'testRunWorker' && s.target !== 'backup'), { name: 'backup-daily', schedule: '0 3 * * *', target: 'backup', method: 'POST', body: { mode: 'full' } }],
   };
   const plan = deployPlan(OPTS, fixture);
   const deployOf = (name: string) => command(plan, ['functions', 'deploy'], name);
@@ -490,6 +507,7 @@ function assertOnlyDeclaredNames(plan: readonly PlanStep[], input: InfraInput): 
     serviceAccount: names([
       ...(Object.keys(SERVICE_ACCOUNTS) as (keyof typeof SERVICE_ACCOUNTS)[]).map((r) => email(r)),
       `service-${N}@gcp-sa-pubsub.iam.gserviceaccount.com`,
+      `service-${N}@gcp-sa-firestore.iam.gserviceaccount.com`,
     ]),
     collectionGroup: names([
       ...input.firestore.ttl.map((t) => t.collection),

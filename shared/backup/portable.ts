@@ -1,0 +1,174 @@
+/**
+ * Portable Firestore backups (DESIGN.md flow 5): typed NDJSON (shared/backup/typed-json.ts) in
+ * Cloud Storage, which works against the emulator as against Firestore, and can be incremental.
+ *
+ * A backup is a folder `backups/firestore/{yyyy-mm-dd}/{backupId}/` holding, per collection group
+ * of `backupCollectionGroups` (shared/infra.ts):
+ *   `{group}-{n}.ndjson.gz`   documents, one line each: {path, createTime, updateTime, data}
+ *                             (a full backup: every document; an incremental one: those updated
+ *                             since the previous backup started);
+ *   `{group}-paths.ndjson.gz` every document path that existed, so a restore knows what was deleted;
+ * and `manifest.json` (written last: a backup without one is incomplete), listing every object with
+ * its records, bytes and MD5. `backups/{backupId}` in Firestore records each backup and its status.
+ *
+ * Not a point-in-time snapshot: a document written while the backup runs may or may not be in it;
+ * the next incremental backup (whose `since` is this one's start) has it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Timestamp } from '@google-cloud/firestore';
+import { encodeNdjsonGzip, decodeNdjsonGzip, utcHour } from '../archive/ndjson';
+import { dependencyError, notFound } from '../errors';
+import { collections, db } from '../firestore';
+import { backupCollectionGroups, objectPrefixes } from '../infra';
+import type { Logger } from '../log';
+import { getObject, putObject, type StoredObject } from '../storage';
+import { encodeValue, type Json } from './typed-json';
+
+/** Documents per object at most. */
+export const DOCUMENTS_PER_OBJECT = 5000;
+
+export type BackupKind = 'full' | 'incremental';
+
+export interface BackupObject {
+  name: string;
+  records: number;
+  bytes: number;
+  md5?: string;
+}
+
+export interface GroupManifest {
+  /** Documents that existed. */
+  documents: number;
+  /** Documents in this backup's objects (all of them in a full backup). */
+  stored: number;
+  objects: BackupObject[];
+  paths: BackupObject;
+}
+
+export interface BackupManifest {
+  id: string;
+  kind: BackupKind;
+  /** Incremental: the backup it builds on, and the time from which it holds changes. */
+  previous?: { id: string; manifest: string };
+  since?: string;
+  startedAt: string;
+  finishedAt: string;
+  groups: Record<string, GroupManifest>;
+}
+
+export interface BackupRecord {
+  id: string;
+  kind: BackupKind;
+  status: 'running' | 'completed' | 'failed';
+  startedAt: string;
+  finishedAt?: string;
+  manifest: string;
+  previousId?: string;
+  since?: string;
+  documents?: number;
+  stored?: number;
+  error?: string;
+}
+
+/** One line of a documents object. */
+export interface BackupLine {
+  path: string;
+  createTime: string;
+  updateTime: string;
+  data: Json;
+}
+
+const records = () => db().collection(collections.backups);
+
+const iso = (t: Timestamp) => t.toDate().toISOString();
+
+function stored(o: StoredObject, count: number): BackupObject {
+  return { name: o.name, records: count, bytes: o.size, ...(o.md5 ? { md5: o.md5 } : {}) };
+}
+
+/** The newest completed backup, if any. */
+export async function latestCompleted(): Promise<BackupRecord | undefined> {
+  try {
+    const snap = await records().where('status', '==', 'completed').orderBy('startedAt', 'desc').limit(1).get();
+    return snap.empty ? undefined : (snap.docs[0].data() as BackupRecord);
+  } catch (err) {
+    throw dependencyError('Firestore', err);
+  }
+}
+
+export interface BackupOptions {
+  /** Only the documents changed since the newest completed backup (a full one when there is none). */
+  incremental?: boolean;
+  log: Logger;
+}
+
+async function backupGroup(group: string, folder: string, since: number | undefined): Promise<GroupManifest> {
+  const paths: string[] = [];
+  const objects: BackupObject[] = [];
+  let batch: BackupLine[] = [];
+  const flush = async () => {
+    if (!batch.length) return;
+    const name = `${folder}${group}-${String(objects.length + 1).padStart(5, '0')}.ndjson.gz`;
+    objects.push(stored(await putObject(name, encodeNdjsonGzip(batch), { contentType: 'application/gzip', metadata: { group, format: 'ndjson' } }), batch.length));
+    batch = [];
+  };
+  let storedCount = 0;
+  for await (const doc of db().collectionGroup(group).stream() as AsyncIterable<import('@google-cloud/firestore').QueryDocumentSnapshot>) {
+    paths.push(doc.ref.path);
+    if (since !== undefined && doc.updateTime.toMillis() <= since) continue;
+    batch.push({ path: doc.ref.path, createTime: iso(doc.createTime), updateTime: iso(doc.updateTime), data: encodeValue(doc.data()) });
+    storedCount++;
+    if (batch.length >= DOCUMENTS_PER_OBJECT) await flush();
+  }
+  await flush();
+  const index = await putObject(`${folder}${group}-paths.ndjson.gz`, encodeNdjsonGzip(paths), { contentType: 'application/gzip', metadata: { group, format: 'ndjson' } });
+  return { documents: paths.length, stored: storedCount, objects, paths: stored(index, paths.length) };
+}
+
+/** Takes a backup; its manifest is written last, then its record says `completed`. */
+export async function runBackup(options: BackupOptions): Promise<BackupManifest & { manifestName: string }> {
+  const started = new Date();
+  const id = `${started.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+  const folder = `${objectPrefixes.firestoreBackups(utcHour(started).day)}${id}/`;
+  const manifestName = `${folder}manifest.json`;
+  const previous = options.incremental ? await latestCompleted() : undefined;
+  const kind: BackupKind = previous ? 'incremental' : 'full';
+  const since = previous ? Date.parse(previous.startedAt) : undefined;
+  const record: BackupRecord = {
+    id, kind, status: 'running', startedAt: started.toISOString(), manifest: manifestName,
+    ...(previous ? { previousId: previous.id, since: previous.startedAt } : {}),
+  };
+  const ref = records().doc(id);
+  await ref.create(record).catch((err) => {
+    throw dependencyError('Firestore', err);
+  });
+  try {
+    const groups: Record<string, GroupManifest> = {};
+    for (const group of backupCollectionGroups) groups[group] = await backupGroup(group, folder, since);
+    const manifest: BackupManifest = {
+      id, kind, ...(previous ? { previous: { id: previous.id, manifest: previous.manifest }, since: previous.startedAt } : {}),
+      startedAt: record.startedAt, finishedAt: new Date().toISOString(), groups,
+    };
+    await putObject(manifestName, JSON.stringify(manifest, null, 2), { contentType: 'application/json' });
+    const documents = Object.values(groups).reduce((n, g) => n + g.documents, 0);
+    const storedDocs = Object.values(groups).reduce((n, g) => n + g.stored, 0);
+    await ref.update({ status: 'completed', finishedAt: manifest.finishedAt, documents, stored: storedDocs });
+    options.log.info(`${kind} backup ${id}: ${storedDocs} of ${documents} document(s) stored`, { manifest: manifestName });
+    return { ...manifest, manifestName };
+  } catch (err) {
+    await ref.update({ status: 'failed', finishedAt: new Date().toISOString(), error: (err as Error).message.slice(0, 500) }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A backup's manifest, by its object name. */
+export async function readManifest(name: string): Promise<BackupManifest> {
+  const m = JSON.parse((await getObject(name)).toString('utf8')) as BackupManifest;
+  if (!m.id || !m.groups) throw notFound(`${name} is not a backup manifest`);
+  return m;
+}
+
+/** The records of a backup object. */
+export async function readObject<T>(o: BackupObject): Promise<T[]> {
+  return decodeNdjsonGzip(await getObject(o.name)) as T[];
+}

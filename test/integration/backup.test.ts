@@ -1,0 +1,185 @@
+/**
+ * backup and restore on the real stack: the Firestore emulator and the local Cloud Storage
+ * (scripts/local-stack/storage-server.ts).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GeoPoint, Timestamp } from '@google-cloud/firestore';
+import '../../functions/backup';
+import { startStorageServer, type StorageServer } from '../../scripts/local-stack/storage-server';
+import { readManifest } from '../../shared/backup/portable';
+import { restoreBackup } from '../../shared/backup/restore';
+import { encodeNdjsonGzip } from '../../shared/archive/ndjson';
+import { collections, db } from '../../shared/firestore';
+import { backupCollectionGroups } from '../../shared/infra';
+import { getObject, listObjects, putObject } from '../../shared/storage';
+import { request, serve, type Served } from '../helpers/http';
+import { useStack } from '../helpers/stack';
+import { ports, TEST_ENV } from '../setup';
+
+async function backup(fn: Served, body: unknown = {}) {
+  return request(fn.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** Empties the emulator's database (as losing the data would). */
+async function wipeFirestore(): Promise<void> {
+  const res = await fetch(`http://${TEST_ENV.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/databases/(default)/documents`, { method: 'DELETE' });
+  assert.equal(res.status, 200);
+}
+
+const SEED: Record<string, Record<string, unknown>> = {
+  'api_keys/abc123': { keyHash: 'abc123', tenantId: 'acme', userId: 'alice', scopes: ['commands'], active: true, createdAt: new Date('2026-11-20T10:00:00.123Z'), revokedAt: null },
+  'sessions/s1': { checkpointId: '1001', nextPosition: 3, expiresAt: new Date('2026-11-27T10:00:00Z') },
+  'command_history/alice/commands/c1': {
+    id: 'c1', command: 'get-step', status: 'succeeded', durationMs: 12.5, createdAt: '2026-11-25T10:00:00.000Z',
+    input: { command: 'get-step 5', args: [1, 'two', { three: [3] }] },
+    // Maps with keys that look like the backup's type tags, and values of every Firestore type.
+    odd: { $ref: 'not a reference', $bytes: 7, nested: { $map: true } },
+    bytes: Buffer.from([0, 1, 2, 250]),
+    where: new GeoPoint(52.37, 4.89),
+    owner: 'placeholder',
+    notANumber: NaN,
+    infinite: -Infinity,
+  },
+  'test_runs/r1': { id: 'r1', status: 'passed', tenantId: 'acme', createdAt: '2026-11-25T11:00:00.000Z' },
+  'test_runs/r1/definition/source': { json: '{"project":"Shop"}' },
+  'webhook_deliveries/d1': { key: 'd1', status: 'published', rawBody: Buffer.from('{"event":"EXECUTION"}'), expiresAt: new Date('2026-11-28T00:00:00Z') },
+};
+
+async function seed(): Promise<void> {
+  for (const [path, data] of Object.entries(SEED)) {
+    await db().doc(path).set(path.startsWith('command_history') ? { ...data, owner: db().doc('api_keys/abc123') } : data);
+  }
+}
+
+describe('backup and restore (integration: Firestore emulator → Cloud Storage → Firestore)', function () {
+  this.timeout(60_000);
+  useStack();
+  let fn: Served;
+  let storage: StorageServer;
+  let dir: string;
+
+  before(async () => {
+    fn = await serve('backup');
+  });
+  after(() => fn.close());
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'backup-'));
+    storage = await startStorageServer({ port: ports.storagePort, dir });
+  });
+  afterEach(async () => {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('copies every collection group with its types; a restore into an empty database brings every document back exactly', async () => {
+    await seed();
+    const res = await backup(fn);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.kind, 'full');
+    assert.equal(res.body.documents, Object.keys(SEED).length);
+    assert.equal(res.body.stored, Object.keys(SEED).length);
+    assert.deepEqual(Object.keys(res.body.groups).sort(), [...backupCollectionGroups].sort());
+    assert.equal(res.body.groups.commands.documents, 1);
+    assert.equal(res.body.groups.definition.documents, 1);
+    assert.deepEqual(res.body.managedExport, { status: 'skipped', reason: 'the Firestore emulator has no managed export' });
+    assert.match(res.body.manifest, new RegExp(`^backups/firestore/\\d{4}-\\d{2}-\\d{2}/${res.body.id}/manifest\\.json$`));
+
+    // The manifest lists every object of the backup, with the right sizes.
+    const manifest = await readManifest(res.body.manifest);
+    const listed = Object.values(manifest.groups).flatMap((g) => [...g.objects, g.paths]);
+    for (const o of listed) assert.equal((await getObject(o.name)).length, o.bytes, o.name);
+    const inFolder = (await listObjects(res.body.manifest.replace('manifest.json', ''))).map((o) => o.name);
+    assert.deepEqual(inFolder.sort(), [...listed.map((o) => o.name), res.body.manifest].sort());
+    const record = (await db().collection(collections.backups).doc(res.body.id).get()).data()!;
+    assert.equal(record.status, 'completed');
+    assert.equal(record.manifest, res.body.manifest);
+
+    const before = new Map<string, unknown>();
+    for (const path of Object.keys(SEED)) before.set(path, (await db().doc(path).get()).data());
+    await wipeFirestore();
+    assert.equal((await db().doc('api_keys/abc123').get()).exists, false);
+
+    const restored = await restoreBackup(res.body.manifest);
+    assert.equal(restored.documents, Object.keys(SEED).length);
+    assert.deepEqual(restored.missing, []);
+    for (const path of Object.keys(SEED)) {
+      const after = (await db().doc(path).get()).data();
+      assert.ok(after, `${path} restored`);
+      assert.deepEqual(after, before.get(path), path);
+    }
+    const c1 = (await db().doc('command_history/alice/commands/c1').get()).data()!;
+    assert.ok(c1.where instanceof GeoPoint && c1.where.latitude === 52.37);
+    assert.ok(Buffer.isBuffer(c1.bytes) && c1.bytes.equals(Buffer.from([0, 1, 2, 250])));
+    assert.equal(c1.owner.path, 'api_keys/abc123');
+    assert.ok(Number.isNaN(c1.notANumber));
+    assert.equal(c1.infinite, -Infinity);
+    assert.deepEqual(c1.odd, { $ref: 'not a reference', $bytes: 7, nested: { $map: true } });
+    const key = (await db().doc('api_keys/abc123').get()).data()!;
+    assert.ok(key.createdAt instanceof Timestamp);
+    assert.equal(key.createdAt.toDate().toISOString(), '2026-11-20T10:00:00.123Z');
+  });
+
+  it('an incremental backup holds only what changed; restoring it brings back the newest version of each document, not the deleted ones', async () => {
+    const keys = db().collection(collections.apiKeys);
+    await keys.doc('a').set({ v: 1 });
+    await keys.doc('b').set({ v: 1 });
+    await keys.doc('c').set({ v: 1 });
+    const full = await backup(fn);
+    assert.equal(full.status, 200, full.text);
+    assert.equal(full.body.groups.api_keys.stored, 3);
+
+    await keys.doc('b').set({ v: 2 });
+    await keys.doc('c').delete();
+    await keys.doc('d').set({ v: 1 });
+    const inc = await backup(fn, { incremental: true });
+    assert.equal(inc.status, 200, inc.text);
+    assert.equal(inc.body.kind, 'incremental');
+    assert.equal(inc.body.previous, full.body.id);
+    assert.equal(inc.body.groups.api_keys.documents, 3, 'a, b and d exist');
+    assert.equal(inc.body.groups.api_keys.stored, 2, 'only b and d changed');
+    assert.equal(inc.body.managedExport, undefined, 'the managed export goes with full backups');
+
+    const dry = await restoreBackup(inc.body.manifest, { dryRun: true });
+    assert.equal(dry.documents, 3);
+    await keys.doc('b').set({ v: 99 });
+    await wipeFirestore();
+    const restored = await restoreBackup(inc.body.manifest);
+    assert.deepEqual(restored.chain, [full.body.manifest, inc.body.manifest]);
+    assert.equal(restored.groups.api_keys, 3);
+    const now = Object.fromEntries((await keys.get()).docs.map((d) => [d.id, d.data().v]));
+    assert.deepEqual(now, { a: 1, b: 2, d: 1 });
+  });
+
+  it('a restore refuses an object whose records differ from its manifest', async () => {
+    await db().collection(collections.apiKeys).doc('a').set({ v: 1 });
+    const res = await backup(fn);
+    assert.equal(res.status, 200, res.text);
+    const manifest = await readManifest(res.body.manifest);
+    // The paths index of api_keys loses its line.
+    await putObject(manifest.groups.api_keys.paths.name, encodeNdjsonGzip([]), { contentType: 'application/gzip' });
+    await assert.rejects(restoreBackup(res.body.manifest), /holds 0 records, its manifest says 1/);
+  });
+
+  it('answers 503 when Storage fails, and records the backup as failed', async () => {
+    await db().collection(collections.apiKeys).doc('a').set({ v: 1 });
+    storage.failWith = 503;
+    const res = await backup(fn);
+    assert.equal(res.status, 503, res.text);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+    storage.failWith = undefined;
+    const records = (await db().collection(collections.backups).get()).docs.map((d) => d.data());
+    assert.equal(records.length, 1);
+    assert.equal(records[0].status, 'failed');
+    assert.match(records[0].error, /unavailable|Storage/i);
+  });
+
+  it('refuses a bad body (422) and other methods (405)', async () => {
+    const bad = await backup(fn, { incremental: 'yes' });
+    assert.equal(bad.status, 422, bad.text);
+    const get = await request(fn.url);
+    assert.equal(get.status, 405, get.text);
+  });
+});
