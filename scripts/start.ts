@@ -213,6 +213,10 @@ function printSummary(sys: LocalSystem): void {
     '  # archive what the archive subscriptions hold now (the scheduler does it at 5 past each hour)',
     `  curl -s -X POST '${url('logArchive')}/' -H 'Content-Type: application/json' -d '{}'`,
     '',
+    '  # a Firestore backup into the local Cloud Storage, and restoring the newest one',
+    `  curl -s -X POST '${url('backup')}/' -H 'Content-Type: application/json' -d '{}'`,
+    `  FIRESTORE_EMULATOR_HOST=127.0.0.1:${stack.firestore.port} STORAGE_ENDPOINT=${sys.storage.url} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run restore -- latest --dry-run`,
+    '',
     'Ctrl-C stops everything.',
     '',
   ];
