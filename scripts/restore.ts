@@ -1,5 +1,5 @@
 /**
- * `npm run restore -- list`                          the backups, newest first (from `backups/{id}`)
+ * `npm run restore -- list`                          the complete backups in Cloud Storage, newest first
  * `npm run restore -- <manifest | backupId | latest> [--dry-run] [--groups a,b]`
  *                                                     restore a portable backup (with its chain)
  * `npm run restore -- managed <backupId>`            print the `gcloud firestore import` for its managed export
@@ -16,11 +16,8 @@ async function main(): Promise<void> {
     options: { 'dry-run': { type: 'boolean', default: false }, groups: { type: 'string' } },
   });
   process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const { collections, db } = await import('../shared/firestore');
-  const { restoreBackup } = await import('../shared/backup/restore');
-  const { latestCompleted } = await import('../shared/backup/portable');
-  type Record_ = import('../shared/backup/portable').BackupRecord & { managedExport?: { status: string; outputUriPrefix?: string } };
-  const recordOf = async (id: string) => (await db().collection(collections.backups).doc(id).get()).data() as Record_ | undefined;
+  const { resolveManifest, restoreBackup } = await import('../shared/backup/restore');
+  const { listStoredBackups, readManifest } = await import('../shared/backup/portable');
   const [what, arg] = positionals;
   const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
   if (!what) {
@@ -28,27 +25,28 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (what === 'list') {
-    const snap = await db().collection(collections.backups).orderBy('startedAt', 'desc').limit(50).get();
-    out(snap.docs.map((d) => d.data()));
+    // From Storage: after losing the database, the backups' Firestore records are gone too.
+    const backups = (await listStoredBackups()).slice(0, 50);
+    out(
+      await Promise.all(
+        backups.map(async (b) => {
+          const m = await readManifest(b.manifest);
+          const count = (k: 'documents' | 'stored') => Object.values(m.groups).reduce((n, g) => n + g[k], 0);
+          return { id: m.id, kind: m.kind, startedAt: m.startedAt, documents: count('documents'), stored: count('stored'), manifest: b.manifest, ...(m.previous ? { previous: m.previous.id } : {}) };
+        }),
+      ),
+    );
   } else if (what === 'managed') {
-    const record = arg ? await recordOf(arg) : undefined;
-    const prefix = record?.managedExport?.outputUriPrefix;
-    if (!prefix) throw new Error(`backup ${arg ?? '(none given)'} has no managed export`);
-    process.stdout.write(`gcloud firestore import ${prefix} --project=${process.env.GOOGLE_CLOUD_PROJECT ?? '<project>'}\n`);
+    // The export's place follows from the backup id (it starts with its UTC start time).
+    const { managedExportRequest } = await import('../shared/backup/managed-export');
+    const { getConfig } = await import('../shared/config');
+    if (!arg || !/^\d{8}T/.test(arg)) throw new Error('managed needs a backup id (npm run restore -- list)');
+    const day = `${arg.slice(0, 4)}-${arg.slice(4, 6)}-${arg.slice(6, 8)}`;
+    const { projectId } = getConfig();
+    process.stdout.write(`gcloud firestore import ${managedExportRequest(projectId, arg, day).outputUriPrefix} --project=${projectId}\n`);
   } else {
-    let manifest = what;
-    if (what === 'latest') {
-      const latest = await latestCompleted();
-      if (!latest) throw new Error('no completed backup');
-      manifest = latest.manifest;
-    } else if (!what.endsWith('.json')) {
-      const record = await recordOf(what);
-      if (!record) throw new Error(`no backup ${what}`);
-      if (record.status !== 'completed') throw new Error(`backup ${what} is ${record.status}, not completed`);
-      manifest = record.manifest;
-    }
     const groups = values.groups?.split(',').map((g) => g.trim()).filter(Boolean);
-    out(await restoreBackup(manifest, { dryRun: values['dry-run'], groups }));
+    out(await restoreBackup(await resolveManifest(what), { dryRun: values['dry-run'], groups }));
   }
   process.exit(0);
 }

@@ -136,7 +136,8 @@ export const objectPrefixes = {
   logManifests: (day: string) => `logs/_manifests/${day}/`,
   testResults: (runId: string) => `artifacts/test-results/${runId}/`,
   reports: (date: string) => `artifacts/reports/${date}/`,
-  firestoreBackups: (date: string) => `backups/firestore/${date}/`,
+  /** Portable Firestore backups of one day (shared/backup/portable.ts); all of them without a day. */
+  firestoreBackups: (date?: string) => (date ? `backups/firestore/${date}/` : 'backups/firestore/'),
   configBackups: (date: string) => `backups/configs/${date}/`,
 };
 

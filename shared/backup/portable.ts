@@ -21,7 +21,7 @@ import { dependencyError, notFound } from '../errors';
 import { collections, db } from '../firestore';
 import { backupCollectionGroups, objectPrefixes } from '../infra';
 import type { Logger } from '../log';
-import { getObject, putObject, type StoredObject } from '../storage';
+import { getObject, listObjects, putObject, type StoredObject } from '../storage';
 import { encodeValue, type Json } from './typed-json';
 
 /** Documents per object at most. */
@@ -159,6 +159,22 @@ export async function runBackup(options: BackupOptions): Promise<BackupManifest 
     await ref.update({ status: 'failed', finishedAt: new Date().toISOString(), error: (err as Error).message.slice(0, 500) }).catch(() => undefined);
     throw err;
   }
+}
+
+export interface StoredBackup {
+  id: string;
+  manifest: string;
+}
+
+/**
+ * Every complete backup in Cloud Storage (those with a manifest), newest first. Storage, not the
+ * `backups/{id}` records, is what a restore relies on: after losing the database, those are gone too.
+ */
+export async function listStoredBackups(): Promise<StoredBackup[]> {
+  const manifests = (await listObjects(objectPrefixes.firestoreBackups())).map((o) => o.name).filter((n) => n.endsWith('/manifest.json'));
+  return manifests
+    .map((manifest) => ({ id: manifest.split('/').at(-2)!, manifest }))
+    .sort((a, b) => b.id.localeCompare(a.id)); // ids start with their start time
 }
 
 /** A backup's manifest, by its object name. */

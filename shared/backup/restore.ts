@@ -8,9 +8,9 @@
  * database holds that the backup does not are left alone. Create and update times are the
  * restore's own (Firestore assigns them).
  */
-import { unavailable } from '../errors';
+import { notFound, unavailable } from '../errors';
 import { db } from '../firestore';
-import { readManifest, readObject, type BackupLine, type BackupManifest, type BackupObject } from './portable';
+import { listStoredBackups, readManifest, readObject, type BackupLine, type BackupManifest, type BackupObject } from './portable';
 import { decodeValue } from './typed-json';
 
 export interface RestoreReport {
@@ -22,6 +22,18 @@ export interface RestoreReport {
   /** Paths the backup lists as existing whose data no backup of the chain holds (should be none). */
   missing: string[];
   dryRun: boolean;
+}
+
+/**
+ * The manifest a restore starts from: `latest` (the newest complete backup in Storage), a backup id,
+ * or a manifest's object name.
+ */
+export async function resolveManifest(ref: string): Promise<string> {
+  if (ref.endsWith('.json')) return ref;
+  const stored = await listStoredBackups();
+  const found = ref === 'latest' ? stored[0] : stored.find((b) => b.id === ref);
+  if (!found) throw notFound(ref === 'latest' ? 'No complete backup in Cloud Storage' : `No complete backup ${ref} in Cloud Storage`);
+  return found.manifest;
 }
 
 /** The manifests from the full backup to `name`, oldest first. */

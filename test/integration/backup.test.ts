@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { GeoPoint, Timestamp } from '@google-cloud/firestore';
 import '../../functions/backup';
 import { startStorageServer, type StorageServer } from '../../scripts/local-stack/storage-server';
-import { readManifest } from '../../shared/backup/portable';
-import { restoreBackup } from '../../shared/backup/restore';
+import { listStoredBackups, readManifest } from '../../shared/backup/portable';
+import { resolveManifest, restoreBackup } from '../../shared/backup/restore';
 import { encodeNdjsonGzip } from '../../shared/archive/ndjson';
 import { collections, db } from '../../shared/firestore';
 import { backupCollectionGroups } from '../../shared/infra';
@@ -146,7 +146,13 @@ describe('backup and restore (integration: Firestore emulator → Cloud Storage 
     assert.equal(dry.documents, 3);
     await keys.doc('b').set({ v: 99 });
     await wipeFirestore();
-    const restored = await restoreBackup(inc.body.manifest);
+    // The database is gone, with the backups' records in it: the backup is found in Storage.
+    assert.equal((await db().collection(collections.backups).get()).size, 0);
+    assert.deepEqual((await listStoredBackups()).map((b) => b.id), [inc.body.id, full.body.id]);
+    assert.equal(await resolveManifest('latest'), inc.body.manifest);
+    assert.equal(await resolveManifest(full.body.id), full.body.manifest);
+    await assert.rejects(resolveManifest('20200101T000000000Z-nope'), /No complete backup/);
+    const restored = await restoreBackup(await resolveManifest('latest'));
     assert.deepEqual(restored.chain, [full.body.manifest, inc.body.manifest]);
     assert.equal(restored.groups.api_keys, 3);
     const now = Object.fromEntries((await keys.get()).docs.map((d) => [d.id, d.data().v]));
