@@ -65,7 +65,6 @@ export interface ArchiveOptions {
   /** Stop starting new batches after this long. */
   budgetMs: number;
   log: Logger;
-  now?: () => Date;
 }
 
 interface Record_ {
@@ -83,7 +82,9 @@ async function store(source: string, records: Record_[], runId: string, manifest
   for (const r of records) {
     const { day, hour } = utcHour(r.at);
     const key = `${day}/${hour}`;
-    byHour.set(key, [...(byHour.get(key) ?? []), r]);
+    const group = byHour.get(key);
+    if (group) group.push(r);
+    else byHour.set(key, [r]);
   }
   const objects: ArchivedObject[] = [];
   for (const group of byHour.values()) {
@@ -202,8 +203,7 @@ async function ageOutHistory(runId: string, cutoff: Date, deadline: number, mani
 }
 
 export async function runLogArchive(options: ArchiveOptions): Promise<ArchiveReport> {
-  const now = options.now ?? (() => new Date());
-  const startedAt = now();
+  const startedAt = new Date();
   const runId = `${startedAt.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
   const deadline = Date.now() + options.budgetMs;
   const wanted = new Set(options.sources ?? archiveSources());
@@ -221,5 +221,5 @@ export async function runLogArchive(options: ArchiveOptions): Promise<ArchiveRep
     sources.push(r);
     if (r.records) options.log.info(`aged out ${r.records} command history document(s)`, { objects: r.objects.length, cutoff: cutoff.toISOString() });
   }
-  return { runId, startedAt: startedAt.toISOString(), finishedAt: now().toISOString(), sources, manifests };
+  return { runId, startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), sources, manifests };
 }

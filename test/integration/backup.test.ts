@@ -3,12 +3,8 @@
  * (scripts/local-stack/storage-server.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { GeoPoint, Timestamp } from '@google-cloud/firestore';
 import '../../functions/backup';
-import { startStorageServer, type StorageServer } from '../../scripts/local-stack/storage-server';
 import { listStoredBackups, readManifest } from '../../shared/backup/portable';
 import { resolveManifest, restoreBackup } from '../../shared/backup/restore';
 import { encodeNdjsonGzip } from '../../shared/archive/ndjson';
@@ -17,7 +13,8 @@ import { backupCollectionGroups } from '../../shared/infra';
 import { getObject, listObjects, putObject } from '../../shared/storage';
 import { request, serve, type Served } from '../helpers/http';
 import { useStack } from '../helpers/stack';
-import { ports, TEST_ENV } from '../setup';
+import { useEmptyStorage } from '../helpers/storage';
+import { TEST_ENV } from '../setup';
 
 async function backup(fn: Served, body: unknown = {}) {
   return request(fn.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -58,21 +55,12 @@ describe('backup and restore (integration: Firestore emulator → Cloud Storage 
   this.timeout(60_000);
   useStack();
   let fn: Served;
-  let storage: StorageServer;
-  let dir: string;
+  const storage = useEmptyStorage();
 
   before(async () => {
     fn = await serve('backup');
   });
   after(() => fn.close());
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'backup-'));
-    storage = await startStorageServer({ port: ports.storagePort, dir });
-  });
-  afterEach(async () => {
-    await storage.close();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('copies every collection group with its types; a restore into an empty database brings every document back exactly', async () => {
     await seed();
@@ -171,11 +159,11 @@ describe('backup and restore (integration: Firestore emulator → Cloud Storage 
 
   it('answers 503 when Storage fails, and records the backup as failed', async () => {
     await db().collection(collections.apiKeys).doc('a').set({ v: 1 });
-    storage.failWith = 503;
+    storage.current().failWith = 503;
     const res = await backup(fn);
     assert.equal(res.status, 503, res.text);
     assert.ok(Number(res.headers.get('retry-after')) >= 1);
-    storage.failWith = undefined;
+    storage.current().failWith = undefined;
     const records = (await db().collection(collections.backups).get()).docs.map((d) => d.data());
     assert.equal(records.length, 1);
     assert.equal(records[0].status, 'failed');

@@ -3,11 +3,7 @@
  * emulator's command history, and the local Cloud Storage (scripts/local-stack/storage-server.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import '../../functions/log-archive';
-import { startStorageServer, type StorageServer } from '../../scripts/local-stack/storage-server';
 import { decodeNdjsonGzip } from '../../shared/archive/ndjson';
 import { publishEvent, pubsub } from '../../shared/events';
 import { db } from '../../shared/firestore';
@@ -16,7 +12,7 @@ import { getObject, listObjects } from '../../shared/storage';
 import { request, serve, type Served } from '../helpers/http';
 import { pull } from '../helpers/pubsub';
 import { useStack } from '../helpers/stack';
-import { ports } from '../setup';
+import { useEmptyStorage } from '../helpers/storage';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -42,22 +38,12 @@ describe('logArchive (integration: Pub/Sub archive subscriptions, Firestore hist
   this.timeout(60_000);
   useStack();
   let fn: Served;
-  let storage: StorageServer;
-  let dir: string;
+  const storage = useEmptyStorage();
 
   before(async () => {
     fn = await serve('logArchive');
   });
   after(() => fn.close());
-  // An empty bucket for each test.
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'log-archive-'));
-    storage = await startStorageServer({ port: ports.storagePort, dir });
-  });
-  afterEach(async () => {
-    await storage.close();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('archives every waiting message by source and publish hour as gzip NDJSON, with a manifest, then acknowledges them', async () => {
     const sent: Record<string, string[]> = { [topics.commandEvents]: [], [topics.testEvents]: [] };
@@ -126,12 +112,12 @@ describe('logArchive (integration: Pub/Sub archive subscriptions, Firestore hist
   it('acknowledges nothing when Storage fails (503 with Retry-After); the next run archives every message once', async () => {
     const ids = [];
     for (let i = 0; i < 4; i++) ids.push((await publishEvent(topics.systemEvents, 'system.note', { i }, { source: 'test' })).messageId);
-    storage.failWith = 503;
+    storage.current().failWith = 503;
     const failed = await archive(fn, { sources: [topics.systemEvents] });
     assert.equal(failed.status, 503, failed.text);
     assert.ok(Number(failed.headers.get('retry-after')) >= 1);
     assert.equal(failed.body.error.code, 'unavailable');
-    storage.failWith = undefined;
+    storage.current().failWith = undefined;
     assert.deepEqual(await listObjects('logs/'), []);
     const res = await archive(fn, { sources: [topics.systemEvents] });
     assert.equal(res.status, 200, res.text);
