@@ -74,11 +74,11 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   // together with the cached result and the event.
   const started = performance.now();
   let failure: AppError | undefined;
-  let recordOwner = async () => {};
+  let ownerWrite: Parameters<typeof saveCommand>[1];
   try {
     const ran = await runOwned(input, principal, record.id);
     Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
-    recordOwner = ran.recordOwner;
+    ownerWrite = ran.ownerWrite;
   } catch (err) {
     failure = toAppError(err);
     record.status = 'failed';
@@ -86,7 +86,8 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   record.durationMs = Math.round(performance.now() - started);
   record.updatedAt = new Date().toISOString();
-  await Promise.all([saveCommand(record), recordOwner(), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
+  // The history and the owner of a created step in one commit, beside the cache and the event.
+  await Promise.all([saveCommand(record, ownerWrite), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
   if (failure) {
     throw new AppError(failure.code, failure.message, {
       details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
@@ -141,9 +142,11 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     const record = newCommandRecord(principal, commandName(input), input, 'running');
     await saveCommand(record);
     const t0 = performance.now();
+    let ownerWrite: Parameters<typeof saveCommand>[1];
     try {
-      const { command, output, recordOwner } = await runOwned(input, principal, record.id);
-      await recordOwner();
+      const ran = await runOwned(input, principal, record.id);
+      const { command, output } = ran;
+      ownerWrite = ran.ownerWrite;
       Object.assign(record, { command, output, status: 'succeeded' });
       results.push({ index, command, id: record.id, status: 'succeeded', output });
     } catch (err) {
@@ -155,7 +158,7 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     }
     record.durationMs = Math.round(performance.now() - t0);
     record.updatedAt = new Date().toISOString();
-    await saveCommand(record);
+    await saveCommand(record, ownerWrite);
     await announce(record, ctx.log);
   }
   const ok = results.filter((r) => r.status === 'succeeded').length;

@@ -7,7 +7,7 @@
  * result never fails after Virtuoso made the change.
  */
 import { randomUUID } from 'node:crypto';
-import type { DocumentReference } from '@google-cloud/firestore';
+import type { DocumentReference, WriteBatch } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { dependencyError, notFound, type AppError } from '../errors';
 import { collections, db } from '../firestore';
@@ -71,9 +71,15 @@ export function fromStored<T extends CommandRecord>(data: unknown): T {
   return (typeof outputJson === 'string' ? { ...rest, output: JSON.parse(outputJson) as unknown } : rest) as T;
 }
 
-export async function saveCommand(record: CommandRecord): Promise<void> {
+/** Writes the whole record; with `alongside`, in one commit with the caller's other writes. */
+export async function saveCommand(record: CommandRecord, alongside?: (batch: WriteBatch) => void): Promise<void> {
   const { output, ...rest } = record;
-  await fs(ref(record.userId, record.id).set({ ...(JSON.parse(JSON.stringify(rest)) as object), ...storedOutput(output) }));
+  const doc = { ...(JSON.parse(JSON.stringify(rest)) as object), ...storedOutput(output) };
+  if (!alongside) return void (await fs(ref(record.userId, record.id).set(doc)));
+  const batch = db().batch();
+  batch.set(ref(record.userId, record.id), doc);
+  alongside(batch);
+  await fs(batch.commit());
 }
 
 export async function deleteCommand(record: CommandRecord): Promise<void> {

@@ -5,6 +5,7 @@
  * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes.
  */
 import { createHash } from 'node:crypto';
+import type { WriteBatch } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { cacheGet, cacheKeys, cacheSet, cacheTtlSeconds } from '../cache';
 import { getConfig } from '../config';
@@ -16,7 +17,7 @@ import { COMMANDS, findCommand, type Command } from '../virtuoso/commands';
 import { findStepCommand, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
 import { APPEND, createStepBody } from '../virtuoso/steps';
 import { takePosition } from './sessions';
-import { recordStepOwner, stepOwners } from './step-claims';
+import { recordStepOwner, stepOwners, stepOwnerWrite } from './step-claims';
 
 export interface CommandInput {
   /** A CLI string (`step-interact click 123 "Login"`) or a command name (`step-interact.click`). */
@@ -63,18 +64,23 @@ export interface RunOptions {
 }
 
 /**
- * Runs a command and records the owner of any step it created, in parallel with `alongside` (the
- * caller's own writes), so the record costs no extra round trip on the way to the answer.
+ * Runs a command and gives the owner record of any step it created, for the caller to write with
+ * its own writes: `ownerWrite` to add to the caller's batch (the sync path: one commit for the
+ * history and the owner), or `recordOwner` to write it on its own.
  */
 export async function runOwned(
   input: CommandInput,
   principal: Principal,
   owner: string,
   options: Omit<RunOptions, 'owner' | 'onCreated'> = {},
-): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void> }> {
+): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void>; ownerWrite?: (batch: WriteBatch) => void }> {
   let created: string | undefined;
   const result = await runCommand(input, principal, { ...options, owner, onCreated: (id) => (created = id) });
-  return { ...result, recordOwner: async () => (created ? recordStepOwner(created, owner, principal.tenantId) : undefined) };
+  return {
+    ...result,
+    recordOwner: async () => (created ? recordStepOwner(created, owner, principal.tenantId) : undefined),
+    ...(created ? { ownerWrite: stepOwnerWrite(created, owner, principal.tenantId) } : {}),
+  };
 }
 
 export async function runCommand(input: CommandInput, principal: Principal, options: RunOptions = {}): Promise<{ command: string; output: unknown }> {

@@ -3,12 +3,20 @@
  * right after a step is created, so that an attempt retrying a command whose answer was lost can
  * tell its own step from an identical one another command created meanwhile.
  */
+import type { WriteBatch } from '@google-cloud/firestore';
 import { collections, db, groupCommit } from '../firestore';
 
 const ref = (stepId: string) => db().collection(collections.createdSteps).doc(stepId);
 
+/** The owner record as a write, for a caller to commit with its own (one round trip for both). */
+export const stepOwnerWrite =
+  (stepId: string, owner: string, tenantId: string) =>
+  (batch: WriteBatch): void => {
+    batch.set(ref(stepId), { owner, tenantId, at: new Date() });
+  };
+
 export async function recordStepOwner(stepId: string, owner: string, tenantId: string): Promise<void> {
-  await groupCommit((batch) => batch.set(ref(stepId), { owner, tenantId, at: new Date() }));
+  await groupCommit(stepOwnerWrite(stepId, owner, tenantId));
 }
 
 /** The owners of the given steps, for those that have one recorded. */

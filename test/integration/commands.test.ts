@@ -9,6 +9,7 @@ import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/serve
 import { clearKeyCache, newApiKey, rateLimit, storeApiKey } from '../../shared/auth';
 import { cacheGet, cacheKeys } from '../../shared/cache';
 import { getCommand, newCommandRecord, saveCommand } from '../../shared/commands/history';
+import { collections, db } from '../../shared/firestore';
 import { request, serve, type Served } from '../helpers/http';
 import { pull } from '../helpers/pubsub';
 import { useStack } from '../helpers/stack';
@@ -142,6 +143,12 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     assert.ok(events.length >= 7);
     assert.ok(events.every((e) => e.json.eventType === 'command.executed'));
     assert.deepEqual(await cacheGet(cacheKeys.commandResult(click.id)), click);
+    // Each created step's owner is recorded with the command (what a queued retry checks).
+    for (const step of [click, write]) {
+      const owner = (await db().collection(collections.createdSteps).doc(String(step.output.id)).get()).data();
+      assert.equal(owner?.owner, step.id);
+      assert.equal(owner?.tenantId, 'acme');
+    }
   });
 
   it('sessions: steps without a checkpoint use it, and concurrent steps get distinct positions', async () => {
@@ -245,6 +252,9 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     const steps = (await run(`list-checkpoint-steps ${cp}`)).output;
     assert.deepEqual(steps.map((st: Json) => st.action), ['NAVIGATE', 'CLICK']);
     assert.equal((await call('GET', `/commands/${batch.body.output.results[0].id}`)).body.status, 'succeeded');
+    for (const r of batch.body.output.results.slice(0, 2)) {
+      assert.equal((await db().collection(collections.createdSteps).doc(String(r.output.id)).get()).get('owner'), r.id);
+    }
 
     const goOn = await call('POST', '/commands/batch', {
       stopOnError: false,
