@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   });
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const { resolveManifest, restoreBackup } = await import('../shared/backup/restore');
-  const { listStoredBackups, readManifest } = await import('../shared/backup/portable');
+  const { backupDay, listStoredBackups, readManifest } = await import('../shared/backup/portable');
   const [what, arg] = positionals;
   const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
   if (!what) {
@@ -41,9 +41,8 @@ async function main(): Promise<void> {
     const { managedExportRequest } = await import('../shared/backup/managed-export');
     const { getConfig } = await import('../shared/config');
     if (!arg || !/^\d{8}T/.test(arg)) throw new Error('managed needs a backup id (npm run restore -- list)');
-    const day = `${arg.slice(0, 4)}-${arg.slice(4, 6)}-${arg.slice(6, 8)}`;
     const { projectId } = getConfig();
-    process.stdout.write(`gcloud firestore import ${managedExportRequest(projectId, arg, day).outputUriPrefix} --project=${projectId}\n`);
+    process.stdout.write(`gcloud firestore import ${managedExportRequest(projectId, arg, backupDay(arg)).outputUriPrefix} --project=${projectId}\n`);
   } else {
     const groups = values.groups?.split(',').map((g) => g.trim()).filter(Boolean);
     out(await restoreBackup(await resolveManifest(what), { dryRun: values['dry-run'], groups }));

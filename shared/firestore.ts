@@ -41,7 +41,8 @@ const GROUP_COMMIT_WINDOW_MS = 2;
 const MAX_BATCH_WRITES = 500; // Firestore's limit for one commit
 const MAX_BATCH_BYTES = 8 * 1024 * 1024; // Firestore's request limit is 10 MiB
 
-type AddWrite = (batch: WriteBatch) => void;
+/** One write added to a batch, for whoever commits it (groupCommit, or a caller's own batch). */
+export type AddWrite = (batch: WriteBatch) => void;
 interface PendingWrite {
   add: AddWrite;
   bytes: number;

@@ -14,9 +14,8 @@ import { getConfig } from '../../shared/config';
 import { httpFunction } from '../../shared/http';
 import { parseJsonObject } from '../../shared/json';
 import { startManagedExport } from '../../shared/backup/managed-export';
-import { runBackup } from '../../shared/backup/portable';
+import { backupDay, runBackup } from '../../shared/backup/portable';
 import { collections, db } from '../../shared/firestore';
-import { utcHour } from '../../shared/archive/ndjson';
 import { schemas, validateBody } from '../../shared/schemas';
 
 getConfig();
@@ -24,7 +23,7 @@ getConfig();
 httpFunction('backup', { methods: ['POST'] }, async ({ rawBody, log }) => {
   const body = validateBody<{ incremental?: boolean }>(schemas.backupRequest, rawBody.length ? parseJsonObject(rawBody) : {}, 'backup request');
   const backup = await runBackup({ incremental: body.incremental, log });
-  const managedExport = backup.kind === 'full' ? await startManagedExport(backup.id, utcHour(new Date(backup.startedAt)).day) : undefined;
+  const managedExport = backup.kind === 'full' ? await startManagedExport(backup.id, backupDay(backup.id)) : undefined;
   if (managedExport) {
     if (managedExport.status === 'failed') log.error('the managed Firestore export did not start', { backupId: backup.id, error: managedExport.error });
     await db().collection(collections.backups).doc(backup.id).update({ managedExport });

@@ -21,6 +21,7 @@ import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
 import { getConfig } from '../../shared/config';
 import { AppError, badRequest, notFound, toAppError, unavailable } from '../../shared/errors';
 import { publishEvent } from '../../shared/events';
+import type { AddWrite } from '../../shared/firestore';
 import { deleteCommand, getCommand, listCommands, newCommandRecord, recordedError, saveCommand, type CommandRecord } from '../../shared/commands/history';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
 import { commandName, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
@@ -74,7 +75,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   // together with the cached result and the event.
   const started = performance.now();
   let failure: AppError | undefined;
-  let ownerWrite: Parameters<typeof saveCommand>[1];
+  let ownerWrite: AddWrite | undefined;
   try {
     const ran = await runOwned(input, principal, record.id);
     Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
@@ -142,7 +143,7 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     const record = newCommandRecord(principal, commandName(input), input, 'running');
     await saveCommand(record);
     const t0 = performance.now();
-    let ownerWrite: Parameters<typeof saveCommand>[1];
+    let ownerWrite: AddWrite | undefined;
     try {
       const ran = await runOwned(input, principal, record.id);
       const { command, output } = ran;

@@ -20,7 +20,7 @@ import { db } from '../firestore';
 import { archiveSubscriptions } from '../infra';
 import type { Logger } from '../log';
 import { putObject } from '../storage';
-import { archiveObjectName, encodeNdjsonGzip, manifestObjectName, NDJSON_GZIP, utcHour } from './ndjson';
+import { archiveObjectName, compactTime, encodeNdjsonGzip, manifestObjectName, NDJSON_GZIP, utcHour } from './ndjson';
 import { acknowledge, pullMessages, release, type PulledMessage } from './pull';
 
 /** The source name under which aged-out command history is archived. */
@@ -204,7 +204,7 @@ async function ageOutHistory(runId: string, cutoff: Date, deadline: number, mani
 
 export async function runLogArchive(options: ArchiveOptions): Promise<ArchiveReport> {
   const startedAt = new Date();
-  const runId = `${startedAt.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+  const runId = `${compactTime(startedAt)}-${randomUUID().slice(0, 8)}`;
   const deadline = Date.now() + options.budgetMs;
   const wanted = new Set(options.sources ?? archiveSources());
   const manifests: string[] = [];

@@ -32,8 +32,8 @@ export function utcHour(at: Date): { day: string; hour: string } {
 }
 
 const digestOf = (names: readonly string[]) => createHash('sha256').update([...names].sort().join('\n')).digest('hex').slice(0, 16);
-/** ISO 8601 basic format: 20261126T140507123Z. */
-const stamp = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
+/** ISO 8601 basic format, 20261126T140507123Z: sorts by time, safe in object names. */
+export const compactTime = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
 
 /**
  * The object for a batch of records of one source and hour. The name is derived from the records'
@@ -42,10 +42,10 @@ const stamp = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
  */
 export function archiveObjectName(source: string, at: Date, ids: readonly string[]): string {
   const { day, hour } = utcHour(at);
-  return `${objectPrefixes.logs(source, day, hour)}${stamp(at)}-${ids.length}-${digestOf(ids)}${NDJSON_GZIP.extension}`;
+  return `${objectPrefixes.logs(source, day, hour)}${compactTime(at)}-${ids.length}-${digestOf(ids)}${NDJSON_GZIP.extension}`;
 }
 
 /** The manifest of a batch's objects, named after them (the same batch, the same manifest). */
 export function manifestObjectName(source: string, at: Date, objectNames: readonly string[]): string {
-  return `${objectPrefixes.logManifests(utcHour(at).day)}${source}-${stamp(at)}-${digestOf(objectNames)}.json`;
+  return `${objectPrefixes.logManifests(utcHour(at).day)}${source}-${compactTime(at)}-${digestOf(objectNames)}.json`;
 }

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Timestamp } from '@google-cloud/firestore';
-import { encodeNdjsonGzip, decodeNdjsonGzip, utcHour } from '../archive/ndjson';
+import { compactTime, decodeNdjsonGzip, encodeNdjsonGzip } from '../archive/ndjson';
 import { dependencyError, notFound } from '../errors';
 import { collections, db } from '../firestore';
 import { backupCollectionGroups, objectPrefixes } from '../infra';
@@ -86,6 +86,9 @@ function stored(o: StoredObject, count: number): BackupObject {
   return { name: o.name, records: count, bytes: o.size, ...(o.md5 ? { md5: o.md5 } : {}) };
 }
 
+/** The UTC day of a backup, from its id (which starts with its start time, 20261126T…). */
+export const backupDay = (id: string): string => `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}`;
+
 /** The newest completed backup, if any. */
 export async function latestCompleted(): Promise<BackupRecord | undefined> {
   try {
@@ -128,8 +131,8 @@ async function backupGroup(group: string, folder: string, since: number | undefi
 /** Takes a backup; its manifest is written last, then its record says `completed`. */
 export async function runBackup(options: BackupOptions): Promise<BackupManifest & { manifestName: string }> {
   const started = new Date();
-  const id = `${started.toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
-  const folder = `${objectPrefixes.firestoreBackups(utcHour(started).day)}${id}/`;
+  const id = `${compactTime(started)}-${randomUUID().slice(0, 8)}`;
+  const folder = `${objectPrefixes.firestoreBackups(backupDay(id))}${id}/`;
   const manifestName = `${folder}manifest.json`;
   const previous = options.incremental ? await latestCompleted() : undefined;
   const kind: BackupKind = previous ? 'incremental' : 'full';

@@ -7,10 +7,10 @@
  * result never fails after Virtuoso made the change.
  */
 import { randomUUID } from 'node:crypto';
-import type { DocumentReference, WriteBatch } from '@google-cloud/firestore';
+import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { dependencyError, notFound, type AppError } from '../errors';
-import { collections, db } from '../firestore';
+import { collections, db, type AddWrite } from '../firestore';
 
 export type CommandStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -72,13 +72,11 @@ export function fromStored<T extends CommandRecord>(data: unknown): T {
 }
 
 /** Writes the whole record; with `alongside`, in one commit with the caller's other writes. */
-export async function saveCommand(record: CommandRecord, alongside?: (batch: WriteBatch) => void): Promise<void> {
+export async function saveCommand(record: CommandRecord, alongside?: AddWrite): Promise<void> {
   const { output, ...rest } = record;
-  const doc = { ...(JSON.parse(JSON.stringify(rest)) as object), ...storedOutput(output) };
-  if (!alongside) return void (await fs(ref(record.userId, record.id).set(doc)));
   const batch = db().batch();
-  batch.set(ref(record.userId, record.id), doc);
-  alongside(batch);
+  batch.set(ref(record.userId, record.id), { ...(JSON.parse(JSON.stringify(rest)) as object), ...storedOutput(output) });
+  alongside?.(batch);
   await fs(batch.commit());
 }
 

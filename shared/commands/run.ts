@@ -5,8 +5,8 @@
  * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes.
  */
 import { createHash } from 'node:crypto';
-import type { WriteBatch } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
+import type { AddWrite } from '../firestore';
 import { cacheGet, cacheKeys, cacheSet, cacheTtlSeconds } from '../cache';
 import { getConfig } from '../config';
 import { badRequest, unprocessable } from '../errors';
@@ -73,7 +73,7 @@ export async function runOwned(
   principal: Principal,
   owner: string,
   options: Omit<RunOptions, 'owner' | 'onCreated'> = {},
-): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void>; ownerWrite?: (batch: WriteBatch) => void }> {
+): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void>; ownerWrite?: AddWrite }> {
   let created: string | undefined;
   const result = await runCommand(input, principal, { ...options, owner, onCreated: (id) => (created = id) });
   return {

@@ -3,15 +3,14 @@
  * right after a step is created, so that an attempt retrying a command whose answer was lost can
  * tell its own step from an identical one another command created meanwhile.
  */
-import type { WriteBatch } from '@google-cloud/firestore';
-import { collections, db, groupCommit } from '../firestore';
+import { collections, db, groupCommit, type AddWrite } from '../firestore';
 
 const ref = (stepId: string) => db().collection(collections.createdSteps).doc(stepId);
 
 /** The owner record as a write, for a caller to commit with its own (one round trip for both). */
 export const stepOwnerWrite =
-  (stepId: string, owner: string, tenantId: string) =>
-  (batch: WriteBatch): void => {
+  (stepId: string, owner: string, tenantId: string): AddWrite =>
+  (batch) => {
     batch.set(ref(stepId), { owner, tenantId, at: new Date() });
   };
 
