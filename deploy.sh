@@ -48,6 +48,8 @@ REGION="${REGION:-us-central1}"
 
 TSX=node_modules/.bin/tsx
 [ -x "$TSX" ] || die "$TSX not found: run 'npm ci' first"
+# The project's own Node.js 24 (devDependency "node"), as npm scripts get it, whatever the system's is.
+export PATH="$PWD/node_modules/.bin:$PATH"
 
 VERSION="${APP_VERSION:-}"
 if [ -z "$VERSION" ]; then

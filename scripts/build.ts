@@ -12,6 +12,9 @@
  * 2. `@google-cloud/tasks` loads JSON at run time through `getJSON(path.join(dirname, ...))`;
  *    `tasksStaticJson` below rewrites those calls into static `require`s that esbuild inlines.
  * 3. CommonJS output: ESM bundles break on dynamic `require` and `__dirname` in google-gax/grpc-js.
+ * 4. `@google-cloud/pubsub` 6 loads two static protobuf modules (its own and `pubsub-api`'s, 2.5 MiB
+ *    together, on every cold start) only to re-export them as `protos`, which nothing here reads at
+ *    run time; `unreadProtosExport` leaves them out of the bundle.
  * Not minified: minified bundles start slower (LOCAL_STACK.md, cold start).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -110,6 +113,39 @@ export function tasksStaticJson(): Plugin {
   };
 }
 
+// The generated index of a Google client package: `const protos = require("../protos/protos");`
+// then `exports.protos = protos;`. Not `firestore-api`: Firestore copies every export of it when it
+// loads (Object.assign), and its serializer needs those protos anyway.
+const PROTOS_INDEX = /[\\/]@google-cloud[\\/](?:pubsub-api|pubsub)[\\/]build[\\/]src[\\/]index\.js$/;
+const PROTOS_EXPORT = /const protos = require\("\.\.\/protos\/protos"\);\s*exports\.protos = protos;/;
+
+/**
+ * Pitfall 4: Pub/Sub's index modules require their static protobuf module (the generated
+ * `protos.js`, megabytes of code) just to re-export it as `protos`, a namespace of message classes
+ * for callers that build raw requests. The clients encode through `protos.json`, and our code
+ * reads `protos` only as types. The re-export becomes a getter that throws a clear error, so the
+ * module is neither bundled nor evaluated. Fails the build if a package stops matching.
+ */
+export function unreadProtosExport(): Plugin {
+  return {
+    name: 'google-cloud-unread-protos-export',
+    setup(b) {
+      b.onLoad({ filter: PROTOS_INDEX }, async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        if (!PROTOS_EXPORT.test(source)) {
+          throw new Error(`${args.path} no longer re-exports its protos the way scripts/build.ts expects; update the unreadProtosExport plugin`);
+        }
+        const contents = source.replace(
+          PROTOS_EXPORT,
+          'Object.defineProperty(exports, "protos", { enumerable: true, get() { ' +
+            `throw new Error(${JSON.stringify(`${relative(ROOT, args.path)}: the protos namespace is left out of this bundle (scripts/build.ts, unreadProtosExport)`)}); } });`,
+        );
+        return { contents, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
 export interface EntryBuild {
   /** Names the bundle (and its package.json). */
   name: string;
@@ -128,13 +164,13 @@ export async function buildEntry({ name, entry, outdir }: EntryBuild): Promise<B
     outfile,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     minify: false,
     sourcemap: 'linked',
     sourcesContent: false,
     external: [...EXTERNALS],
-    plugins: [tasksStaticJson()],
+    plugins: [tasksStaticJson(), unreadProtosExport()],
     write: false,
     logLevel: 'silent',
   });
@@ -176,7 +212,7 @@ export function packageJson(name: string) {
     private: true,
     description: `Bundled Cloud Functions entry points: ${name}`,
     main: 'index.js',
-    engines: { node: '20' },
+    engines: { node: '24' },
     dependencies: externalDependencies(),
   };
 }

@@ -733,7 +733,7 @@ function functionDeployArgs(
   return [
     'gcloud', 'functions', 'deploy', f.name,
     '--gen2',
-    '--runtime=nodejs20',
+    '--runtime=nodejs24',
     `--region=${ctx.R}`,
     `--project=${ctx.P}`,
     `--source=dist/${f.bundle}`,

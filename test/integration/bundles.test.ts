@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { buildBundles, bundleNames, EXTERNALS, ROOT, type BundleResult } from '../../scripts/build';
 import { firstResponse, httpRequest, spawnFunction, type HttpResponse, type RunningFunction } from '../../scripts/bench/cold-start';
 import { functions } from '../../shared/infra';
+import { descendants, nodeProcesses, nodeVersionOf } from '../helpers/processes';
 import { resetState, testStack } from '../helpers/stack';
 
 /**
@@ -92,6 +93,19 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     const res = await httpRequest(`${url('health')}/?probe=live`);
     assert.equal(res.status, 200, res.text);
     assert.equal(json(res).status, 'ok');
+  });
+
+  it('runs every function process on Node.js 24: each one under /proc, and health says so itself', async () => {
+    const started = nodeProcesses(descendants());
+    for (const fn of running.values()) {
+      const proc = started.find((p) => p.pid === fn.child.pid);
+      assert.ok(proc, `${fn.target} (pid ${fn.child.pid}) is not a node process under this test`);
+      assert.match(nodeVersionOf(proc.exe), /^24\./, `${fn.target} runs ${proc.exe}`);
+    }
+    // Any other node process the run started (none expected but the functions) is on 24 too.
+    for (const p of started) assert.match(nodeVersionOf(p.exe), /^24\./, `${p.cmdline} runs ${p.exe}`);
+    const live = json(await httpRequest(`${url('health')}/?probe=live`));
+    assert.equal(live.runtime, 'nodejs24');
   });
 
   it('health: the deep check reaches Firestore, Pub/Sub and Redis from inside the bundle', async () => {

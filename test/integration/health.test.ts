@@ -18,7 +18,7 @@ describe('health (integration: Firestore, Pub/Sub, Redis)', () => {
   it('answers the liveness probe without touching dependencies', async () => {
     const res = await request(`${fn.url}/?probe=live`);
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { status: 'ok', probe: 'live', version: 'test', region: 'test-region' });
+    assert.deepEqual(res.body, { status: 'ok', probe: 'live', version: 'test', region: 'test-region', runtime: 'nodejs24' });
   });
 
   it('reports every dependency ok with its latency, version and region', async () => {

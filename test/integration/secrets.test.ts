@@ -181,10 +181,14 @@ describe('secrets (integration: real Secret Manager client, REST transport, loca
       fake.failWith = 503;
       const error = errorOf(await child.get(secrets.virtuosoWebhookSecret));
       assert.equal(error.isAppError, true, JSON.stringify(error));
+      // The client itself retries UNAVAILABLE within the read's deadline (secret-manager 7 maps the
+      // REST transport's 503 to it), so the failed read may have asked more than once.
+      const failedAsks = fake.requestsFor(secrets.virtuosoWebhookSecret).length;
+      assert.ok(failedAsks >= 1);
       fake.failWith = undefined;
       fake.values.set(secrets.virtuosoWebhookSecret, 'recovered');
       assert.equal(valueOf(await child.get(secrets.virtuosoWebhookSecret)), 'recovered');
-      assert.equal(fake.requestsFor(secrets.virtuosoWebhookSecret).length, 2);
+      assert.equal(fake.requestsFor(secrets.virtuosoWebhookSecret).length, failedAsks + 1);
     });
 
     it('getSecretList splits on whitespace and commas and drops empties', async () => {

@@ -245,7 +245,7 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     for (const fn of infra.functions as readonly infra.FunctionSpec[]) {
       const { args } = command(plan, ['functions', 'deploy'], fn.name);
       assert.equal(flag(args, 'gen2'), '');
-      assert.equal(flag(args, 'runtime'), 'nodejs20');
+      assert.equal(flag(args, 'runtime'), 'nodejs24');
       assert.equal(flag(args, 'region'), R);
       assert.equal(flag(args, 'source'), `dist/${fn.bundle}`);
       assert.equal(flag(args, 'entry-point'), fn.name);
