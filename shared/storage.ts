@@ -4,26 +4,35 @@
  * objects are logs, reports and backups, small enough to hold in memory) and verified twice: the
  * service checks the MD5 we send, the library checks the CRC32C it returns (deleting a mismatch),
  * and we check the size. Every call is idempotent (an upload rewrites the same bytes), so all are
- * retried on transient failures (twice, within 30 s), then answer 503. Locally STORAGE_ENDPOINT points the client at the stand-in of
- * scripts/local-stack/storage-server.ts; with a custom endpoint the library sends no credentials.
+ * retried on transient failures (twice, within 30 s: `withRetries`), then answer 503. Locally
+ * STORAGE_ENDPOINT points the client at the stand-in of scripts/local-stack/storage-server.ts; with
+ * a custom endpoint the library sends no credentials.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bucket } from '@google-cloud/storage';
 import { getConfig } from './config';
-import { AppError, dependencyError, notFound, unavailable } from './errors';
+import { AppError, dependencyError, isTransient, notFound, unavailable } from './errors';
 import { bucketName } from './infra';
+
+/** Attempts per call, the first included, and the time they may take together. */
+const ATTEMPTS = 3;
+const RETRY_BUDGET_MS = 30_000;
+/** Backoff before the n-th retry: BASE × 2^(n-1), jittered to 50–100 %. */
+const BASE_BACKOFF_MS = 1000;
 
 let bucketRef: Bucket | undefined;
 
 function bucket(): Bucket {
   if (!bucketRef) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Storage, IdempotencyStrategy } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
+    const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
     const { projectId, storageEndpoint } = getConfig();
-    // The library's default retries for 600 s; a function has less. RetryAlways: the default
-    // (RetryConditional) never retries an upload without a generation precondition, and save()
-    // then leaves the shared client's autoRetry off, so later reads would not be retried either.
-    const retryOptions = { maxRetries: 2, totalTimeout: 30, idempotencyStrategy: IdempotencyStrategy.RetryAlways };
+    // The library's own retries are off: on Node 22+ a retried download throws
+    // ERR_STREAM_UNABLE_TO_PIPE outside any promise and kills the process (teeny-request pipes the
+    // next response into the stream the retry destroyed; googleapis/google-cloud-node#8670, open).
+    // `withRetries` retries each whole call instead.
+    const retryOptions = { autoRetry: false, maxRetries: 0 };
     const storage = storageEndpoint
       ? new Storage({ apiEndpoint: storageEndpoint.replace(/\/+$/, ''), projectId, retryOptions })
       : new Storage({ retryOptions });
@@ -38,6 +47,24 @@ function storageError(err: unknown, name: string): AppError {
   // The library's integrity check failed (it deleted the object): sending it again may well work.
   if (typeof code === 'string' && code.startsWith('FILE_NO_UPLOAD')) return unavailable(`Cloud Storage upload of ${name} did not verify`, 5, err);
   return dependencyError('Cloud Storage', err);
+}
+
+/**
+ * Runs one idempotent Storage call, again after a transient failure (ATTEMPTS in all, within
+ * RETRY_BUDGET_MS, jittered backoff), and maps what it finally throws. An upload that did not
+ * verify is not resent here: the caller's own retry (a queue's) sends it again later.
+ */
+async function withRetries<T>(name: string, call: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + RETRY_BUDGET_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const wait = BASE_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+      if (attempt >= ATTEMPTS || !isTransient(err) || Date.now() + wait >= giveUpAt) throw storageError(err, name);
+      await sleep(wait);
+    }
+  }
 }
 
 export interface StoredObject {
@@ -62,17 +89,15 @@ export async function putObject(
   options: { contentType: string; metadata?: Record<string, string> },
 ): Promise<StoredObject> {
   const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const md5 = createHash('md5').update(body).digest('base64');
+  const md5 = hash('md5', body, 'base64');
   const file = bucket().file(name);
-  try {
-    await file.save(body, {
+  await withRetries(name, () =>
+    file.save(body, {
       resumable: false,
       validation: 'crc32c',
       metadata: { contentType: options.contentType, md5Hash: md5, ...(options.metadata ? { metadata: options.metadata } : {}) },
-    });
-  } catch (err) {
-    throw storageError(err, name);
-  }
+    }),
+  );
   const size = Number(file.metadata.size);
   const storedMd5 = file.metadata.md5Hash;
   if (size !== body.length || (storedMd5 !== undefined && storedMd5 !== md5)) {
@@ -83,35 +108,23 @@ export async function putObject(
 
 /** The object's bytes (CRC32C-checked by the library); not_found when it does not exist. */
 export async function getObject(name: string): Promise<Buffer> {
-  try {
-    const [data] = await bucket().file(name).download();
-    return data;
-  } catch (err) {
-    throw storageError(err, name);
-  }
+  const [data] = await withRetries(name, () => bucket().file(name).download());
+  return data;
 }
 
 /** Whether the object exists (one metadata request). */
 export async function objectExists(name: string): Promise<boolean> {
-  try {
-    const [exists] = await bucket().file(name).exists();
-    return exists;
-  } catch (err) {
-    throw storageError(err, name);
-  }
+  const [exists] = await withRetries(name, () => bucket().file(name).exists());
+  return exists;
 }
 
 /** Every object whose name starts with `prefix`, in name order (all pages). */
 export async function listObjects(prefix: string): Promise<ObjectInfo[]> {
-  try {
-    const [files] = await bucket().getFiles({ prefix, autoPaginate: true });
-    return files.map((f) => ({
-      name: f.name,
-      size: Number(f.metadata.size),
-      ...(f.metadata.contentType ? { contentType: f.metadata.contentType } : {}),
-      ...(f.metadata.updated ? { updated: f.metadata.updated } : {}),
-    }));
-  } catch (err) {
-    throw storageError(err, prefix);
-  }
+  const [files] = await withRetries(prefix, () => bucket().getFiles({ prefix, autoPaginate: true }));
+  return files.map((f) => ({
+    name: f.name,
+    size: Number(f.metadata.size),
+    ...(f.metadata.contentType ? { contentType: f.metadata.contentType } : {}),
+    ...(f.metadata.updated ? { updated: f.metadata.updated } : {}),
+  }));
 }
