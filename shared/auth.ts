@@ -12,7 +12,7 @@
  * Retry-After and the IETF `RateLimit-*` headers. Redis down → the request is allowed (the cache
  * is optional) and a warning is logged.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { cacheKeys, cacheTtlSeconds, withRedis } from './cache';
 import { AppError, dependencyError, forbidden, unauthenticated } from './errors';
@@ -37,7 +37,7 @@ export const KEY_PREFIX = 'vak_';
 const KEY_SHAPE = /^vak_[A-Za-z0-9_-]{43}$/;
 const KEY_CACHE_MS = 30_000;
 
-export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+export const hashKey = (key: string): string => hash('sha256', key, 'hex');
 
 /** A new key: the plaintext (shown once) and the record stored under its hash. */
 export function newApiKey(owner: { tenantId: string; userId: string; scopes: string[]; name?: string }): { key: string; record: ApiKeyRecord } {

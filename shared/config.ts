@@ -53,12 +53,7 @@ const url =
   (raw, name) => {
     const v = raw?.trim();
     if (!v) return undefined;
-    let u: URL | undefined;
-    try {
-      u = new URL(v);
-    } catch {
-      /* reported below */
-    }
+    const u = URL.parse(v);
     // `localhost:6379` parses as a URL with the scheme `localhost:`: demand a known scheme and a host.
     if (!u || !protocols.includes(u.protocol) || !u.hostname) {
       // Never echo credentials (redis://:password@host) into an error that is printed at start.

@@ -5,7 +5,7 @@
  * of the invoker service account; locally the client talks REST to the local dispatcher
  * (CLOUD_TASKS_ENDPOINT), which delivers with Cloud Tasks' headers and the queue's retry settings.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CloudTasksClient } from '@google-cloud/tasks';
 import { getConfig } from './config';
 import { dependencyError } from './errors';
@@ -29,7 +29,7 @@ function tasksClient(): CloudTasksClient {
 }
 
 /** `sha256` of the parts: the task's name within its queue. */
-export const taskId = (...parts: string[]) => createHash('sha256').update(parts.join('|')).digest('hex');
+export const taskId = (...parts: string[]) => hash('sha256', parts.join('|'), 'hex');
 const ALREADY_EXISTS = 6;
 const HTTP_CONFLICT = 409;
 

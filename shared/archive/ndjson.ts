@@ -2,7 +2,7 @@
  * Archive objects: gzip-compressed NDJSON (one JSON value per line), and where they go in the data
  * bucket (`logs/{source}/{yyyy-mm-dd}/{hh}/`, hours in UTC). Pure: no I/O.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { objectPrefixes } from '../infra';
 
@@ -31,7 +31,7 @@ export function utcHour(at: Date): { day: string; hour: string } {
   return { day: iso.slice(0, 10), hour: iso.slice(11, 13) };
 }
 
-const digestOf = (names: readonly string[]) => createHash('sha256').update([...names].sort().join('\n')).digest('hex').slice(0, 16);
+const digestOf = (names: readonly string[]) => hash('sha256', [...names].sort().join('\n'), 'hex').slice(0, 16);
 /** ISO 8601 basic format, 20261126T140507123Z: sorts by time, safe in object names. */
 export const compactTime = (at: Date) => at.toISOString().replace(/[-:.]/g, '');
 

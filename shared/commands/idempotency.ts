@@ -3,7 +3,7 @@
  * `idempotency/{sha256(tenant|key)}` holds the command id and a hash of the request; the same key
  * with a different request is a 409. Documents expire through a TTL policy on `expiresAt`.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Principal } from '../auth';
 import { badRequest, conflict, dependencyError } from '../errors';
 import { ALREADY_EXISTS, collections, db } from '../firestore';
@@ -16,8 +16,8 @@ export interface IdempotencyClaim {
   existingCommandId?: string;
 }
 
-const docId = (principal: Principal, key: string) => createHash('sha256').update(`${principal.tenantId}|${key}`).digest('hex');
-export const requestHash = (body: unknown) => createHash('sha256').update(JSON.stringify(body)).digest('hex');
+const docId = (principal: Principal, key: string) => hash('sha256', `${principal.tenantId}|${key}`, 'hex');
+export const requestHash = (body: unknown) => hash('sha256', JSON.stringify(body), 'hex');
 
 export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;

@@ -4,7 +4,7 @@
  * command catalogue. Virtuoso's refusals are mapped into the taxonomy once (virtuosoToAppError).
  * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Principal } from '../auth';
 import type { AddWrite } from '../firestore';
 import { cacheGet, cacheKeys, cacheSet, cacheTtlSeconds } from '../cache';
@@ -128,7 +128,7 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
   const v = validator(command.schema);
   if (!v({ ...args, ...flags })) throw unprocessable(`Invalid arguments for ${command.path.join(' ')}`, describeErrors(v));
   if (!command.read) return { command: command.name, output: await command.run(ctx, args, flags) };
-  const key = cacheKeys.apiResponse(command.name, createHash('sha256').update(JSON.stringify([principal.tenantId, args, flags])).digest('hex').slice(0, 32));
+  const key = cacheKeys.apiResponse(command.name, hash('sha256', JSON.stringify([principal.tenantId, args, flags]), 'hex').slice(0, 32));
   const cached = await cacheGet<unknown>(key);
   if (cached !== undefined) return { command: command.name, output: cached };
   const output = await command.run(ctx, args, flags);

@@ -537,10 +537,6 @@ function hasNumber(v: unknown): boolean {
 }
 
 function isHttpUrl(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && !!u.hostname;
-  } catch {
-    return false;
-  }
+  const u = URL.parse(url);
+  return !!u && (u.protocol === 'http:' || u.protocol === 'https:') && !!u.hostname;
 }

@@ -55,12 +55,8 @@ const step = (action: string, value = '', meta: Record<string, unknown> = {}, ex
 });
 
 function httpUrl(url: string, what: string): string {
-  let u: URL;
-  try {
-    u = new URL(url.trim());
-  } catch {
-    throw invalid(`${what} needs an absolute http(s) URL (got '${url}')`);
-  }
+  const u = URL.parse(url.trim());
+  if (!u) throw invalid(`${what} needs an absolute http(s) URL (got '${url}')`);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`${what} needs an http(s) URL (got '${url}')`);
   return u.toString();
 }
