@@ -17,6 +17,11 @@ export interface FaultRuleInput {
   kind: FaultKind;
   /** How many matching requests it answers (default 1). */
   count?: number;
+  /**
+   * How many matching requests pass it by first (default 0), whatever answers them: `skip: 3` with
+   * `path: '^/api/teststeps$'` answers the fourth step request from now on, deterministically.
+   */
+  skip?: number;
   /** Matches the method exactly (case-insensitive). */
   method?: string;
   /** Matches the path without the query, e.g. `^/api/teststeps$` (a string is read as a RegExp). */
@@ -29,6 +34,7 @@ export interface FaultRuleInput {
 
 interface FaultRule extends Required<Pick<FaultRuleInput, 'kind'>> {
   remaining: number;
+  skip: number;
   method?: string;
   path?: RegExp;
   status: number;
@@ -67,6 +73,7 @@ export class FaultControl {
     this.rules.push({
       kind: input.kind,
       remaining: input.count ?? 1,
+      skip: input.skip ?? 0,
       method: input.method?.toUpperCase(),
       path: input.path === undefined ? undefined : input.path instanceof RegExp ? input.path : new RegExp(input.path),
       status,
@@ -102,7 +109,12 @@ export class FaultControl {
   take(method: string, path: string, query: string): { record: ReceivedRequest; rule?: Readonly<FaultRule> } {
     const record: ReceivedRequest = { method, path, query, at: Date.now() };
     this.received.push(record);
-    const rule = this.rules.find((r) => r.remaining > 0 && (!r.method || r.method === method) && (!r.path || r.path.test(path)));
+    let rule: FaultRule | undefined;
+    for (const r of this.rules) {
+      if (r.remaining <= 0 || (r.method && r.method !== method) || (r.path && !r.path.test(path))) continue;
+      if (r.skip > 0) r.skip--; // every matching request counts against a rule's skip, answered by it or not
+      else rule ??= r;
+    }
     if (rule) {
       rule.remaining--;
       record.answeredBy = rule.kind;
@@ -114,7 +126,7 @@ export class FaultControl {
   snapshot() {
     return {
       latencyMs: this.latencyMs,
-      rules: this.rules.map((r) => ({ kind: r.kind, remaining: r.remaining, method: r.method, path: r.path?.source, status: r.status, retryAfterSeconds: r.retryAfterSeconds })),
+      rules: this.rules.map((r) => ({ kind: r.kind, remaining: r.remaining, skip: r.skip, method: r.method, path: r.path?.source, status: r.status, retryAfterSeconds: r.retryAfterSeconds })),
       received: this.received.length,
     };
   }

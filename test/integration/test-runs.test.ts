@@ -454,35 +454,30 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       const yaml = [
         'name: Same kinds', 'project: Same kinds', 'options: {continueOnError: true}', 'goals:', '  - name: G', '    url: https://a.example.com',
         '    journeys:', '      - name: J', '        checkpoints:', '          - name: C', '            steps:',
-        '              - click: A', '              - click: B', '              - click: C',
+        '              - click: A', '              - click: B', '              - click: C', '              - click: D',
       ].join('\n');
       const res = await submit(yaml, '?execute=false');
       assert.equal(res.status, 202, res.text);
       await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
-      // B is refused; the crash comes right after C was created (the refusal is recorded before C is sent).
+      // B is refused, C created; the crash comes right after C was created (the refusal is recorded
+      // before C is sent), while D is not sent yet or never answered, so the build cannot end first.
       sandbox.faults.received.length = 0;
-      const steps = () => sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy);
-      const refuse = setInterval(() => {
-        if (steps().length === 1) {
-          sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', count: 1 });
-          clearInterval(refuse);
-        }
-      }, 0);
+      sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', skip: 1 });
+      sandbox.faults.add({ kind: 'hang', method: 'POST', path: '^/api/teststeps$', skip: 3 });
+      const answered = () => sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy && r.answeredBy !== 'hang');
       const crash = new AbortController();
       const watch = setInterval(() => {
-        if (steps().length >= 3) crash.abort();
+        if (answered().length >= 3) crash.abort();
       }, 0);
-      sandbox.faults.setLatency(20);
       const first = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log, signal: crash.signal });
       clearInterval(watch);
-      clearInterval(refuse);
-      sandbox.faults.setLatency(0);
+      sandbox.faults.clear(); // the hang, if D was never sent
       assert.equal(first.outcome, 'abandoned');
       await runRef(res.body.id).update({ leaseUntil: new Date(Date.now() - 1).toISOString() });
       assert.equal((await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 1, log })).outcome, 'built');
       const goal = state().goals.find((g) => state().projects.find((p) => p.id === g.projectId)?.name === 'Same kinds')!;
       const [journey] = structure(goal.id);
-      assert.deepEqual(journey.cases[0].steps, ['NAVIGATE', 'CLICK', 'CLICK'], 'A and C once each, B refused');
+      assert.deepEqual(journey.cases[0].steps, ['NAVIGATE', 'CLICK', 'CLICK', 'CLICK'], 'A, C and D once each, B refused');
       const stored = (await loadRun(res.body.id))!;
       assert.deepEqual(Object.keys(stored.refused ?? {}), ['g0j0c0s1']);
     });

@@ -365,6 +365,21 @@ describe('Virtuoso sandbox (driven through the real VirtuosoClient over HTTP)', 
       assert.deepEqual(stored.map((s) => s.value), ['processed'], 'the caller must check before creating it again');
     });
 
+    it('skip: the first N matching requests pass a rule by, whatever answers them', async () => {
+      const g = await goal('Fault skip project');
+      const cp = await checkpoint(g.goalId, g.snapshotId, 'Skipped');
+      sandbox.faults.add({ kind: 'refuse', method: 'POST', path: /\/teststeps$/, skip: 1 });
+      sandbox.faults.add({ kind: '5xx', method: 'POST', path: /\/teststeps$/, skip: 2, status: 500 });
+      const first = await addStep(cp.id, { action: 'COMMENT', value: 'first', meta: {} });
+      const second = (await fail(addStep(cp.id, { action: 'COMMENT', value: 'second', meta: {} }))) as VirtuosoApiError;
+      const third = (await fail(addStep(cp.id, { action: 'COMMENT', value: 'third', meta: {} }))) as VirtuosoApiError;
+      const fourth = await addStep(cp.id, { action: 'COMMENT', value: 'fourth', meta: {} });
+      assert.equal(second.status, 400, 'the second is refused');
+      assert.equal(third.status, 500, 'the third gets the 5xx, whose skip counted the refused one too');
+      const stored = (await api.item<Case>('GET', `/testcases/${cp.id}`)).steps;
+      assert.deepEqual(stored.map((s) => s.id), [first.testStep.id, fourth.testStep.id]);
+    });
+
     it('latency applies to every API request', async () => {
       sandbox.faults.setLatency(300);
       const started = Date.now();
