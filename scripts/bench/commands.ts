@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
-import { buildBundles, formatTable } from '../build';
+import { formatTable } from '../build';
 import { freePort } from '../local-stack/processes';
 import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
@@ -47,6 +47,7 @@ import { VirtuosoClient } from '../../shared/virtuoso/client';
 import { stepFromCli } from '../../shared/virtuoso/step-commands';
 import { APPEND, createStepBody } from '../../shared/virtuoso/steps';
 import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, percentile, spawnFunction, type RunningFunction } from './cold-start';
+import { bundlesOn, currentRuntime, type BenchRuntime } from './runtime';
 
 const ORG_ID = 2242;
 const VIRTUOSO_TOKEN = 'bench-virtuoso-token';
@@ -74,6 +75,8 @@ export interface CommandsBenchOptions {
   asyncLatencyMs?: number;
   /** Give up waiting for the queue after this long (default 90 s). */
   asyncTimeoutMs?: number;
+  /** What the functions run on (default: this checkout, on its Node). */
+  runtime?: BenchRuntime;
   log?: (line: string) => void;
 }
 
@@ -219,8 +222,9 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be a positive integer (got ${v})`);
   }
 
-  log('commands: building the commands bundle …');
-  const [bundle] = await buildBundles(['commands']);
+  const runtime = opts.runtime ?? currentRuntime;
+  log(`commands (${runtime.label}, node ${runtime.version}): building the commands bundle …`);
+  const [bundle] = await bundlesOn(runtime, ['commands']);
   log('commands: starting the local stack, the Virtuoso sandbox and the Cloud Tasks dispatcher …');
   const stack = await startStack({ projectId: 'bench-commands', redis: 'private' });
   // This process's own clients (Firestore, Pub/Sub) read the emulator hosts from the environment
@@ -255,9 +259,9 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       TASKS_INVOKER_SA: 'tasks-invoker@bench-commands.iam.gserviceaccount.com',
     };
     const source = join(bundle.outfile, '..');
-    const api = await spawnFunction({ source, target: 'commands', env, execArgv: benchNodeArgs() });
+    const api = await spawnFunction({ source, target: 'commands', env, execArgv: benchNodeArgs(), runtime });
     fns.push(api);
-    const worker = await spawnFunction({ source, target: 'commandWorker', env, port: workerPort });
+    const worker = await spawnFunction({ source, target: 'commandWorker', env, port: workerPort, runtime });
     fns.push(worker);
     await firstResponse(api, (url) => httpRequest(`${url}/commands`), (r) => r.status === 401, 30_000);
     await firstResponse(worker, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
@@ -543,7 +547,7 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       row('queued: POST sent → succeeded recorded', asyncResult.toSucceeded, `${asyncResult.commandsPerSecond} commands/s, Virtuoso latency ${asyncLatencyMs} ms`),
     ];
     const table = formatTable(['measure', 'samples', 'p50 ms', 'p99 ms', 'mean ms', 'note'], rows, ['samples', 'p50 ms', 'p99 ms', 'mean ms']);
-    log(`\nCommands (node ${process.version}, ${cpus().length} CPUs; sync: ${n} each way after ${warmup} warm-up, interleaved in blocks of ${blockSize}):\n${table}`);
+    log(`\nCommands (${runtime.label}: node ${runtime.version}, ${cpus().length} CPUs; sync: ${n} each way after ${warmup} warm-up, interleaved in blocks of ${blockSize}):\n${table}`);
     log(
       `sync overhead of the function: p50 +${f(syncResult.addedP50Ms)} ms (target < 5 ms: ${syncResult.addedP50Ms < 5 ? 'met' : 'NOT met'}), p99 +${f(syncResult.addedP99Ms)} ms; ` +
         `CPU per command: function ${syncResult.functionCpuMsPerCommand} ms, ` +
@@ -554,7 +558,7 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
         `every one succeeded, ${m} steps in the checkpoint, each once; ${asyncResult.deliveries} deliveries, ${asyncResult.retriedTasks} task(s) retried`,
     );
     log(`CPU per queued command: ${Object.entries(asyncResult.cpuMsPerCommand).map(([k, v]) => `${k} ${v} ms`).join(', ')}`);
-    return { node: process.version, cpus: cpus().length, sync: syncResult, async: asyncResult, table };
+    return { node: runtime.version, cpus: cpus().length, sync: syncResult, async: asyncResult, table };
   } finally {
     await Promise.all(fns.map((fn) => fn.stop()));
     await Promise.all([

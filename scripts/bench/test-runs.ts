@@ -21,7 +21,6 @@ import { join } from 'node:path';
 import { FieldPath, Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
 import { stringify } from 'yaml';
-import { buildBundles } from '../build';
 import { freePort } from '../local-stack/processes';
 import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
@@ -33,6 +32,7 @@ import { collections } from '../../shared/infra';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { buildPlan } from '../../shared/testruns/plan';
 import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, spawnFunction, type RunningFunction } from './cold-start';
+import { bundlesOn, currentRuntime, type BenchRuntime } from './runtime';
 
 const ORG_ID = 2242;
 const TOKEN = 'bench-virtuoso-token';
@@ -42,6 +42,8 @@ export interface TestRunsBenchOptions {
   latencyMs?: number;
   /** TEST_RUN_CONCURRENCY for the worker (default: the worker's own default). */
   concurrency?: number;
+  /** What the functions run on (default: this checkout, on its Node). */
+  runtime?: BenchRuntime;
   log?: (line: string) => void;
 }
 
@@ -115,8 +117,9 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
   const runs = opts.runs ?? 3;
   const latencyMs = opts.latencyMs ?? 20;
   const log = opts.log ?? ((line: string) => console.log(line));
-  log('test-runs: building the test-runs bundle …');
-  const [bundle] = await buildBundles(['test-runs']);
+  const runtime = opts.runtime ?? currentRuntime;
+  log(`test-runs (${runtime.label}, node ${runtime.version}): building the test-runs bundle …`);
+  const [bundle] = await bundlesOn(runtime, ['test-runs']);
   log('test-runs: starting the local stack, the sandbox (20 ms per call), Cloud Tasks and Storage …');
   const stack = await startStack({ projectId: 'bench-test-runs', redis: 'private' });
   const savedEnv = Object.fromEntries(Object.keys(stack.env).map((k) => [k, process.env[k]]));
@@ -139,9 +142,9 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
       ...(opts.concurrency ? { TEST_RUN_CONCURRENCY: String(opts.concurrency) } : {}),
     };
     const source = join(bundle.outfile, '..');
-    const api = await spawnFunction({ source, target: 'testRuns', env });
+    const api = await spawnFunction({ source, target: 'testRuns', env, runtime });
     fns.push(api);
-    const worker = await spawnFunction({ source, target: 'testRunWorker', env, port: workerPort, execArgv: benchNodeArgs() });
+    const worker = await spawnFunction({ source, target: 'testRunWorker', env, port: workerPort, execArgv: benchNodeArgs(), runtime });
     fns.push(worker);
     await firstResponse(api, (url) => httpRequest(`${url}/test-runs`), (r) => r.status === 401, 30_000);
     await firstResponse(worker, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
@@ -203,7 +206,7 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
     if (process.env.BENCH_LOG_LEVEL) log(worker.output());
     const medianBuildMs = median(results.map((r) => r.buildMs));
     return {
-      node: process.version, cpus: cpus().length,
+      node: runtime.version, cpus: cpus().length,
       shape: { goals: plan.totals.goals, journeys: plan.totals.journeys, checkpoints: plan.totals.checkpoints, steps: plan.totals.steps, operations: plan.totals.operations, calls: plan.totals.calls },
       latencyMs, criticalPathCalls: plan.criticalPathCalls, lowerBoundMs, runs: results, medianBuildMs,
       medianRatio: Number((medianBuildMs / lowerBoundMs).toFixed(2)),

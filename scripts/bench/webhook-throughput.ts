@@ -14,11 +14,12 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { PubSub } from '@google-cloud/pubsub';
-import { buildBundles, formatTable } from '../build';
+import { formatTable } from '../build';
 import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
 import { signVirtuoso } from '../../shared/webhooks/signature';
-import { benchNodeArgs, buildHelloBundle, cpuMs, firstResponse, httpRequest, spawnFunction } from './cold-start';
+import { benchNodeArgs, cpuMs, firstResponse, httpRequest, spawnFunction } from './cold-start';
+import { bundlesOn, currentRuntime, helloBundleOn, type BenchRuntime } from './runtime';
 
 const SECRET = 'bench-webhook-secret';
 
@@ -26,6 +27,8 @@ export interface ThroughputOptions {
   seconds?: number;
   connections?: number;
   rounds?: number;
+  /** What hello world and the webhook run on (default: this checkout, on its Node). */
+  runtime?: BenchRuntime;
   log?: (line: string) => void;
 }
 
@@ -64,6 +67,8 @@ export interface RatioBound {
 const TARGET_RATIO = 0.3;
 
 export interface ThroughputResult {
+  /** node version of the runtime measured. */
+  node: string;
   hello: LoadResult;
   webhook: LoadResult;
   ratio: number;
@@ -143,16 +148,17 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
   const connections = opts.connections ?? 50;
   const rounds = opts.rounds ?? 2;
   const log = opts.log ?? ((line: string) => console.log(line));
+  const runtime = opts.runtime ?? currentRuntime;
 
-  log('throughput: building bundles …');
-  const [[webhookBundle], hello] = await Promise.all([buildBundles(['webhook']), buildHelloBundle()]);
+  log(`throughput (${runtime.label}, node ${runtime.version}): building bundles …`);
+  const [[webhookBundle], hello] = await Promise.all([bundlesOn(runtime, ['webhook']), helloBundleOn(runtime)]);
   log('throughput: starting the local stack …');
   const stack = await startStack({ projectId: 'bench-throughput', redis: 'private' });
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const client = new PubSub({ projectId: stack.projectId, apiEndpoint: stack.env.PUBSUB_EMULATOR_HOST });
   const env = { ...stack.env, LOG_LEVEL: 'warn', APP_VERSION: 'bench', VIRTUOSO_WEBHOOK_SECRET: SECRET, SECRET_MANAGER_ENDPOINT: '' };
-  const helloFn = await spawnFunction({ source: join(hello.outfile, '..'), target: 'hello', env });
-  const webhookFn = await spawnFunction({ source: join(webhookBundle.outfile, '..'), target: 'webhook', env, execArgv: benchNodeArgs() });
+  const helloFn = await spawnFunction({ source: join(hello.outfile, '..'), target: 'hello', env, runtime });
+  const webhookFn = await spawnFunction({ source: join(webhookBundle.outfile, '..'), target: 'webhook', env, execArgv: benchNodeArgs(), runtime });
   try {
     await provisionPubsub(client, stack.projectId);
     await firstResponse(helloFn, (url) => httpRequest(url), (r) => r.status === 200, 30_000);
@@ -192,7 +198,7 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
       [h, w].map((r) => [r.target, String(r.requestsPerSecond), String(r.p50Ms), String(r.p99Ms), String(r.total), String(r.non2xx), String(r.errors), r.cpuMsPerRequest.toFixed(2)]),
       ['req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
     );
-    log(`\nWebhook intake at ${connections} connections, ${rounds} × ${seconds} s each (node ${process.version}, ${cpus().length} CPUs):\n${table}`);
+    log(`\nWebhook intake at ${connections} connections, ${rounds} × ${seconds} s each (${runtime.label}: node ${runtime.version}, ${cpus().length} CPUs):\n${table}`);
     log(`webhook / hello throughput: ${(ratio * 100).toFixed(1)} % (target ≥ 30 %); webhook p99 ${w.p99Ms} ms (target < 100 ms)`);
     log(
       `CPU per webhook request on this machine: function ${w.cpuMsPerRequest} ms (hello ${h.cpuMsPerRequest} ms), ` +
@@ -204,7 +210,7 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
         `with a webhook function costing no CPU at all: ${(bound.zeroCostFunction * 100).toFixed(1)} % — the ceiling the emulators and the load generator leave on this machine; ` +
         `${TARGET_RATIO * 100} % needs the function under ${bound.functionCpuBudgetMs} ms of CPU per request (it spends ${w.cpuMsPerRequest} ms; the bare hello world ${h.cpuMsPerRequest} ms)`,
     );
-    return { hello: h, webhook: w, ratio, bound, table };
+    return { node: runtime.version, hello: h, webhook: w, ratio, bound, table };
   } finally {
     await Promise.all([helloFn.stop(), webhookFn.stop()]);
     await client.close();
