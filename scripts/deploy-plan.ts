@@ -478,7 +478,17 @@ function apiSteps(c: Ctx): PlanStep[] {
     ...(c.input.functions.some((f) => f.trigger.kind === 'pubsub') ? ['eventarc.googleapis.com'] : []),
     ...(c.input.functions.some((f) => f.uses.redis) ? ['vpcaccess.googleapis.com', 'redis.googleapis.com'] : []),
   ];
-  return [{ kind: 'api', description: `enable ${apis.length} APIs`, args: withProject(c, 'services', 'enable', ...apis) }];
+  // The service agents the plan grants rights to (dead letters, push tokens, managed exports) are
+  // made when their API is first used; a binding to one that does not exist yet would fail.
+  const agents = ['pubsub.googleapis.com', ...(c.fns.some((f) => f.uses.firestoreExports) ? ['firestore.googleapis.com'] : [])];
+  return [
+    { kind: 'api', description: `enable ${apis.length} APIs`, args: withProject(c, 'services', 'enable', ...apis) },
+    ...agents.map((service): PlanStep => ({
+      kind: 'api',
+      description: `the ${service.split('.')[0]} service agent exists`,
+      args: withProject(c, 'beta', 'services', 'identity', 'create', `--service=${service}`),
+    })),
+  ];
 }
 
 /** The VPC connector and the Memorystore instance, for the functions that use Redis. */

@@ -82,6 +82,10 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     // Eventarc for the Pub/Sub-triggered testRunEvents; Serverless VPC Access and Redis for Memorystore.
     assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS, 'eventarc.googleapis.com', 'vpcaccess.googleapis.com', 'redis.googleapis.com']);
     assert.equal(at(plan, enable), 1, 'right after the build');
+    // The service agents the plan grants rights to exist before the first grant.
+    const agents = commands(plan, 'beta', 'services', 'identity', 'create');
+    assert.deepEqual(agents.map((s) => flag(s.args, 'service')), ['pubsub.googleapis.com', 'firestore.googleapis.com']);
+    assert.ok(agents.every((s) => at(plan, s) < firstOf(plan, 'iam')));
   });
 
   it('looks the project number up first when it is not given, and uses it as ${PROJECT_NUMBER}', () => {
