@@ -12,6 +12,7 @@ loads them lazily while parsing, so later forks of the same command find them lo
 import gc
 import json
 import os
+import signal
 import sys
 import traceback
 
@@ -45,6 +46,8 @@ for line in sys.stdin:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        # A command that hangs (a network call the dead proxy did not stop) ends in a minute, failed.
+        signal.alarm(60)
         os.close(r)
         # Nothing to read: not the commands the parent reads (`--data-file=-` would take them).
         null = os.open(os.devnull, os.O_RDONLY)
