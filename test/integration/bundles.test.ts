@@ -89,6 +89,15 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     }
   });
 
+  it("leaves Pub/Sub's unread static protos modules out of every bundle (scripts/build.ts, unreadProtosExport)", () => {
+    for (const b of built) {
+      const text = readFileSync(b.outfile, 'utf8');
+      assert.doesNotMatch(text, /node_modules\/@google-cloud\/pubsub(-api)?\/build\/protos\/protos\.js(?!on)/, b.bundle);
+    }
+    // …and the bundles that publish still carry what the client encodes with.
+    assert.match(readFileSync(built.find((b) => b.bundle === 'webhook')!.outfile, 'utf8'), /pubsub-api\/build\/protos\/protos\.json/);
+  });
+
   it('health: the liveness probe answers 200 JSON', async () => {
     const res = await httpRequest(`${url('health')}/?probe=live`);
     assert.equal(res.status, 200, res.text);
