@@ -23,7 +23,7 @@ import {
   unprocessable,
   unsupportedMediaType,
 } from './errors';
-import { log, parseTrace, type Logger } from './log';
+import { log, parseTrace, type HttpRequestInfo, type Logger } from './log';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -105,7 +105,7 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500) {
-        reqLog.error(appError.message, { error: err, status: appError.status, path: req.path });
+        reqLog.error(appError.message, { error: err, status: appError.status, path: req.path, httpRequest: httpRequestInfo(req, appError.status) });
       } else {
         reqLog.info(`rejected: ${appError.message}`, { code: appError.code, status: appError.status });
       }
@@ -114,6 +114,18 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
   };
   installDirectDispatch();
   functions.http(name, Object.assign(serve, { [DIRECT]: true }));
+}
+
+/** The request as Error Reporting shows it beside an error (shared/log.ts). */
+function httpRequestInfo(req: functions.Request, responseStatusCode: number): HttpRequestInfo {
+  return {
+    method: req.method,
+    url: req.originalUrl ?? req.url,
+    responseStatusCode,
+    ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+    ...(req.headers.referer ? { referrer: req.headers.referer } : {}),
+    ...(req.ip ? { remoteIp: req.ip } : {}),
+  };
 }
 
 export function mediaTypeOf(contentType: string | undefined): string | undefined {
