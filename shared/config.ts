@@ -88,6 +88,8 @@ const SPEC = {
   webhookMaxBodyBytes: ['WEBHOOK_MAX_BODY_BYTES', int(256 * 1024, 1024, 700 * 1024)],
   /** Duplicate deliveries inside this window are acknowledged and not published again. */
   webhookDedupeHours: ['WEBHOOK_DEDUPE_HOURS', int(72, 1, 24 * 30)],
+  /** How long the inbox keeps a delivery (body, attempts, replays); at least the dedupe window, whose marker it is. */
+  webhookRetentionHours: ['WEBHOOK_RETENTION_HOURS', int(72, 1, 24 * 90)],
   /** Standard Webhooks timestamp tolerance, both directions. */
   webhookToleranceSeconds: ['WEBHOOK_TOLERANCE_SECONDS', int(300, 1, 3600)],
   /** Secret Manager values are cached in memory this long (rotation reaches warm instances after it). */

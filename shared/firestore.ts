@@ -24,6 +24,12 @@ export const ALREADY_EXISTS = 6;
 /** gRPC FAILED_PRECONDITION, as raised by a write whose `lastUpdateTime` precondition no longer holds. */
 export const FAILED_PRECONDITION = 9;
 
+/** `FieldPath.documentId()` (to order or page by document id), without loading the library at import time. */
+export function documentId(): import('@google-cloud/firestore').FieldPath {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('@google-cloud/firestore') as typeof import('@google-cloud/firestore')).FieldPath.documentId();
+}
+
 /** The FieldValue sentinels, without loading the library at import time. */
 export function fieldValue(): typeof import('@google-cloud/firestore').FieldValue {
   // eslint-disable-next-line @typescript-eslint/no-require-imports

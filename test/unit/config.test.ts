@@ -44,6 +44,7 @@ describe('config', () => {
         publishTimeoutMs: 10_000,
         webhookMaxBodyBytes: 256 * 1024,
         webhookDedupeHours: 72,
+        webhookRetentionHours: 72,
         webhookToleranceSeconds: 300,
         secretTtlMs: 60_000,
         virtuosoBaseUrl: undefined,
@@ -87,6 +88,7 @@ describe('config', () => {
         PUBLISH_TIMEOUT_MS: '30000',
         WEBHOOK_MAX_BODY_BYTES: '1024',
         WEBHOOK_DEDUPE_HOURS: '720',
+        WEBHOOK_RETENTION_HOURS: '2160',
         WEBHOOK_TOLERANCE_SECONDS: '3600',
         SECRET_TTL_MS: '3600000',
         SECRET_MANAGER_ENDPOINT: 'http://127.0.0.1:8085',
@@ -108,6 +110,7 @@ describe('config', () => {
       assert.equal(config.publishTimeoutMs, 30_000);
       assert.equal(config.webhookMaxBodyBytes, 1024);
       assert.equal(config.webhookDedupeHours, 720);
+      assert.equal(config.webhookRetentionHours, 2160);
       assert.equal(config.webhookToleranceSeconds, 3600);
       assert.equal(config.secretTtlMs, 3_600_000);
       assert.equal(config.secretManagerEndpoint, 'http://127.0.0.1:8085');
@@ -163,6 +166,7 @@ describe('config', () => {
         ['WEBHOOK_MAX_BODY_BYTES', '716801', 'between 1024 and 716800'],
         ['WEBHOOK_DEDUPE_HOURS', '0', 'between 1 and 720'],
         ['WEBHOOK_DEDUPE_HOURS', '721', 'between 1 and 720'],
+        ['WEBHOOK_RETENTION_HOURS', '2161', 'between 1 and 2160'],
         ['WEBHOOK_TOLERANCE_SECONDS', '0', 'between 1 and 3600'],
         ['WEBHOOK_TOLERANCE_SECONDS', '3601', 'between 1 and 3600'],
         ['SECRET_TTL_MS', '-1', 'between 0 and 3600000'],
