@@ -1,8 +1,9 @@
-/** The test-run report (shared/testruns/report.ts): report.json's RunReport and junit.xml. */
+/** The test-run report: report.json's RunReport (shared/testruns/report.ts) and junit.xml (shared/testruns/junit.ts). */
 import assert from 'node:assert/strict';
 import { Executions } from '../../scripts/virtuoso-sandbox/executions';
 import { SandboxState } from '../../scripts/virtuoso-sandbox/model';
-import { buildReport, junitXml, mapOutcome, xmlSafe, type BuiltGoal, type ReportInput, type RunReport } from '../../shared/testruns/report';
+import { junitXml, xmlSafe } from '../../shared/testruns/junit';
+import { buildReport, mapOutcome, type BuiltGoal, type ReportInput, type RunReport } from '../../shared/testruns/report';
 
 // --- a tiny, strict XML 1.0 parser: well-formedness check plus a tree to assert on ----------------
 
