@@ -517,6 +517,25 @@ describe('test-run report', () => {
       assert.equal(checkpointOf(buildReport(input({ 8001: derived })), 'Logout', 'Log out').outcome, 'passed');
     });
 
+    it('a checkpoint without an outcome is passed only when every step passed or was skipped (never a false green)', () => {
+      const outcomeFromSteps = (...outcomes: (string | null)[]) => {
+        const exec = passingExecution();
+        const logout = exec[4002] as ReturnType<typeof xjourney>;
+        logout.cases = [nav(), xcase(5004, 'Log out', 'PASS', outcomes.map((o, i) => xstep(6006 + i, 'CLICK', '', o)))];
+        delete (logout.cases[1] as { outcome?: unknown }).outcome;
+        const steps = outcomes.map((_, i) => ({ stepId: String(6006 + i), label: `step ${i}` }));
+        const goals = definition();
+        goals[0].journeys[1].checkpoints[0].steps = steps;
+        const cp = checkpointOf(buildReport(input({ 8001: exec }, goals)), 'Logout', 'Log out');
+        return [cp.outcome, cp.error];
+      };
+      assert.deepEqual(outcomeFromSteps('PASS', null), ['unknown', 'Virtuoso reported no outcome for the checkpoint']);
+      assert.deepEqual(outcomeFromSteps(null, 'PASS'), ['unknown', 'Virtuoso reported no outcome for the checkpoint']);
+      assert.deepEqual(outcomeFromSteps('PASS', 'SKIP'), ['passed', undefined]);
+      assert.deepEqual(outcomeFromSteps('SKIP', 'SKIP'), ['skipped', undefined]);
+      assert.deepEqual(outcomeFromSteps(), ['unknown', 'Virtuoso reported no outcome for the checkpoint']);
+    });
+
     it('includes journeys of the job the run did not build, and tolerates an un-unwrapped {success, map} envelope', () => {
       const exec = passingExecution();
       exec[4000] = xjourney(4000, 'Old journey', 'PASS', [nav()]);
