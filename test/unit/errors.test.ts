@@ -85,6 +85,7 @@ describe('errors', () => {
       assert.equal(conflict('c').code, 'conflict');
       assert.equal(conflict('c').status, 409);
       assert.equal(unprocessable('p').code, 'unprocessable_entity');
+      assert.deepEqual(unprocessable('p', { at: 'goals[0]' }).details, { at: 'goals[0]' });
 
       const tooLarge = payloadTooLarge(1024);
       assert.equal(tooLarge.status, 413);
