@@ -12,7 +12,8 @@ import type { Logger } from '../log';
 import { putObject } from '../storage';
 import { virtuoso } from '../virtuoso';
 import { keys } from './plan';
-import { buildReport, junitXml, type BuiltGoal } from './report';
+import { junitXml } from './junit';
+import { buildReport, type BuiltGoal } from './report';
 import { FINAL, loadRun, recordedIds, runDefinition, transition, type TestRunRecord } from './store';
 
 export type TestEventType = 'test.started' | 'test.completed' | 'test.failed';

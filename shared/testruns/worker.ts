@@ -19,6 +19,7 @@ import { enqueueTask, taskId } from '../tasks';
 import { virtuoso } from '../virtuoso';
 import { asAppError } from '../virtuoso/errors';
 import { buildRun } from './build';
+import { claimGoal } from './claims';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
 import { buildPlan } from './plan';
 import { Recorder } from './recorder';
@@ -177,7 +178,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
   try {
     result = await buildRun({
       runId: run.id, def, plan, api: virtuoso(), orgId: config.virtuosoOrgId ?? 0, ids: recordedIds(run), refused: run.refused ?? {}, executeSentAt: run.executeSentAt ?? {},
-      resume: held > 1, recorder, concurrency: config.testRunConcurrency, stopReason, beforeExecute, signal: ctx.signal, log,
+      resume: held > 1, recorder, claimGoal, concurrency: config.testRunConcurrency, stopReason, beforeExecute, signal: ctx.signal, log,
     });
   } catch (err) {
     // What was recorded so far is kept (a retry resumes from it); then the lease can be let go.

@@ -1,6 +1,6 @@
 /** Configuration (shared/config.ts): loadConfig is pure, so every case passes its own env. */
 import assert from 'node:assert/strict';
-import { ConfigError, LOG_LEVELS, loadConfig, redisUrlOf, type Config } from '../../shared/config';
+import { ConfigError, getConfig, LOG_LEVELS, loadConfig, redisUrlOf, type Config } from '../../shared/config';
 
 const MINIMAL = { GOOGLE_CLOUD_PROJECT: 'my-project' };
 
@@ -244,5 +244,43 @@ describe('config errors never echo credentials', () => {
       () => loadConfig({ GOOGLE_CLOUD_PROJECT: 'p', REDIS_URL: 'http://user:hunter2@cache:6379' }),
       (err: Error) => err.message.includes('REDIS_URL') && !err.message.includes('hunter2') && err.message.includes('//***@'),
     );
+  });
+});
+
+// Cases the mutation tests (npm run test:mutation) showed missing.
+describe('config: blank values, messages and getConfig', () => {
+  it('a blank or padded optional string is trimmed, and blank means unset', () => {
+    assert.equal(loadConfig({ ...MINIMAL, REDIS_HOST: '  ', TASKS_INVOKER_SA: '\t' }).redisHost, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, TASKS_INVOKER_SA: '\t' }).tasksInvokerServiceAccount, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, REDIS_HOST: ' 10.1.2.3 ' }).redisHost, '10.1.2.3');
+  });
+
+  it('a blank integer takes its default (Number("  ") would be 0)', () => {
+    const config = loadConfig({ ...MINIMAL, HEALTH_CACHE_MS: '   ', SECRET_TTL_MS: ' ' });
+    assert.equal(config.healthCacheMs, 5000);
+    assert.equal(config.secretTtlMs, 60_000);
+  });
+
+  it('an empty or blank optional integer is unset, not 0', () => {
+    assert.equal(loadConfig({ ...MINIMAL, VIRTUOSO_ORG_ID: '' }).virtuosoOrgId, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, VIRTUOSO_ORG_ID: '  ' }).virtuosoOrgId, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, VIRTUOSO_ORG_ID: ' 2242 ' }).virtuosoOrgId, 2242);
+  });
+
+  it('a bad URL names the schemes it takes', () => {
+    assertRejected('REDIS_URL', 'http://cache:6379', /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got 'http:\/\/cache:6379'\)$/);
+    assertRejected('STORAGE_ENDPOINT', 'ftp://x', /^STORAGE_ENDPOINT must be a http:\/\/ or https:\/\/ URL \(got 'ftp:\/\/x'\)$/);
+  });
+
+  it('a bug in a parser is thrown as it is, not reported as a bad variable', () => {
+    // Only a parser's own Problem is a configuration problem; a value that is not a string is a bug.
+    assert.throws(() => loadConfig({ ...MINIMAL, REGION: 5 as unknown as string }), (err: Error) => err instanceof TypeError && !(err instanceof ConfigError));
+  });
+
+  it('getConfig loads the process environment once and returns the same frozen object after', () => {
+    const first = getConfig();
+    assert.equal(first.projectId, process.env.GOOGLE_CLOUD_PROJECT);
+    assert.ok(Object.isFrozen(first));
+    assert.equal(getConfig(), first);
   });
 });

@@ -82,7 +82,10 @@ describe('errors', () => {
       assert.equal(forbidden('f').status, 403);
       assert.equal(notFound('n').status, 404);
       assert.deepEqual(conflict('c', { id: 1 }).details, { id: 1 });
+      assert.equal(conflict('c').code, 'conflict');
+      assert.equal(conflict('c').status, 409);
       assert.equal(unprocessable('p').code, 'unprocessable_entity');
+      assert.deepEqual(unprocessable('p', { at: 'goals[0]' }).details, { at: 'goals[0]' });
 
       const tooLarge = payloadTooLarge(1024);
       assert.equal(tooLarge.status, 413);
