@@ -168,7 +168,7 @@ async function report(principal: Principal, id: string, format: string | null): 
   if (f !== 'json' && f !== 'junit') throw badRequest("format must be 'json' or 'junit'");
   const run = await getRun(principal, id);
   if (!run.report) throw conflict(`The run has no report yet (${run.status})`, { status: run.status });
-  const body = await getObject(f === 'json' ? run.report.objects.json : run.report.objects.junit);
+  const body = await getObject(f === 'json' ? run.report.objects.json : run.report.objects.junit, { deadlineMs: getConfig().dependencyDeadlineMs });
   return { status: 200, raw: { contentType: f === 'json' ? 'application/json' : 'application/xml; charset=utf-8', text: body.toString('utf8') } };
 }
 

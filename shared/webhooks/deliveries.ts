@@ -11,10 +11,9 @@
 import { createHash } from 'node:crypto';
 import type { DocumentReference, Timestamp } from '@google-cloud/firestore';
 import { getConfig } from '../config';
-import { withDeadline } from '../deadline';
-import { dependencyError, notFound, unavailable, type AppError } from '../errors';
+import { notFound, unavailable } from '../errors';
 import { publishEvent } from '../events';
-import { ALREADY_EXISTS, collections, db, FAILED_PRECONDITION, fieldValue, groupCommit } from '../firestore';
+import { ALREADY_EXISTS, collections, db, FAILED_PRECONDITION, fieldValue, firestoreCall, firestoreCode, groupCommit } from '../firestore';
 import { topics } from '../infra';
 import { parseWebhookBody, type WebhookSummary } from './payload';
 import type { SignatureScheme, VerifiedDelivery } from './signature';
@@ -43,13 +42,12 @@ export interface DeliveryRecord {
   lastReplayMessageId?: string;
 }
 
-/** Every Firestore call on the intake path answers within this, or the sender gets 503. */
-export const FIRESTORE_DEADLINE_MS = 5000;
 /**
  * A claimed delivery is held this long: longer than the claim, the publish and the mark can take
- * together, so a live claim is never taken over. A crashed instance's claim lapses after it.
+ * together (each Firestore call has DEPENDENCY_DEADLINE_MS), so a live claim is never taken over.
+ * A crashed instance's claim lapses after it.
  */
-export const leaseMs = () => getConfig().publishTimeoutMs + 2 * FIRESTORE_DEADLINE_MS + 5000;
+export const leaseMs = () => getConfig().publishTimeoutMs + 2 * getConfig().dependencyDeadlineMs + 5000;
 export const WEBHOOK_EVENT_TYPE = 'webhook.received';
 const SOURCE = 'webhook';
 
@@ -61,14 +59,6 @@ export function dedupeKey(verified: VerifiedDelivery, rawBody: Buffer): string {
 }
 
 const ref = (key: string) => db().collection(collections.webhookDeliveries).doc(key) as DocumentReference;
-
-/** The gRPC code of the Firestore error behind a wrapped AppError. */
-const causeCode = (err: unknown) => ((err as AppError).cause as { code?: number } | undefined)?.code;
-
-const firestoreCall = <T>(p: Promise<T>, ms = FIRESTORE_DEADLINE_MS) =>
-  withDeadline(p, ms, () => unavailable('Firestore did not answer in time', 5)).catch((err) => {
-    throw dependencyError('Firestore', err);
-  });
 
 /**
  * A claim: the delivery is ours to publish. `version` is the update time of our claim write; the
@@ -109,7 +99,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
     const written = await firestoreCall(groupCommit((batch) => batch.create(ref(d.key), fresh), d.rawBody.length + 1024));
     return { outcome: 'claimed', receivedAt: fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if (causeCode(err) !== ALREADY_EXISTS) throw err;
+    if (firestoreCode(err) !== ALREADY_EXISTS) throw err;
   }
   return reclaim(d, fresh, now);
 }
@@ -137,7 +127,7 @@ async function reclaim(d: NewDelivery, fresh: Record<string, unknown> & { receiv
     const written = await firestoreCall(ref(d.key).update(update, { lastUpdateTime: snap.updateTime! }));
     return { outcome: 'claimed', receivedAt: live ? record.receivedAt : fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if (causeCode(err) === FAILED_PRECONDITION) {
+    if (firestoreCode(err) === FAILED_PRECONDITION) {
       throw unavailable('This delivery is being processed; retry shortly', 2);
     }
     throw err;
@@ -171,7 +161,7 @@ export async function markPublished(key: string, version: Timestamp, messageId: 
     );
     return true;
   } catch (err) {
-    if (causeCode(err) === FAILED_PRECONDITION) return false;
+    if (firestoreCode(err) === FAILED_PRECONDITION) return false;
     throw err;
   }
 }
