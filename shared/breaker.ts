@@ -1,0 +1,81 @@
+/**
+ * A circuit breaker for an optional dependency (the cache): after it times out, or fails
+ * `failuresToOpen` times in a row, calls fail at once for `openMs` instead of each waiting out its
+ * deadline; then one call is let through to probe it, and the breaker closes when that succeeds
+ * (else it stays open, twice as long, up to `maxOpenMs`). So a frozen Redis costs one deadline
+ * per `openMs`, not one per request.
+ */
+export class BreakerOpenError extends Error {
+  constructor(readonly what: string) {
+    super(`${what} is skipped for now (circuit open after failures)`);
+    this.name = 'BreakerOpenError';
+  }
+}
+
+export interface BreakerOptions {
+  /** Consecutive failures that open it (a timeout opens it at once). */
+  failuresToOpen?: number;
+  openMs?: number;
+  maxOpenMs?: number;
+  /** Whether an error is a timeout (opens at once). */
+  isTimeout?: (err: unknown) => boolean;
+}
+
+export class CircuitBreaker {
+  private failures = 0;
+  private openUntil = 0;
+  private currentOpenMs: number;
+  private probing = false;
+  private readonly failuresToOpen: number;
+  private readonly openMs: number;
+  private readonly maxOpenMs: number;
+  private readonly isTimeout: (err: unknown) => boolean;
+
+  constructor(
+    private readonly what: string,
+    options: BreakerOptions = {},
+  ) {
+    this.failuresToOpen = options.failuresToOpen ?? 3;
+    this.openMs = options.openMs ?? 1000;
+    this.maxOpenMs = options.maxOpenMs ?? 8000;
+    this.isTimeout = options.isTimeout ?? (() => false);
+    this.currentOpenMs = this.openMs;
+  }
+
+  /** `closed`; `open` (calls skipped); `half-open` (the next call, or the one under way, is a probe). */
+  get state(): 'closed' | 'open' | 'half-open' {
+    if (this.openUntil === 0) return 'closed';
+    return this.openUntil > Date.now() && !this.probing ? 'open' : 'half-open';
+  }
+
+  /** Runs `call` unless the breaker is open (then throws BreakerOpenError at once). */
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    const probe = this.openUntil !== 0;
+    if (probe && (this.openUntil > Date.now() || this.probing)) throw new BreakerOpenError(this.what);
+    if (probe) this.probing = true;
+    try {
+      const result = await call();
+      this.failures = 0;
+      this.openUntil = 0;
+      this.currentOpenMs = this.openMs;
+      return result;
+    } catch (err) {
+      this.failures++;
+      if (probe || this.isTimeout(err) || this.failures >= this.failuresToOpen) {
+        this.openUntil = Date.now() + this.currentOpenMs;
+        if (probe) this.currentOpenMs = Math.min(this.currentOpenMs * 2, this.maxOpenMs);
+      }
+      throw err;
+    } finally {
+      if (probe) this.probing = false;
+    }
+  }
+
+  /** Back to closed (tests; a reconnect). */
+  reset(): void {
+    this.failures = 0;
+    this.openUntil = 0;
+    this.probing = false;
+    this.currentOpenMs = this.openMs;
+  }
+}
