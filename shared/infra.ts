@@ -335,6 +335,8 @@ export const schedules: readonly ScheduleSpec[] = [
   { name: 'health-check', schedule: '*/5 * * * *', target: 'health', method: 'GET' },
   // A safety net: a run whose deadline task never got through is ended here.
   { name: 'test-runs-sweep', schedule: '*/15 * * * *', target: 'testRunWorker', method: 'POST', body: { kind: 'sweep' } },
+  // Queued commands whose attempts ran out (a long outage) or died are resumed, or ended (shared/commands/sweep.ts).
+  { name: 'commands-sweep', schedule: '*/5 * * * *', target: 'commandWorker', method: 'POST', body: { kind: 'sweep' } },
   // Hourly, a few minutes past the hour, so the last hour's messages are in.
   { name: 'log-archive', schedule: '5 * * * *', target: 'logArchive', method: 'POST', body: {} },
   { name: 'backup-full', schedule: '30 3 * * *', target: 'backup', method: 'POST', body: {} },
