@@ -278,7 +278,9 @@ export const functions = [
     maxInstances: 50,
     concurrency: 10,
     secrets: [secrets.virtuosoApiKey],
-    envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
+    // Redis: what a build creates makes the commands API's cached reads of it stale.
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
+    privateNetwork: true,
   },
   {
     // Private: Eventarc delivers webhook-events as CloudEvents; FINISHED executions complete runs.

@@ -24,6 +24,7 @@ import { getObject } from '../../shared/storage';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
 import { builtStructure, publishPending } from '../../shared/testruns/complete';
 import { parseDefinition } from '../../shared/testruns/definition';
+import { assertYamlBounds } from '../../shared/testruns/yaml-bounds';
 import { buildPlan } from '../../shared/testruns/plan';
 import { createRun, deleteRun, FINAL, getRun, listRuns, newRunId, runOfJob, RUN_STATUSES, transition, type RunStatus, type TestRunRecord } from '../../shared/testruns/store';
 import { enqueueRunTask, onJobFinished, processTestRunTask, type TestRunTask } from '../../shared/testruns/worker';
@@ -32,7 +33,8 @@ import { WEBHOOK_EVENT_TYPE } from '../../shared/webhooks/deliveries';
 getConfig();
 
 const SCOPE = 'test-runs';
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
+/** YAML's media types (RFC 9512 and the common older ones); `text/plain` is not one: 415, as for anything else. */
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 interface Submission {
   /** YAML or JSON text, or the parsed object of a JSON body. */
@@ -53,11 +55,15 @@ function submissionOf(ctx: HttpRequestContext): Submission {
   if (!ctx.rawBody.length) throw badRequest('Send a test definition (YAML or JSON) in the body');
   const query = { dryRun: flag('dryRun'), execute: flag('execute') };
   if (ctx.mediaType !== 'application/json') {
-    return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
+    const text = ctx.rawBody.toString('utf8');
+    assertYamlBounds(text);
+    return { source: text, dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
   }
+  // JSON: its nesting was checked by the HTTP wrapper, before this parse.
   const body = parseJsonObject(ctx.rawBody);
   if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
   const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean> }>(schemas.testRunRequest, body, 'test-run request');
+  if (typeof req.definition === 'string') assertYamlBounds(req.definition);
   return {
     source: req.definition as string | Record<string, unknown>,
     dryRun: req.dryRun ?? query.dryRun ?? false,
