@@ -62,8 +62,8 @@ export class CircuitBreaker {
     } catch (err) {
       this.failures++;
       if (probe || this.isTimeout(err) || this.failures >= this.failuresToOpen) {
-        this.openUntil = Date.now() + this.currentOpenMs;
         if (probe) this.currentOpenMs = Math.min(this.currentOpenMs * 2, this.maxOpenMs);
+        this.openUntil = Date.now() + this.currentOpenMs;
       }
       throw err;
     } finally {
