@@ -1,9 +1,10 @@
 /**
- * A circuit breaker for an optional dependency (the cache): after it times out, or fails
- * `failuresToOpen` times in a row, calls fail at once for `openMs` instead of each waiting out its
+ * A circuit breaker for an optional dependency (the cache): after `failuresToOpen` failures in a
+ * row (timeouts included), calls fail at once for `openMs` instead of each waiting out its
  * deadline; then one call is let through to probe it, and the breaker closes when that succeeds
- * (else it stays open, twice as long, up to `maxOpenMs`). So a frozen Redis costs one deadline
- * per `openMs`, not one per request.
+ * (else it stays open, twice as long, up to `maxOpenMs`). So a frozen Redis costs a few deadlines
+ * per `openMs`, not one per request. A single slow answer (a pause of this process's event loop
+ * can make one look like a timeout) does not open it.
  */
 export class BreakerOpenError extends Error {
   constructor(readonly what: string) {
@@ -13,12 +14,10 @@ export class BreakerOpenError extends Error {
 }
 
 export interface BreakerOptions {
-  /** Consecutive failures that open it (a timeout opens it at once). */
+  /** Consecutive failures that open it. */
   failuresToOpen?: number;
   openMs?: number;
   maxOpenMs?: number;
-  /** Whether an error is a timeout (opens at once). */
-  isTimeout?: (err: unknown) => boolean;
 }
 
 export class CircuitBreaker {
@@ -29,7 +28,6 @@ export class CircuitBreaker {
   private readonly failuresToOpen: number;
   private readonly openMs: number;
   private readonly maxOpenMs: number;
-  private readonly isTimeout: (err: unknown) => boolean;
 
   constructor(
     private readonly what: string,
@@ -38,7 +36,6 @@ export class CircuitBreaker {
     this.failuresToOpen = options.failuresToOpen ?? 3;
     this.openMs = options.openMs ?? 1000;
     this.maxOpenMs = options.maxOpenMs ?? 8000;
-    this.isTimeout = options.isTimeout ?? (() => false);
     this.currentOpenMs = this.openMs;
   }
 
@@ -61,7 +58,7 @@ export class CircuitBreaker {
       return result;
     } catch (err) {
       this.failures++;
-      if (probe || this.isTimeout(err) || this.failures >= this.failuresToOpen) {
+      if (probe || this.failures >= this.failuresToOpen) {
         if (probe) this.currentOpenMs = Math.min(this.currentOpenMs * 2, this.maxOpenMs);
         this.openUntil = Date.now() + this.currentOpenMs;
       }

@@ -3,8 +3,8 @@
  * reads miss, writes are skipped, a warning is logged (at most one per WARN_INTERVAL_MS) and the
  * request goes on uncached. Every command has a deadline (REDIS_TIMEOUT_MS), the client never
  * queues commands while disconnected, and a circuit breaker skips Redis for a second or a few
- * after a timeout or repeated failures (then probes it with one command), so a dead or frozen
- * Redis costs a request nothing, not a deadline per command.
+ * after three failures in a row (then probes it with one command), so a dead or frozen Redis
+ * costs requests almost nothing, not a deadline per command.
  */
 import type { createClient } from 'redis';
 import { CircuitBreaker } from './breaker';
@@ -64,7 +64,7 @@ async function connected(): Promise<RedisClient> {
 }
 
 class RedisTimeoutError extends Error {}
-const breaker = new CircuitBreaker('Redis', { isTimeout: (err) => err instanceof RedisTimeoutError });
+const breaker = new CircuitBreaker('Redis', { failuresToOpen: 3, openMs: 1000, maxOpenMs: 8000 });
 
 /**
  * Runs one Redis operation under the configured deadline, unless the breaker is open (then it

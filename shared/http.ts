@@ -4,6 +4,10 @@
  * (413), a content-type check (415), a nesting limit on JSON bodies (400), and maps every thrown
  * error once to the JSON body `{error: {code, message, details?}}` — never HTML, never a stack.
  *
+ * The framework never parses these functions' bodies: the front door hands every body to its raw
+ * reader (the function parses what it takes, once, after the checks above — a JSON body's nesting
+ * before anything parses it).
+ *
  * What happens before a function runs is answered the same way, through the framework hooks of
  * shared/framework.ts: the framework's parser failures and unknown routes, oversized or compressed
  * bodies (refused by `Content-Length` before they are read), a request that takes too long to
@@ -99,6 +103,7 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
     try {
       const method = req.method as Method;
       if (!options.methods.includes(method)) throw methodNotAllowed(options.methods);
+      restoreContentType(req);
       const rawBody = bodyOf(req);
       if (rawBody.length > maxBodyBytes) throw payloadTooLarge(maxBodyBytes);
       // A body no parser took: it came without a Content-Type (an empty one is no body at all).
@@ -107,6 +112,7 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
       if (rawBody.length && !accepts.includes(mediaType ?? '')) {
         throw unsupportedMediaType(req.headers['content-type'], accepts);
       }
+      if (rawBody.length) assertUtf8Charset(req.headers['content-type']);
       if (mediaType && isJson(mediaType)) assertJsonBounds(rawBody);
       const url = new URL(req.originalUrl ?? req.url, 'http://function');
       const result = await handler({
@@ -144,6 +150,35 @@ export function mediaTypeOf(contentType: string | undefined): string | undefined
 
 const isJson = (mediaType: string) => mediaType === 'application/json' || mediaType.endsWith('+json');
 
+/** Bodies are read as UTF-8: another declared charset is refused rather than misread. */
+function assertUtf8Charset(contentType: string | undefined): void {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1];
+  if (charset && !/^utf-?8$/i.test(charset)) {
+    throw new AppError('unsupported_media_type', `charset '${charset.slice(0, 40)}' is not supported; send UTF-8`, { details: { allowed: ['utf-8'] } });
+  }
+}
+
+/**
+ * The Content-Type each request of an httpFunction server declared: the front door shows the
+ * framework `application/octet-stream` instead, so that its raw reader takes every body as bytes
+ * (its JSON, text and form parsers would parse before any check, and for nothing: the function
+ * parses what it takes itself), and the function sees the header as sent.
+ */
+const declaredContentType = new WeakMap<IncomingMessage, string>();
+const directServers = new WeakSet<object>();
+
+function takeBodyRaw(req: IncomingMessage): void {
+  const declared = req.headers['content-type'];
+  if (declared === undefined || !directServers.has((req.socket as Socket & { server?: object }).server ?? {})) return;
+  declaredContentType.set(req, declared);
+  req.headers['content-type'] = 'application/octet-stream';
+}
+
+function restoreContentType(req: IncomingMessage): void {
+  const declared = declaredContentType.get(req);
+  if (declared !== undefined) req.headers['content-type'] = declared;
+}
+
 function bodyOf(req: functions.Request): Buffer {
   if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
   return Buffer.alloc(0);
@@ -156,6 +191,7 @@ function bodyOf(req: functions.Request): Buffer {
  */
 async function untakenBodyBytes(req: IncomingMessage): Promise<number> {
   if (req.headers['content-type'] !== undefined) return 0;
+  // (Called after restoreContentType: the header is the one sent.)
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > 0 || req.headers['transfer-encoding'] === undefined) return declared;
   if (!req.readableEnded) await new Promise<void>((resolve) => req.once('end', resolve).once('close', resolve));
@@ -258,6 +294,7 @@ function before(req: IncomingMessage, res: ServerResponse): boolean {
   }
   const limit = frontDoorLimit();
   if (Number(req.headers['content-length'] ?? 0) > limit) return early(payloadTooLarge(limit));
+  takeBodyRaw(req);
   if (req.headers['transfer-encoding'] !== undefined) {
     // A streamed body has no length up front: count it, and stop reading once past the limit.
     streamedBytes.set(req, 0);
@@ -309,8 +346,9 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
 /** Each server the framework creates: the serving function's timeouts, and JSON for Node's own refusals. */
 function configureServer(server: Server, userFunction: unknown): void {
   const own = (userFunction as Registered)[OPTIONS];
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = Math.max(own?.receiveTimeoutMs ?? receiveTimeoutOf({}), HEADERS_TIMEOUT_MS);
+  if (own) directServers.add(server);
+  server.requestTimeout = own?.receiveTimeoutMs ?? receiveTimeoutOf({});
+  server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, server.requestTimeout);
   // Read by Node when the server starts listening (not typed in @types/node).
   (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = TIMEOUT_CHECK_INTERVAL_MS;
   server.on('clientError', answerClientError);

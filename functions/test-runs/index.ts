@@ -17,11 +17,13 @@ import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { getConfig } from '../../shared/config';
 import { AppError, badRequest, conflict, notFound, unavailable } from '../../shared/errors';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
+import { functions as functionSpecs } from '../../shared/infra';
+import type { Logger } from '../../shared/log';
 import { parseJsonObject } from '../../shared/json';
 import { pubsubFunction } from '../../shared/pubsub-trigger';
 import { schemas, validateBody } from '../../shared/schemas';
 import { getObject } from '../../shared/storage';
-import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
+import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
 import { builtStructure, publishPending } from '../../shared/testruns/complete';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { assertYamlBounds } from '../../shared/testruns/yaml-bounds';
@@ -97,18 +99,13 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
     ...(idempotencyKey ? { idempotencyKey } : {}),
   };
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey(principal, `test-runs:${idempotencyKey}`, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id);
-    if (claim.existingCommandId) {
-      const original = await getRun(principal, claim.existingCommandId).catch((err) => {
-        // The first request holds the key but has not stored its run yet (or failed doing so).
-        if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being accepted; retry shortly', 1);
-        throw err;
-      });
-      return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
-    }
+    const original = await originalRun(principal, idempotencyKey, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id, ctx.log);
+    if (original) return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
   }
+  // Not stored: nothing to undo (a write that lands after its deadline leaves a queued run without
+  // a task, which its deadline ends; its Idempotency-Key is taken over by the retry in time).
+  await createRun(run, def.document);
   try {
-    await createRun(run, def.document);
     await Promise.all([
       enqueueRunTask({ runId: run.id, kind: 'build' }),
       enqueueRunTask({ runId: run.id, kind: 'deadline' }, def.options.timeoutSeconds + 1),
@@ -120,6 +117,29 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   ctx.log.info('test run queued', { runId: run.id, operations: plan.totals.operations });
   return { status: 202, body: await view(run), headers: { ...rateHeaders, Location: `/test-runs/${run.id}` } };
+}
+
+/** How long the original request of an Idempotency-Key may still be running (the function's timeout). */
+const ORIGINAL_MAY_RUN_MS = (functionSpecs.find((f) => f.name === 'testRuns')!.timeoutSeconds + 10) * 1000;
+
+/**
+ * The run an Idempotency-Key already stands for, or undefined: accept this request as `runId` — the
+ * key is new, or its original request stored no run long after it could still be running (a claim
+ * that landed after its request had answered 503), and the key was taken over.
+ */
+async function originalRun(principal: Principal, idempotencyKey: string, body: unknown, runId: string, log: Logger): Promise<TestRunRecord | undefined> {
+  const key = `test-runs:${idempotencyKey}`;
+  const claim = await claimIdempotencyKey(principal, key, body, runId);
+  if (!claim.existingCommandId) return undefined;
+  try {
+    return await getRun(principal, claim.existingCommandId);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+  }
+  if (Date.now() - (claim.claimedAt ?? 0) < ORIGINAL_MAY_RUN_MS) throw unavailable('The original request with this Idempotency-Key is still being accepted; retry shortly', 2);
+  if (!(await takeOverIdempotencyKey(principal, key, claim.existingCommandId, runId))) throw unavailable('The Idempotency-Key changed hands; retry', 1);
+  log.warn('took over an Idempotency-Key whose original request stored no run', { abandoned: claim.existingCommandId, runId });
+  return undefined;
 }
 
 /** The public view of a run: no source, no internal bookkeeping. */

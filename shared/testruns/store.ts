@@ -105,7 +105,7 @@ export async function loadRun(id: string): Promise<TestRunRecord | undefined> {
 /** The caller's tenant's run, else 404 (another tenant's run is not revealed). */
 export async function getRun(principal: Principal, id: string): Promise<TestRunRecord> {
   const run = RUN_ID.test(id) ? await loadRun(id) : undefined;
-  if (!run || run.tenantId !== principal.tenantId) throw notFound(`No test run '${id}'`);
+  if (!run || run.tenantId !== principal.tenantId) throw notFound(`No test run '${id.slice(0, 64)}'`);
   return run;
 }
 
