@@ -14,6 +14,7 @@
  *
  * The framework is resolved from its own location, so a bundle patches the copy that serves it.
  */
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -38,7 +39,9 @@ function checkVersion(): void {
   versionChecked = true;
   let installed: string | undefined;
   try {
-    installed = (frameworkRequire()('@google-cloud/functions-framework/package.json') as { version?: string }).version;
+    // Its package.json is not among the package's exports: read from beside its build (build/src/index.js).
+    const file = join(dirname(require.resolve('@google-cloud/functions-framework')), '..', '..', 'package.json');
+    installed = (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version;
   } catch {
     installed = undefined;
   }

@@ -15,7 +15,7 @@
  * failed command: the outcome is parked (parked.ts), the answer is 503, and the retry records the
  * parked outcome instead of running the command again.
  */
-import type { DocumentReference } from '@google-cloud/firestore';
+import type { DocumentReference, Transaction } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { getConfig } from '../config';
 import { AppError, toAppError, unavailable } from '../errors';
@@ -85,29 +85,32 @@ async function begin(task: CommandTask): Promise<Begun> {
   );
 }
 
+/** Writes the step owner records still to be written, in the caller's transaction. */
+const ownersAlongside = (task: CommandTask, owners: readonly PendingOwner[]) => (tx: Transaction) => {
+  for (const o of owners) {
+    const doc = stepOwnerDoc(o.stepId, o.owner, task.tenantId);
+    tx.set(doc.ref, doc.data);
+  }
+};
+
 /**
  * Applies the end of an attempt, with the owner records of steps it created, in one commit — only
  * if this attempt still holds the command. False when another attempt has taken it over.
  */
-async function finish(task: CommandTask, attempt: number, changes: Partial<StoredCommand>, owners: readonly PendingOwner[] = []): Promise<boolean> {
-  return firestoreCall(
-    db().runTransaction(async (tx) => {
-      const r = (await tx.get(commandRef(task))).data() as StoredCommand | undefined;
-      if (!r || r.status !== 'running' || r.attempts !== attempt) return false;
-      const { output, ...rest } = changes;
-      tx.update(commandRef(task), { ...rest, ...('output' in changes ? storedOutput(output) : {}), leaseUntil: null, updatedAt: iso(Date.now()) });
-      for (const o of owners) {
-        const doc = stepOwnerDoc(o.stepId, o.owner, task.tenantId);
-        tx.set(doc.ref, doc.data);
-      }
-      return true;
-    }),
-  );
+async function finish(task: CommandTask, lease: AttemptLease, changes: Partial<StoredCommand>, owners: readonly PendingOwner[] = []): Promise<boolean> {
+  const { output, ...rest } = changes;
+  try {
+    await lease.write({ ...rest, ...('output' in changes ? storedOutput(output) : {}), updatedAt: iso(Date.now()) }, { alongside: ownersAlongside(task, owners), final: true });
+    return true;
+  } catch (err) {
+    if (lease.takenOver()) return false;
+    throw err;
+  }
 }
 
 /** Retryable trouble: the command goes back to `queued`, free for the queue's retry at once. */
-async function release(task: CommandTask, attempt: number, error: AppError): Promise<never> {
-  await finish(task, attempt, { status: 'queued', error: recordedError(error) }).catch(() => undefined);
+async function release(task: CommandTask, lease: AttemptLease, error: AppError): Promise<never> {
+  await finish(task, lease, { status: 'queued', error: recordedError(error) }).catch(() => undefined);
   throw new AppError('unavailable', error.message, { retryAfterSeconds: error.retryAfterSeconds ?? 10, cause: error });
 }
 
@@ -136,7 +139,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
   const principal: Principal = { keyHash: '', tenantId: record.tenantId, userId: record.userId, scopes: ['commands'] };
   const lease = new AttemptLease(commandRef(task), attempt, leaseMs());
   try {
-    return record.command === 'batch' ? await processBatch(task, record, attempt, principal, lease) : await processOne(task, record, attempt, principal, lease);
+    return record.command === 'batch' ? await processBatch(task, record, principal, lease) : await processOne(task, record, principal, lease);
   } finally {
     lease.stop();
   }
@@ -147,7 +150,7 @@ interface ParkedOne {
   owners: PendingOwner[];
 }
 
-async function processOne(task: CommandTask, record: StoredCommand, attempt: number, principal: Principal, lease: AttemptLease): Promise<WorkerOutcome> {
+async function processOne(task: CommandTask, record: StoredCommand, principal: Principal, lease: AttemptLease): Promise<WorkerOutcome> {
   const parkKey = parkingKey('worker', task.commandId);
   let outcome = await parked<ParkedOne>(parkKey);
   const wasParked = outcome !== undefined;
@@ -159,7 +162,7 @@ async function processOne(task: CommandTask, record: StoredCommand, attempt: num
           before: record.stepGuard,
           remember: async (ids) => {
             if (!lease.healthy()) throw unavailable('This attempt lost its lease; the retry runs the command', 10);
-            await firestoreCall(commandRef(task).update({ stepGuard: ids }));
+            await lease.write({ stepGuard: ids });
           },
         },
       });
@@ -169,14 +172,14 @@ async function processOne(task: CommandTask, record: StoredCommand, attempt: num
       };
     } catch (err) {
       const e = toAppError(err);
-      if (e.retryable) return release(task, attempt, e);
+      if (e.retryable) return release(task, lease, e);
       outcome = { done: { status: 'failed', error: recordedError(e), durationMs: Math.round(performance.now() - t0) }, owners: [] };
     }
   }
   // Bookkeeping, apart from the work: failing to record the outcome never makes it a failure.
   let held: boolean;
   try {
-    held = await finish(task, attempt, outcome.done, outcome.owners);
+    held = await finish(task, lease, outcome.done, outcome.owners);
   } catch (err) {
     await park(parkKey, outcome);
     throw unavailable('The outcome could not be recorded yet; the retry records it without running the command again', 10, err);
@@ -196,7 +199,7 @@ interface ParkedBatch {
  * of the steps created — is committed after every command, so a retried attempt resumes at the
  * first unfinished one; each command has its own step guard.
  */
-async function processBatch(task: CommandTask, record: StoredCommand, attempt: number, principal: Principal, lease: AttemptLease): Promise<WorkerOutcome> {
+async function processBatch(task: CommandTask, record: StoredCommand, principal: Principal, lease: AttemptLease): Promise<WorkerOutcome> {
   const input = record.input as BatchInput;
   const parkKey = parkingKey('worker', task.commandId);
   const recorded = (record.output as { results?: BatchItemResult[] } | undefined)?.results ?? [];
@@ -208,21 +211,7 @@ async function processBatch(task: CommandTask, record: StoredCommand, attempt: n
 
   /** Commits the progress and pending owner records together, if this attempt still holds the command. */
   const saveProgress = async () => {
-    const now = Date.now();
-    const held = await firestoreCall(
-      db().runTransaction(async (tx) => {
-        const r = (await tx.get(commandRef(task))).data() as StoredCommand | undefined;
-        if (r?.status !== 'running' || r.attempts !== attempt) return false;
-        tx.update(commandRef(task), { ...storedOutput({ status: 'running', results }), leaseUntil: lease.until(now), updatedAt: iso(now) });
-        for (const o of owners) {
-          const doc = stepOwnerDoc(o.stepId, o.owner, task.tenantId);
-          tx.set(doc.ref, doc.data);
-        }
-        return true;
-      }),
-    );
-    if (!held) throw unavailable('Another attempt took the batch over', 10);
-    lease.renewed(now);
+    await lease.write({ ...storedOutput({ status: 'running', results }), updatedAt: iso(Date.now()) }, { alongside: ownersAlongside(task, [...owners]) });
     owners.length = 0;
   };
 
@@ -237,7 +226,7 @@ async function processBatch(task: CommandTask, record: StoredCommand, attempt: n
             stepGuard: {
               before: record.stepGuards?.[String(index)],
               remember: async (ids) => {
-                await firestoreCall(commandRef(task).update({ [`stepGuards.${index}`]: ids }));
+                await lease.write({ [`stepGuards.${index}`]: ids });
               },
             },
           });
@@ -254,12 +243,12 @@ async function processBatch(task: CommandTask, record: StoredCommand, attempt: n
   } catch (err) {
     // Whatever was done is kept for the retry, recorded or not.
     if (results.length > recorded.length) await park(parkKey, { results, owners } satisfies ParkedBatch);
-    return release(task, attempt, toAppError(err));
+    return release(task, lease, toAppError(err));
   }
   const done = { status: (output.status === 'succeeded' ? 'succeeded' : 'failed') as 'succeeded' | 'failed', output, durationMs: Math.round(performance.now() - t0) };
   let held: boolean;
   try {
-    held = await finish(task, attempt, done, owners);
+    held = await finish(task, lease, done, owners);
   } catch (err) {
     await park(parkKey, { results, owners } satisfies ParkedBatch);
     throw unavailable('The batch finished but could not be recorded yet; the retry records it', 10, err);
