@@ -104,7 +104,8 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
   const parkKey = parkingKeyOf(principal, 'command', idempotencyKey, input);
   // A retry of a command whose effect happened but could not be recorded: that effect's outcome.
-  const earlier = queued || isReadCommand(input) ? undefined : await parked<CommandRecord>(parkKey);
+  const writes = !queued && !isReadCommand(input);
+  const earlier = writes ? await parked<CommandRecord>(parkKey) : undefined;
   const record = earlier ?? newCommandRecord(principal, commandName(input), input, queued ? 'queued' : 'running', idempotencyKey);
   if (idempotencyKey) {
     const original = await originalOf(principal, idempotencyKey, input, record.id, ctx.log);
@@ -136,8 +137,9 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   try {
     await recordOutcome(record, ctx.log, ownerWrite);
   } catch (err) {
-    // The effect happened; only its record is missing: the retry ends with it (a failure had no effect to keep).
-    if (record.status === 'succeeded') await park(parkKey, record);
+    // The effect happened; only its record is missing: the retry ends with it (a failure had no
+    // effect to keep; a read is simply read again).
+    if (writes && record.status === 'succeeded') await park(parkKey, record);
     throw err;
   }
   if (failure) {
