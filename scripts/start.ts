@@ -4,7 +4,8 @@
  * builds every function bundle and runs each through the Functions Framework on its own port
  * (firebase.json's functions port, then the next ones in shared/infra.ts order), creates the
  * topics and subscriptions of shared/infra.ts, keeps Cloud Storage in a folder (.local/storage), runs
- * the scheduler jobs, prints the URLs and example requests, and stops everything on Ctrl-C.
+ * the scheduler jobs, prints the URLs and example requests, and stops everything on Ctrl-C. A
+ * function whose process dies is started again on its port, as Cloud Run would (supervisor.ts).
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { buildBundles } from './build';
 import { emulatorJars } from './local-stack/emulators';
 import { LOG_DIR, portInUse, spawnService, waitUntil } from './local-stack/processes';
 import { startScheduler } from './local-stack/scheduler';
+import { supervise } from './local-stack/supervisor';
 import { startStack, type Stack } from './local-stack/stack';
 import { startSandbox, type Sandbox } from './virtuoso-sandbox/server';
 import { startStorageServer, type StorageServer } from './local-stack/storage-server';
@@ -33,7 +35,12 @@ export interface RunningFunction {
   spec: FunctionSpec;
   port: number;
   url: string;
-  child: ChildProcess;
+  /** The process serving it now (its watchdog; a new one after a restart). */
+  readonly child: ChildProcess;
+  /** The function's own process id, now. */
+  pid(): number | undefined;
+  /** How many times it was started again after dying. */
+  restarts(): number;
   stop(): Promise<void>;
 }
 
@@ -71,7 +78,8 @@ function localSecrets(): Record<string, string> {
   };
 }
 
-async function startFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<RunningFunction> {
+/** One instance of a function: its process under the watchdog, ready to serve. */
+export async function startFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<{ child: ChildProcess; pid(): number | undefined; stop(): Promise<void> }> {
   const signatureType = spec.trigger.kind === 'pubsub' ? 'cloudevent' : 'http';
   // Under the same watchdog as the emulators: a function process never outlives `npm start`.
   const svc = spawnService(
@@ -97,7 +105,23 @@ async function startFunction(spec: FunctionSpec, port: number, env: Record<strin
       ? () => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ message: { data: '', messageId: 'probe' }, subscription: 'probe' }) })
       : () => fetch(`${url}/?probe=live`);
   await waitUntil(`function ${spec.name} on port ${port}`, async () => (await probe()).status < 500, 20_000, svc.exited);
-  return { spec, port, url, child: svc.child, stop: svc.stop };
+  return { child: svc.child, pid: svc.pid, stop: svc.stop };
+}
+
+/** A function kept running: started again on its port whenever its process dies. */
+export async function runFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<RunningFunction> {
+  const supervised = await supervise(spec.name, () => startFunction(spec, port, env, quiet), (message) => process.stderr.write(`[${spec.name}] ${message} (logs: ${LOG_DIR})\n`));
+  return {
+    spec,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    get child() {
+      return supervised.current().child;
+    },
+    pid: () => supervised.current().pid(),
+    restarts: supervised.restarts,
+    stop: supervised.stop,
+  };
 }
 
 /** Starts the stack and every function; used by `npm start` and the benchmarks. */
@@ -150,7 +174,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close(), tasks.close(), storage.close()]);
   };
   try {
-    running.push(...(await Promise.all(functionSpecs.map((spec, i) => startFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
+    running.push(...(await Promise.all(functionSpecs.map((spec, i) => runFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
     // Loaded only now: the Pub/Sub client reads PUBSUB_EMULATOR_HOST when it is created.
     const { pubsub } = await import('../shared/events');
     const { provisionPubsub } = await import('./local-stack/provision');
@@ -238,9 +262,6 @@ async function main(): Promise<void> {
     stopScheduler();
     process.stdout.write('\nStopping…\n');
   });
-  for (const f of sys.functions) {
-    f.child.on('exit', (code) => process.stderr.write(`[${f.spec.name}] exited (code ${code}); see ${LOG_DIR}\n`));
-  }
   // If whatever started us (npm, a shell) is killed outright, stop too, taking every child along.
   const parent = process.ppid;
   setInterval(() => {

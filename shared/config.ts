@@ -82,8 +82,14 @@ const SPEC = {
   dependencyTimeoutMs: ['DEPENDENCY_TIMEOUT_MS', int(2000, 50, 30_000)],
   /** How long a deep health report is reused, so a flood of checks cannot hammer the backends. */
   healthCacheMs: ['HEALTH_CACHE_MS', int(5000, 0, 300_000)],
-  /** How long a publish may take before the webhook answers 503 (senders time out at 15–30 s). */
-  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(10_000, 100, 30_000)],
+  /**
+   * Deadline of each Firestore, Cloud Tasks and Cloud Storage call made while answering: past it
+   * the call is given up and the request answers 503 with Retry-After, so a frozen dependency never
+   * holds a caller (their own clients wait up to 60 s, or forever for a query).
+   */
+  dependencyDeadlineMs: ['DEPENDENCY_DEADLINE_MS', int(5000, 100, 60_000)],
+  /** How long a publish may take before it fails (webhook: 503; an event after the work: logged). */
+  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(5000, 100, 30_000)],
   /** At most 700 KB: the raw body is kept in the delivery's Firestore document (1 MiB at most). */
   webhookMaxBodyBytes: ['WEBHOOK_MAX_BODY_BYTES', int(256 * 1024, 1024, 700 * 1024)],
   /** Duplicate deliveries inside this window are acknowledged and not published again. */
@@ -115,6 +121,12 @@ const SPEC = {
    * waits this long before taking over from an attempt that died.
    */
   testRunLeaseSeconds: ['TEST_RUN_LEASE_SECONDS', int(30, 1, 600)],
+  /**
+   * How long a queued command's attempt holds it without renewing (it renews every third of this
+   * while it works); a delivery that finds a live lease queues itself for after it, and one that
+   * finds a lapsed lease takes the command over (the attempt that held it died).
+   */
+  commandLeaseSeconds: ['COMMAND_LEASE_SECONDS', int(30, 1, 600)],
   /** Virtuoso calls a test-run worker makes at once while building (Virtuoso answers 429 beyond its quota). */
   testRunConcurrency: ['TEST_RUN_CONCURRENCY', int(50, 1, 200)],
   /** The Virtuoso web app, for the links in a run's status (`#/project/…`, `#/checkpoint/…`). */

@@ -278,7 +278,9 @@ export const functions = [
     maxInstances: 50,
     concurrency: 10,
     secrets: [secrets.virtuosoApiKey],
-    envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
+    // Redis: what a build creates makes the commands API's cached reads of it stale.
+    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
+    privateNetwork: true,
   },
   {
     // Private: Eventarc delivers webhook-events as CloudEvents; FINISHED executions complete runs.
@@ -335,6 +337,8 @@ export const schedules: readonly ScheduleSpec[] = [
   { name: 'health-check', schedule: '*/5 * * * *', target: 'health', method: 'GET' },
   // A safety net: a run whose deadline task never got through is ended here.
   { name: 'test-runs-sweep', schedule: '*/15 * * * *', target: 'testRunWorker', method: 'POST', body: { kind: 'sweep' } },
+  // Queued commands whose attempts ran out (a long outage) or died are resumed, or ended (shared/commands/sweep.ts).
+  { name: 'commands-sweep', schedule: '*/5 * * * *', target: 'commandWorker', method: 'POST', body: { kind: 'sweep' } },
   // Hourly, a few minutes past the hour, so the last hour's messages are in.
   { name: 'log-archive', schedule: '5 * * * *', target: 'logArchive', method: 'POST', body: {} },
   { name: 'backup-full', schedule: '30 3 * * *', target: 'backup', method: 'POST', body: {} },

@@ -17,13 +17,16 @@ import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { getConfig } from '../../shared/config';
 import { AppError, badRequest, conflict, notFound, unavailable } from '../../shared/errors';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
+import { functions as functionSpecs } from '../../shared/infra';
+import type { Logger } from '../../shared/log';
 import { parseJsonObject } from '../../shared/json';
 import { pubsubFunction } from '../../shared/pubsub-trigger';
 import { schemas, validateBody } from '../../shared/schemas';
 import { getObject } from '../../shared/storage';
-import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
+import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
 import { builtStructure, publishPending } from '../../shared/testruns/complete';
 import { parseDefinition } from '../../shared/testruns/definition';
+import { assertYamlBounds } from '../../shared/testruns/yaml-bounds';
 import { buildPlan } from '../../shared/testruns/plan';
 import { createRun, deleteRun, FINAL, getRun, listRuns, newRunId, runOfJob, RUN_STATUSES, transition, type RunStatus, type TestRunRecord } from '../../shared/testruns/store';
 import { enqueueRunTask, onJobFinished, processTestRunTask, type TestRunTask } from '../../shared/testruns/worker';
@@ -32,7 +35,8 @@ import { WEBHOOK_EVENT_TYPE } from '../../shared/webhooks/deliveries';
 getConfig();
 
 const SCOPE = 'test-runs';
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
+/** YAML's media types (RFC 9512 and the common older ones); `text/plain` is not one: 415, as for anything else. */
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 interface Submission {
   /** YAML or JSON text, or the parsed object of a JSON body. */
@@ -53,11 +57,15 @@ function submissionOf(ctx: HttpRequestContext): Submission {
   if (!ctx.rawBody.length) throw badRequest('Send a test definition (YAML or JSON) in the body');
   const query = { dryRun: flag('dryRun'), execute: flag('execute') };
   if (ctx.mediaType !== 'application/json') {
-    return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
+    const text = ctx.rawBody.toString('utf8');
+    assertYamlBounds(text);
+    return { source: text, dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
   }
+  // JSON: its nesting was checked by the HTTP wrapper, before this parse.
   const body = parseJsonObject(ctx.rawBody);
   if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
   const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean> }>(schemas.testRunRequest, body, 'test-run request');
+  if (typeof req.definition === 'string') assertYamlBounds(req.definition);
   return {
     source: req.definition as string | Record<string, unknown>,
     dryRun: req.dryRun ?? query.dryRun ?? false,
@@ -91,18 +99,13 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
     ...(idempotencyKey ? { idempotencyKey } : {}),
   };
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey(principal, `test-runs:${idempotencyKey}`, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id);
-    if (claim.existingCommandId) {
-      const original = await getRun(principal, claim.existingCommandId).catch((err) => {
-        // The first request holds the key but has not stored its run yet (or failed doing so).
-        if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being accepted; retry shortly', 1);
-        throw err;
-      });
-      return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
-    }
+    const original = await originalRun(principal, idempotencyKey, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id, ctx.log);
+    if (original) return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
   }
+  // Not stored: nothing to undo (a write that lands after its deadline leaves a queued run without
+  // a task, which its deadline ends; its Idempotency-Key is taken over by the retry in time).
+  await createRun(run, def.document);
   try {
-    await createRun(run, def.document);
     await Promise.all([
       enqueueRunTask({ runId: run.id, kind: 'build' }),
       enqueueRunTask({ runId: run.id, kind: 'deadline' }, def.options.timeoutSeconds + 1),
@@ -114,6 +117,29 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   ctx.log.info('test run queued', { runId: run.id, operations: plan.totals.operations });
   return { status: 202, body: await view(run), headers: { ...rateHeaders, Location: `/test-runs/${run.id}` } };
+}
+
+/** How long the original request of an Idempotency-Key may still be running (the function's timeout). */
+const ORIGINAL_MAY_RUN_MS = (functionSpecs.find((f) => f.name === 'testRuns')!.timeoutSeconds + 10) * 1000;
+
+/**
+ * The run an Idempotency-Key already stands for, or undefined: accept this request as `runId` — the
+ * key is new, or its original request stored no run long after it could still be running (a claim
+ * that landed after its request had answered 503), and the key was taken over.
+ */
+async function originalRun(principal: Principal, idempotencyKey: string, body: unknown, runId: string, log: Logger): Promise<TestRunRecord | undefined> {
+  const key = `test-runs:${idempotencyKey}`;
+  const claim = await claimIdempotencyKey(principal, key, body, runId);
+  if (!claim.existingCommandId) return undefined;
+  try {
+    return await getRun(principal, claim.existingCommandId);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+  }
+  if (Date.now() - (claim.claimedAt ?? 0) < ORIGINAL_MAY_RUN_MS) throw unavailable('The original request with this Idempotency-Key is still being accepted; retry shortly', 2);
+  if (!(await takeOverIdempotencyKey(principal, key, claim.existingCommandId, runId))) throw unavailable('The Idempotency-Key changed hands; retry', 1);
+  log.warn('took over an Idempotency-Key whose original request stored no run', { abandoned: claim.existingCommandId, runId });
+  return undefined;
 }
 
 /** The public view of a run: no source, no internal bookkeeping. */
@@ -168,7 +194,7 @@ async function report(principal: Principal, id: string, format: string | null): 
   if (f !== 'json' && f !== 'junit') throw badRequest("format must be 'json' or 'junit'");
   const run = await getRun(principal, id);
   if (!run.report) throw conflict(`The run has no report yet (${run.status})`, { status: run.status });
-  const body = await getObject(f === 'json' ? run.report.objects.json : run.report.objects.junit);
+  const body = await getObject(f === 'json' ? run.report.objects.json : run.report.objects.junit, { deadlineMs: getConfig().dependencyDeadlineMs });
   return { status: 200, raw: { contentType: f === 'json' ? 'application/json' : 'application/xml; charset=utf-8', text: body.toString('utf8') } };
 }
 

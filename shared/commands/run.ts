@@ -2,12 +2,13 @@
  * Runs one command — CLI string or structured JSON — against Virtuoso: step commands through the
  * step catalogue (checkpoint and position from the input or the session), the others through the
  * command catalogue. Virtuoso's refusals are mapped into the taxonomy once (virtuosoToAppError).
- * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes.
+ * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes, unless a write
+ * through this API touched what they read since (read-cache.ts).
  */
 import { hash } from 'node:crypto';
 import type { Principal } from '../auth';
 import type { AddWrite } from '../firestore';
-import { cacheGet, cacheKeys, cacheSet, cacheTtlSeconds } from '../cache';
+import { cacheKeys } from '../cache';
 import { getConfig } from '../config';
 import { badRequest, unprocessable } from '../errors';
 import { virtuoso, VirtuosoApiError, virtuosoToAppError } from '../virtuoso';
@@ -17,6 +18,7 @@ import { COMMANDS, findCommand, type Command } from '../virtuoso/commands';
 import { findStepCommand, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
 import { APPEND, createStepBody } from '../virtuoso/steps';
 import { takePosition } from './sessions';
+import { argumentTags, answerTags, cachedRead, markWritten, ORG_TAG } from './read-cache';
 import { recordStepOwner, stepOwners, stepOwnerWrite } from './step-claims';
 
 export interface CommandInput {
@@ -40,6 +42,14 @@ export interface StepResult {
 
 const NAME = /^[a-z][a-z-]*(\.[a-z][a-z-]*)*$/;
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
+
+/**
+ * Whether a command only reads (a catalogue read command): running it again changes nothing, so
+ * it needs no protection against being run twice.
+ */
+export function isReadCommand(input: CommandInput): boolean {
+  return BY_NAME.get(commandName(input))?.read === true;
+}
 
 /** The catalogue name of the command an input asks for (for history and rate limits). */
 export function commandName(input: CommandInput): string {
@@ -73,13 +83,13 @@ export async function runOwned(
   principal: Principal,
   owner: string,
   options: Omit<RunOptions, 'owner' | 'onCreated'> = {},
-): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void>; ownerWrite?: AddWrite }> {
+): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void>; ownerWrite?: AddWrite; createdStepId?: string }> {
   let created: string | undefined;
   const result = await runCommand(input, principal, { ...options, owner, onCreated: (id) => (created = id) });
   return {
     ...result,
     recordOwner: async () => (created ? recordStepOwner(created, owner, principal.tenantId) : undefined),
-    ...(created ? { ownerWrite: stepOwnerWrite(created, owner, principal.tenantId) } : {}),
+    ...(created ? { ownerWrite: stepOwnerWrite(created, owner, principal.tenantId), createdStepId: created } : {}),
   };
 }
 
@@ -96,7 +106,15 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
   const isStep = input.command.startsWith('step-');
   if (isStep) {
     const step = parseStep(input);
-    return { command: step.command, output: await createStep(step, input.sessionId, principal, options) };
+    let created: StepResult | undefined;
+    try {
+      created = await createStep(step, input.sessionId, principal, options);
+      return { command: step.command, output: created };
+    } finally {
+      // Also when it failed: the step may exist all the same (a lost answer).
+      const checkpointId = created?.checkpointId ?? step.checkpointId;
+      await markWritten([...(checkpointId ? [`checkpoint:${checkpointId}`] : []), ...(created ? [`step:${created.id}`] : [])]);
+    }
   }
   const ctx = { api: virtuoso(), organizationId: getConfig().virtuosoOrgId };
   let command: Command;
@@ -127,13 +145,19 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
   // One schema per command (commands.ts) checks both forms alike: unknown flags, ids, URLs, numbers.
   const v = validator(command.schema);
   if (!v({ ...args, ...flags })) throw unprocessable(`Invalid arguments for ${command.path.join(' ')}`, describeErrors(v));
-  if (!command.read) return { command: command.name, output: await command.run(ctx, args, flags) };
+  const named = argumentTags({ ...args, ...flags });
+  if (!command.read) {
+    let output: unknown;
+    try {
+      output = await command.run(ctx, args, flags);
+      return { command: command.name, output };
+    } finally {
+      // Also when it failed: the change may have been made all the same (a lost answer).
+      await markWritten([...(command.args.length ? named.tags : [ORG_TAG, ...named.tags]), ...answerTags(output, named.lastKind)]);
+    }
+  }
   const key = cacheKeys.apiResponse(command.name, hash('sha256', JSON.stringify([principal.tenantId, args, flags]), 'hex').slice(0, 32));
-  const cached = await cacheGet<unknown>(key);
-  if (cached !== undefined) return { command: command.name, output: cached };
-  const output = await command.run(ctx, args, flags);
-  await cacheSet(key, output, cacheTtlSeconds.apiResponse);
-  return { command: command.name, output };
+  return { command: command.name, output: await cachedRead(key, named, () => command.run(ctx, args, flags)) };
 }
 
 /**

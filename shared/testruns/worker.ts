@@ -11,6 +11,8 @@
  *   completion (complete.ts), else the next poll.
  * - `deadline`: queued with the run; ends it `error` if it is not finished by its timeout.
  */
+import { cacheConfigured } from '../cache';
+import { markWritten, ORG_TAG } from '../commands/read-cache';
 import { getConfig } from '../config';
 import { AppError, unavailable } from '../errors';
 import { queues } from '../infra';
@@ -184,6 +186,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     // What was recorded so far is kept (a retry resumes from it); then the lease can be let go.
     await recorder.flush().catch(() => undefined);
     recorder.stop();
+    await markBuildWritten(run.id);
     const e = asAppError(err);
     const lastAttempt = ctx.retryCount + 1 >= queues.testExecution.retry.maxAttempts;
     if (e.retryable && !lastAttempt) {
@@ -196,6 +199,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     return { outcome: 'error', reason: e.message };
   }
   recorder.stop();
+  await markBuildWritten(run.id);
   log.info(`build ${result.outcome}`, { operations: plan.totals.operations, progressWrites: recorder.writes, ...(result.outcome === 'stopped' ? { reason: result.reason } : {}) });
   if (result.outcome === 'stopped') {
     if (result.reason === 'deadline') await failRun(run.id, timeoutError(run), log);
@@ -226,6 +230,30 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
   }
   await enqueueRunTask({ runId: run.id, kind: 'poll', n: 1 }, config.testRunPollSeconds);
   return { outcome: 'executing' };
+}
+
+/** The Virtuoso object kind of each recorded plan key (plan.ts `keys`), for the read cache's tags. */
+const KEY_KINDS: readonly [RegExp, string][] = [
+  [/^p$/, 'project'],
+  [/^g\d+$/, 'goal'],
+  [/^g\d+snap$/, 'snapshot'],
+  [/^g\d+(?:suite|j\d+)$/, 'journey'],
+  [/^g\d+(?:nav|j\d+c\d+)$/, 'checkpoint'],
+];
+
+/**
+ * What a build attempt created makes cached reads of it and its parents stale (read commands of
+ * the commands API: shared/commands/read-cache.ts): the organization's projects and every project,
+ * goal, journey and checkpoint the run has recorded. Best effort: the cache's TTL bounds the rest.
+ */
+async function markBuildWritten(runId: string): Promise<void> {
+  if (!cacheConfigured()) return;
+  const run = await loadRun(runId).catch(() => undefined);
+  const tags = Object.entries(run ? recordedIds(run) : {}).flatMap(([key, id]) => {
+    const kind = KEY_KINDS.find(([re]) => re.test(key))?.[1];
+    return kind ? [`${kind}:${id}`] : [];
+  });
+  await markWritten([ORG_TAG, ...tags]);
 }
 
 /**

@@ -14,10 +14,9 @@ import { createHash, hash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DocumentReference, Timestamp } from '@google-cloud/firestore';
 import { getConfig } from '../config';
-import { withDeadline } from '../deadline';
-import { dependencyError, notFound, unavailable, type AppError } from '../errors';
+import { notFound, unavailable } from '../errors';
 import { publishEvent } from '../events';
-import { ALREADY_EXISTS, collections, db, documentId, FAILED_PRECONDITION, fieldValue, groupCommit } from '../firestore';
+import { ALREADY_EXISTS, collections, db, documentId, FAILED_PRECONDITION, fieldValue, firestoreCall, firestoreCode, groupCommit } from '../firestore';
 import { topics } from '../infra';
 import { parseWebhookBody, type WebhookSummary } from './payload';
 import type { SignatureScheme, VerifiedDelivery } from './signature';
@@ -61,13 +60,12 @@ export interface DeliveryRecord {
   history: DeliveryAttempt[];
 }
 
-/** Every Firestore call on the intake path answers within this, or the sender gets 503. */
-export const FIRESTORE_DEADLINE_MS = 5000;
 /**
  * A claimed delivery is held this long: longer than the claim, the publish and the mark can take
- * together, so a live claim is never taken over. A crashed instance's claim lapses after it.
+ * together (each Firestore call has DEPENDENCY_DEADLINE_MS), so a live claim is never taken over.
+ * A crashed instance's claim lapses after it.
  */
-export const leaseMs = () => getConfig().publishTimeoutMs + 2 * FIRESTORE_DEADLINE_MS + 5000;
+export const leaseMs = () => getConfig().publishTimeoutMs + 2 * getConfig().dependencyDeadlineMs + 5000;
 export const WEBHOOK_EVENT_TYPE = 'webhook.received';
 const SOURCE = 'webhook';
 
@@ -92,14 +90,6 @@ function windows(from: number): { dedupeUntil: Date; expiresAt: Date } {
 
 /** Appends to the delivery's history inside a write (undefined fields are dropped by the client). */
 const logged = (entry: DeliveryAttempt) => fieldValue().arrayUnion(entry);
-
-/** The gRPC code of the Firestore error behind a wrapped AppError. */
-const causeCode = (err: unknown) => ((err as AppError).cause as { code?: number } | undefined)?.code;
-
-const firestoreCall = <T>(p: Promise<T>, ms = FIRESTORE_DEADLINE_MS) =>
-  withDeadline(p, ms, () => unavailable('Firestore did not answer in time', 5)).catch((err) => {
-    throw dependencyError('Firestore', err);
-  });
 
 /**
  * A claim: the delivery is ours to publish. `version` is the update time of our claim write; the
@@ -142,7 +132,7 @@ export async function claimDelivery(d: NewDelivery): Promise<ClaimResult> {
     );
     return { outcome: 'claimed', receivedAt: fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if (causeCode(err) !== ALREADY_EXISTS) throw err;
+    if (firestoreCode(err) !== ALREADY_EXISTS) throw err;
   }
   return reclaim(d, fresh, now);
 }
@@ -175,7 +165,7 @@ async function reclaim(d: NewDelivery, fresh: Record<string, unknown> & { receiv
     const written = await firestoreCall(ref(d.key).update(update, { lastUpdateTime: snap.updateTime! }));
     return { outcome: 'claimed', receivedAt: live ? record.receivedAt : fresh.receivedAt, version: written.writeTime };
   } catch (err) {
-    if (causeCode(err) === FAILED_PRECONDITION) {
+    if (firestoreCode(err) === FAILED_PRECONDITION) {
       throw unavailable('This delivery is being processed; retry shortly', 2);
     }
     throw err;
@@ -210,7 +200,7 @@ export async function markPublished(key: string, version: Timestamp, messageId: 
     );
     return true;
   } catch (err) {
-    if (causeCode(err) === FAILED_PRECONDITION) return false;
+    if (firestoreCode(err) === FAILED_PRECONDITION) return false;
     throw err;
   }
 }

@@ -400,7 +400,7 @@ describe('deploy plan for private workers, Pub/Sub triggers, push and dead lette
         deadLetter: { topic: 'dead-letter', maxDeliveryAttempts: 10 },
       },
     ],
-    schedules: [...defaultInfra().schedules.filter((s) => s.target !== 'testRunWorker' && s.target !== 'backup'), { name: 'backup-daily', schedule: '0 3 * * *', target: 'backup', method: 'POST', body: { mode: 'full' } }],
+    schedules: [...defaultInfra().schedules.filter((s) => s.target !== 'testRunWorker' && s.target !== 'commandWorker' && s.target !== 'backup'), { name: 'backup-daily', schedule: '0 3 * * *', target: 'backup', method: 'POST', body: { mode: 'full' } }],
   };
   const plan = deployPlan(OPTS, fixture);
   const deployOf = (name: string) => command(plan, ['functions', 'deploy'], name);
