@@ -24,6 +24,7 @@ import { publishEvent } from '../../shared/events';
 import type { AddWrite } from '../../shared/firestore';
 import { deleteCommand, getCommand, listCommands, newCommandRecord, recordedError, saveCommand, type CommandRecord } from '../../shared/commands/history';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
+import { checkCommand } from '../../shared/commands/parse';
 import { commandName, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
 import { processCommandTask, type BatchInput, type CommandTask } from '../../shared/commands/worker';
@@ -39,9 +40,9 @@ getConfig();
 
 const SCOPE = 'commands';
 
-/** `?output=json|yaml|human|ai` (the CLI's formats); errors are always the JSON error body. */
-function formatOf(query: URLSearchParams): OutputFormat {
-  const f = query.get('output') ?? 'json';
+/** `?output=json|yaml|human|ai` (the CLI's formats), else the command line's `-o`; errors are always the JSON error body. */
+function formatOf(query: URLSearchParams, fromCommand?: OutputFormat): OutputFormat {
+  const f = query.get('output') ?? fromCommand ?? 'json';
   if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw badRequest(`output must be one of ${OUTPUT_FORMATS.join(', ')}`);
   return f as OutputFormat;
 }
@@ -52,12 +53,14 @@ function answer(status: number, r: CommandRecord | ReturnType<typeof view>, form
 }
 
 function view(r: CommandRecord) {
-  return { id: r.id, status: r.status, command: r.command, output: r.output, error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
+  return { id: r.id, status: r.status, command: r.command, output: r.output, ...(r.notes?.length ? { notes: r.notes } : {}), error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
 }
 
 async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
-  const format = formatOf(ctx.query);
+  formatOf(ctx.query);
   const { async: queued, ...input } = validateBody<CommandInput & { async?: boolean }>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
+  // A command that cannot be read, or whose arguments are refused, is answered before anything is recorded or queued.
+  const format = formatOf(ctx.query, checkCommand(input).output);
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
   const record = newCommandRecord(principal, commandName(input), input, queued ? 'queued' : 'running', idempotencyKey);
   if (idempotencyKey) {
@@ -78,7 +81,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   let ownerWrite: AddWrite | undefined;
   try {
     const ran = await runOwned(input, principal, record.id);
-    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
+    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded', ...(ran.notes ? { notes: ran.notes } : {}) });
     ownerWrite = ran.ownerWrite;
   } catch (err) {
     failure = toAppError(err);
@@ -91,7 +94,8 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   await Promise.all([saveCommand(record, ownerWrite), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
   if (failure) {
     throw new AppError(failure.code, failure.message, {
-      details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
+      // A list of problems (a test definition's) stays a list, beside the command's id.
+      details: { commandId: record.id, ...(Array.isArray(failure.details) ? { problems: failure.details } : failure.details && typeof failure.details === 'object' ? failure.details : {}) },
       retryAfterSeconds: failure.retryAfterSeconds,
       headers: rateHeaders,
     });
@@ -105,6 +109,7 @@ interface BatchResult {
   id?: string;
   status: 'succeeded' | 'failed' | 'skipped';
   output?: unknown;
+  notes?: string[];
   error?: { code: string; message: string; status: number };
 }
 
@@ -146,10 +151,10 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     let ownerWrite: AddWrite | undefined;
     try {
       const ran = await runOwned(input, principal, record.id);
-      const { command, output } = ran;
+      const { command, output, notes } = ran;
       ownerWrite = ran.ownerWrite;
-      Object.assign(record, { command, output, status: 'succeeded' });
-      results.push({ index, command, id: record.id, status: 'succeeded', output });
+      Object.assign(record, { command, output, status: 'succeeded', ...(notes ? { notes } : {}) });
+      results.push({ index, command, id: record.id, status: 'succeeded', output, ...(notes ? { notes } : {}) });
     } catch (err) {
       const e = toAppError(err);
       failed = true;

@@ -80,7 +80,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
   if (record.command === 'batch') return processBatch(task, record, attempt, principal);
   const t0 = performance.now();
   try {
-    const { command, output, recordOwner } = await runOwned(record.input as CommandInput, principal, task.commandId, {
+    const { command, output, notes, recordOwner } = await runOwned(record.input as CommandInput, principal, task.commandId, {
       stepGuard: {
         before: record.stepGuard,
         remember: async (ids) => {
@@ -88,7 +88,7 @@ export async function processCommandTask(task: CommandTask): Promise<WorkerOutco
         },
       },
     });
-    const done = { command, output, status: 'succeeded' as const, durationMs: Math.round(performance.now() - t0) };
+    const done = { command, output, ...(notes ? { notes } : {}), status: 'succeeded' as const, durationMs: Math.round(performance.now() - t0) };
     await recordOwner();
     await finish(task, attempt, done);
     return { outcome: 'succeeded', record: { ...record, ...done } };

@@ -11,8 +11,8 @@
  */
 import type { AppError } from '../errors';
 import { validator } from '../schemas';
-import { argsSchema, STEP_COMMANDS, stepFromJson, type ArgType, type StepCommand } from '../virtuoso/step-commands';
-import { MAX_WAIT_MS, type ParsedStep, unsupportedStep } from '../virtuoso/steps';
+import { ARG_DESCRIPTIONS, argsSchema, STEP_COMMANDS, stepFromJson, type ArgType, type StepCommand } from '../virtuoso/step-commands';
+import { type ParsedStep, unsupportedStep } from '../virtuoso/steps';
 
 export type Scalar = string | number | boolean;
 
@@ -396,18 +396,7 @@ export function stepLabel(step: unknown, max = 200): string {
 // --- from the short form to the parsedStep -----------------------------------------------------------
 const COMMANDS = new Map(STEP_COMMANDS.map((c) => [c.name, c]));
 const ARG_SCHEMAS = new Map<string, object>();
-const ALLOWED: Record<ArgType, string> = {
-  selector: 'a selector (hint text or CSS)',
-  text: 'a text',
-  url: 'a URL',
-  int: 'an integer',
-  ms: `a whole number of milliseconds from 0 to ${MAX_WAIT_MS}`,
-  xy: "two integers as 'x,y' (e.g. '0,500')",
-  wxh: "a size as 'WIDTHxHEIGHT' (e.g. '1024x768')",
-  variable: 'a variable name (letters, digits and _, not starting with a digit)',
-  key: 'a key name (e.g. Enter, Tab)',
-  boolean: 'true or false',
-};
+const ALLOWED: Readonly<Record<ArgType, string>> = ARG_DESCRIPTIONS;
 
 const argsOf = (c: StepCommand) => [...c.args, ...c.flags];
 

@@ -4,15 +4,17 @@
  * message, step_details, context, next_steps).
  */
 import { stringify } from 'yaml';
+import { OUTPUT_FORMATS, type OutputFormat } from './cli';
 
-export const OUTPUT_FORMATS = ['json', 'yaml', 'human', 'ai'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, type OutputFormat };
 
 export interface Answer {
   id: string;
   status: string;
   command: string;
   output?: unknown;
+  /** Flags accepted without effect, and why. */
+  notes?: string[];
   error?: { code: string; message: string; status: number };
 }
 
@@ -59,7 +61,7 @@ function nextSteps(a: Answer): string[] {
 }
 
 function human(a: Answer): string {
-  const lines = [message(a)];
+  const lines = [message(a), ...(a.notes ?? []).map((n) => `  note: ${n}`)];
   const out = a.output;
   if (Array.isArray(out)) {
     for (const row of out) lines.push(`  ${isObj(row) ? Object.values(row).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join('  ') : String(row)}`);
@@ -82,6 +84,7 @@ function ai(a: Answer): Obj {
         }
       : { data: out ?? null }),
     ...(a.error ? { error: a.error } : {}),
+    ...(a.notes?.length ? { notes: a.notes } : {}),
     next_steps: nextSteps(a),
   };
 }

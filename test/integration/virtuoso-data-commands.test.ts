@@ -10,8 +10,8 @@ import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/serve
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { AppError } from '../../shared/errors';
 import { VirtuosoApiError, VirtuosoClient, type CallOptions, type Method } from '../../shared/virtuoso/client';
-import { tokenize } from '../../shared/virtuoso/cli';
-import { parseCsv, runCliCommand, toCsv, type CommandContext } from '../../shared/virtuoso/commands';
+import { runCommandLine } from '../../shared/commands/parse';
+import { parseCsv, toCsv, type CommandContext } from '../../shared/virtuoso/commands';
 import { virtuosoToAppError } from '../../shared/virtuoso/errors';
 import { request, serve, type Served } from '../helpers/http';
 import { useStack } from '../helpers/stack';
@@ -52,7 +52,7 @@ describe('data commands × Virtuoso sandbox (CLI strings)', () => {
   let sandbox: Sandbox;
   let api: RecordingClient;
   let ctx: CommandContext;
-  const run = async (line: string): Promise<Out> => (await runCliCommand(ctx, tokenize(line))).output;
+  const run = async (line: string): Promise<Out> => (await runCommandLine(ctx, line)).output;
   const refused = async (line: string, status: number, message?: RegExp): Promise<AppError> => {
     const err = await run(line).then(
       (out) => assert.fail(`expected ${status}, got ${JSON.stringify(out)}`),
