@@ -111,7 +111,7 @@ function readDocuments(text: string): Source[] {
     throw badRequest(`The test definition is not valid YAML or JSON: line ${first.line}, column ${first.column}: ${first.message}${hint}`, details);
   }
   // A document with nothing in it (a trailing `---`) is no document; an empty text is one empty document.
-  const present = all.filter((d) => d.contents !== null);
+  const present = all.filter((d) => !(d.contents === null || (isYamlScalar(d.contents) && d.contents.value === null && !d.contents.source)));
   if (!all.length) return [{ data: null }];
   return (present.length ? present : all.slice(0, 1)).map((doc) => {
     let data: unknown;
@@ -469,7 +469,7 @@ function nativeSource(sources: Source[], conversion: Conversion): { src: Source;
   const multi = sources.length > 1;
   const place: Place = (path) => {
     const o = conversion.origin(path);
-    const shown = multi ? [`documents[${o.doc}]`, ...o.path] : o.path;
+    const shown = multi ? ['documents', o.doc, ...o.path] : o.path;
     return { path: shown, at: sources[o.doc]?.locate?.(o.path), ...(o.found ? {} : { prefix: `(the converted definition's ${formatPath(path)}) ` }) };
   };
   return { src: { data: conversion.document }, place };
@@ -491,7 +491,7 @@ export function parseDefinition(source: string | Record<string, unknown>, overri
   const data = src.data;
   const problems = new Problems(place ?? ((path) => ({ path, at: src.locate?.(path) })));
   for (const p of conversion.problems) {
-    const shown = sources.length > 1 ? [`documents[${p.doc}]`, ...p.path] : p.path;
+    const shown = sources.length > 1 ? ['documents', p.doc, ...p.path] : p.path;
     problems.addAt(formatPath(shown), p.message, p.allowed, sources[p.doc]?.locate?.(p.path));
   }
 

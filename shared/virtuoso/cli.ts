@@ -314,6 +314,6 @@ export function resolveArgs(tokens: readonly string[], shape: CommandShape): Res
 
 /** A value as one token of a command line: bare when it reads back as itself, double-quoted otherwise. */
 export function quoteArg(value: string): string {
-  if (/^[\w@%+=:,./-]+$/.test(value) && !value.startsWith('-') && !value.startsWith('#')) return value;
+  if (/^[\w@%+=:,./-]+$/.test(value) && (!value.startsWith('-') || NEGATIVE_NUMBER.test(value)) && !value.startsWith('#')) return value;
   return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }

@@ -419,8 +419,8 @@ export function stepCommandLine(name: string, args: Readonly<Record<string, stri
   if (!c) throw new Error(`no step command ${name}`);
   const words = [...c.path];
   const positional = c.args.filter((x) => args[x.name] !== undefined).map((x) => String(args[x.name]));
-  // A value that starts with '-' (a negative offset) goes after '--', where it cannot be a flag.
   const flags = c.flags.filter((x) => args[x.name] !== undefined && args[x.name] !== false).map((x) => (args[x.name] === true ? `--${x.name}` : `--${x.name} ${quoteArg(String(args[x.name]))}`));
-  const dashed = positional.some((p) => p.startsWith('-'));
+  // A text that starts with '-' goes after '--', where it cannot be a flag (a negative number never is one).
+  const dashed = positional.some((p) => p.startsWith('-') && !/^-\d[\d.,]*$/.test(p));
   return [...words, ...flags, ...(dashed ? ['--'] : []), ...positional.map(quoteArg)].join(' ');
 }

@@ -88,13 +88,16 @@ export function fromCompact(doc: Record<string, unknown>, at: Seg[], options: Co
     name: doc.test,
     ...(doc.description !== undefined ? { description: doc.description } : {}),
     ...(doc.project !== undefined ? { project: doc.project } : {}),
-    ...(nav ? { starting_url: nav } : {}),
+    // A relative nav is refused above; the run-test conversion is not told it (one problem, at nav).
+    ...(nav && /^https?:\/\//i.test(nav) ? { starting_url: nav } : {}),
     ...(names.size ? { variables: data } : {}),
     steps,
   };
   const converted = fromRunTest([runTest], [at], options, notes, problems);
-  // Steps' problems and origins are in `do`, where the dialect writes them.
-  for (const o of converted.stepOrigins) o.source = o.source.map((s) => (s === 'steps' ? 'do' : s));
-  for (const p of problems) p.path = p.path.map((s) => (s === 'steps' ? 'do' : s));
+  // Problems and origins point where the dialect writes things: do, test, nav, data.
+  const RENAMED: Readonly<Record<string, string>> = { steps: 'do', name: 'test', starting_url: 'nav', variables: 'data' };
+  const rename = (path: Seg[]) => path.map((s, i) => (i === at.length && typeof s === 'string' && Object.hasOwn(RENAMED, s) ? RENAMED[s] : s));
+  for (const o of converted.stepOrigins) o.source = rename(o.source);
+  for (const p of problems) p.path = rename(p.path);
   return converted;
 }

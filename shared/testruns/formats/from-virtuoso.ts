@@ -57,8 +57,12 @@ export function shortForm(s: StoredStep): Step | undefined {
       return undefined;
     }
     case 'WRITE':
-      return clue ? { write: { selector: clue, text: value, ...(meta.append === true ? { clear: false } : {}) } } : undefined;
+      if (!clue) return undefined;
+      // A text from a variable has no short form: the catalogue form carries it.
+      if (s.variable) return { step: 'step-interact.write', args: { selector: clue, text: value, variable: s.variable, ...(meta.append === true ? { clear: false } : {}) } };
+      return { write: { selector: clue, text: value, ...(meta.append === true ? { clear: false } : {}) } };
     case 'KEY':
+      if (Array.isArray(meta.modifiers) && meta.modifiers.length) return { step: 'step-interact.key', args: { key: value, modifiers: meta.modifiers.join(','), ...(clue ? { target: clue } : {}) } };
       return { key: clue ? { key: value, target: clue } : value };
     case 'PICK':
       if (!clue) return undefined;

@@ -76,7 +76,7 @@ export function toNative(docs: readonly unknown[], options: ConvertOptions = {})
   const collect = (doc: number) => (list: ConversionProblem[]) => problems.push(...list.map((p) => ({ ...p, doc })));
   const local: ConversionProblem[] = [];
   const multi = docs.length > 1;
-  const at = (i: number): Seg[] => (multi ? [`documents[${i}]`] : []);
+  const at = (i: number): Seg[] => (multi ? ['documents', i] : []);
   let converted;
   if (format === 'create-structure') converted = fromCreateStructure(docs[0] as Record<string, unknown>, options, notes, local);
   else if (format === 'compact' && !multi) converted = fromCompact(docs[0] as Record<string, unknown>, [], options, notes, local);
@@ -85,10 +85,11 @@ export function toNative(docs: readonly unknown[], options: ConvertOptions = {})
     const runTests = docs.map((d, i) => (formats[i] === 'compact' ? compactAsRunTest(d as Record<string, unknown>, at(i), options, notes, local) : (d as Record<string, unknown>)));
     converted = fromRunTest(runTests, docs.map((_d, i) => at(i)), options, notes, local);
   }
-  // A problem's path starts with `documents[i]` in a multi-document file: its document is i.
+  // A problem's path starts with `documents, i` in a multi-document file: its document is i.
+  const docOf = (path: readonly Seg[]) => (multi && path[0] === 'documents' && typeof path[1] === 'number' ? path[1] : undefined);
   for (const p of local) {
-    const m = typeof p.path[0] === 'string' ? /^documents\[(\d+)\]$/.exec(p.path[0]) : null;
-    collect(m ? Number(m[1]) : 0)([{ ...p, path: m ? p.path.slice(1) : p.path }]);
+    const doc = docOf(p.path);
+    collect(doc ?? 0)([{ ...p, path: doc === undefined ? p.path : p.path.slice(2) }]);
   }
   const origins = converted.stepOrigins;
   return {
@@ -102,8 +103,8 @@ export function toNative(docs: readonly unknown[], options: ConvertOptions = {})
       for (const o of origins) if (o.native.length <= path.length && o.native.every((s, i) => s === path[i]) && (!best || o.native.length > best.native.length)) best = o;
       if (!best) return { doc: 0, path: [], found: false };
       const rest = best.exact ? [] : path.slice(best.native.length);
-      const m = typeof best.source[0] === 'string' ? /^documents\[(\d+)\]$/.exec(best.source[0]) : null;
-      return { doc: m ? Number(m[1]) : 0, path: [...(m ? best.source.slice(1) : best.source), ...rest], found: true };
+      const doc = docOf(best.source);
+      return { doc: doc ?? 0, path: [...(doc === undefined ? best.source : best.source.slice(2)), ...rest], found: true };
     },
   };
 }

@@ -155,7 +155,7 @@ function waitStep(v: unknown): Step {
 function storeStep(v: unknown): Step {
   if (!isMap(v)) return fail(`store needs a map {selector, as}, not ${describe(v)}`);
   // The native form ({selector, as, from: text|value}, {literal, as}) passes through.
-  if (has(v, 'literal') || (has(v, 'selector', 'as') && !has(v, 'type', 'variable', 'in', 'element') && (!has(v, 'from') || ['text', 'value'].includes(get(v, 'from'))))) return { store: v };
+  if (has(v, 'literal') || (has(v, 'selector') && has(v, 'as') && !has(v, 'type', 'variable', 'in', 'element') && (!has(v, 'from') || ['text', 'value'].includes(get(v, 'from'))))) return { store: v };
   const as = get(v, 'as', 'variable', 'in');
   if (!as) return fail("store needs 'as' (the variable's name)");
   const type = get(v, 'type') || 'element-text';
