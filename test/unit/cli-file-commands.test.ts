@@ -50,7 +50,7 @@ const api = {
 
 let runs: Recorder;
 const context = (files: Record<string, string> = {}, stdin?: string): CommandContext => ({ api, organizationId: 2242, baseUrl: 'https://api.example/api', files, stdin, testRuns: runs });
-const run = (line: string, files?: Record<string, string>, stdin?: string) => runCommandLine(context(files, stdin), line);
+const run = async (line: string, files?: Record<string, string>, stdin?: string): Promise<{ output: Json; notes: string[] }> => runCommandLine(context(files, stdin), line);
 async function refused(p: Promise<unknown>, status: number, pattern: RegExp): Promise<AppError> {
   try {
     await p;
