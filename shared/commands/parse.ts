@@ -115,7 +115,7 @@ export function checkCommand(input: CommandInput): ParsedCommand {
     throw new AppError('payload_too_large', `The files sent with the command hold ${bytes} bytes; at most ${MAX_FILES_BYTES} are taken (POST a large test definition to /test-runs, up to 512 KB)`, { details: { limitBytes: MAX_FILES_BYTES } });
   }
   const parsed = parseCommand(input);
-  if (parsed.kind === 'command') parsed.command.check?.({ files: input.files, stdin: input.stdin } as CommandContext, parsed.args, parsed.flags);
+  if (parsed.kind === 'command') parsed.command.check?.({ files: input.files, stdin: input.stdin }, parsed.args, parsed.flags);
   return parsed;
 }
 

@@ -34,7 +34,7 @@ const flag = (type: Param['type'], short?: string): Param => ({ name: '', type, 
 const POST_ALTERNATIVE = ', or POST the file itself to /test-runs (Content-Type: application/yaml)';
 
 /** A file's text, read and parsed as a test definition (400/422 as a dry run answers them). */
-function definitionOf(ctx: CommandContext, file: string, command: string, options: { projectName?: string; variables?: Record<string, string> } = {}): { text: string; def: TestDefinition } {
+function definitionOf(ctx: Pick<CommandContext, 'files' | 'stdin'>, file: string, command: string, options: { projectName?: string; variables?: Record<string, string> } = {}): { text: string; def: TestDefinition } {
   const text = inputFile(ctx, file, command, POST_ALTERNATIVE);
   return { text, def: parseDefinition(text, options) };
 }
@@ -50,7 +50,7 @@ function dryRunView(file: string, d: TestDefinition) {
 }
 
 /** `yaml run`'s and `yaml validate`'s file list: names, or patterns (`tests/*.yaml`) matched against the files sent. */
-function expandFiles(ctx: CommandContext, list: string): string[] {
+function expandFiles(ctx: Pick<CommandContext, 'files'>, list: string): string[] {
   const names = Object.keys(ctx.files ?? {});
   return list.split('\n').filter(Boolean).flatMap((pattern) => {
     if (!/[*?[]/.test(pattern)) return [pattern];

@@ -72,8 +72,8 @@ export interface Command {
   read: boolean;
   /** The JSON Schema of its arguments and flags together (the structured form's `args`). */
   schema: object;
-  /** Checks that need no request (a test definition's validity), run before anything is recorded. */
-  check?(ctx: CommandContext, args: Args, flags: Flags): void;
+  /** Checks that need no request (a test definition's validity, a file that was not sent), run before anything is recorded. */
+  check?(ctx: Pick<CommandContext, 'files' | 'stdin'>, args: Args, flags: Flags): void;
   /** The output, or a Noted output. */
   run(ctx: CommandContext, args: Args, flags: Flags): Promise<unknown>;
 }
@@ -205,7 +205,7 @@ function orgOf(ctx: CommandContext): number {
  * looked up in `files` (exactly, else by its base name when that is unambiguous). HTTPS cannot read
  * the caller's disk: a file that was not sent is refused, saying how to send it.
  */
-export function inputFile(ctx: CommandContext, name: string, command: string, alternative = ''): string {
+export function inputFile(ctx: Pick<CommandContext, 'files' | 'stdin'>, name: string, command: string, alternative = ''): string {
   if (name === '-') {
     if (ctx.stdin !== undefined) return ctx.stdin;
     throw unprocessable(`${command} reads standard input ('-'): send what you would have piped in as the request's "stdin"${alternative}`, [
@@ -460,7 +460,10 @@ export const COMMANDS: readonly Command[] = [
       body: { name, description: optionalFlag(fl, 'description'), variables, ...(copyFrom === undefined ? {} : { copyFromId: copyFrom }) },
     });
     return { status: 'success', environment_id: String(env.id), name: env.name ?? name, variables: isRecord(env.variables) ? env.variables : variables };
-  }, { name: f('text'), description: f('text'), variables: f('text'), 'variables-file': f('file'), 'copy-from': f('id') }),
+  }, { name: f('text'), description: f('text'), variables: f('text'), 'variables-file': f('file'), 'copy-from': f('id') }, (ctx, _a, fl) => {
+    if (typeof fl['variables-file'] === 'string') variablesFile(inputFile(ctx, fl['variables-file'], 'create-environment --variables-file', ', or pass --variables k=v,k2=v2'), fl['variables-file']);
+    if (typeof fl.variables === 'string') parseVariables(fl.variables);
+  }),
   /**
    * `manage-test-data` with exactly one action (422 otherwise), as the CLI took them:
    * - `--create-table --table-name N --columns a,b[,c] [--description D]` → POST /testdata/tables/create;
@@ -514,6 +517,8 @@ export const COMMANDS: readonly Command[] = [
   }, {
     'create-table': f('boolean'), 'import-csv': f('text'), 'export-csv': f('optional-file'), get: f('boolean'),
     'table-name': f('text'), columns: f('text'), description: f('text'), 'table-id': f('id'),
+  }, (ctx, _a, fl) => {
+    if (typeof fl['import-csv'] === 'string') csvSource(ctx, fl['import-csv']);
   }),
   // --- library ------------------------------------------------------------------------------------
   def('library add', [a('checkpointId')], false, async ({ api }, { checkpointId }) => {
@@ -711,7 +716,7 @@ function variablesFile(content: string, file: string): Record<string, string> {
 }
 
 /** `--import-csv`: a file sent in `files`, or the CSV text itself; a bare file name that was not sent is refused. */
-function csvSource(ctx: CommandContext, value: string): string {
+function csvSource(ctx: Pick<CommandContext, 'files' | 'stdin'>, value: string): string {
   const files = ctx.files ?? {};
   const named = Object.keys(files).some((k) => k === value || basename(k) === basename(value));
   if (named || (!/[,\r\n]/.test(value) && /\.(csv|txt|tsv)$/i.test(value.trim()))) {
