@@ -416,3 +416,19 @@ describe('test file formats: a stored step back to its short form (yaml convert 
     assert.equal(shortForm({ action: 'CLICK' }), undefined, 'a click without a target');
   });
 });
+
+describe('test file formats: the documentation (shared/schemas/test-definition.md)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const doc = (require('node:fs') as typeof import('node:fs')).readFileSync(`${__dirname}/../../shared/schemas/test-definition.md`, 'utf8');
+  const section = doc.slice(doc.indexOf("## Other formats: the original CLI's test files"));
+  const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+
+  it('has a valid example of each format, converted as it says', () => {
+    assert.deepEqual(blocks.map((b) => parseDefinition(b).format), ['run-test', 'create-structure', 'compact']);
+    const [runTestDoc, structure, compact] = blocks.map((b) => parseDefinition(b));
+    assert.deepEqual([runTestDoc.goals[0].name, runTestDoc.goals[0].url, runTestDoc.totalSteps, runTestDoc.options.timeoutSeconds], ['Login test - Goal', 'https://shop.example.com/login', 10, 600]);
+    assert.equal(steps(runTestDoc)[1].parsedStep.value, 'qa@example.com', '${user} is the variable');
+    assert.deepEqual(steps(structure).map((x) => x.parsedStep), [s.navigate('https://example.com/start'), s.navigate('https://example.com'), s.waitForElement('Body', 1000), s.write('#q', 'shoes'), s.click('Search')]);
+    assert.deepEqual(steps(compact).map((x) => x.command), ['step-interact.write', 'step-interact.click', 'step-wait.element', 'step-assert.exists']);
+  });
+});
