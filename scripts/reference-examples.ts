@@ -11,8 +11,8 @@
  * source (file and line) and, when the line is a pipeline (`cat t.yaml | api-cli run-test -`), the
  * whole line as `line`.
  *
- * The reference's sample test files (`samples/`) go into the same fixture, as they are, for the
- * format conversions' tests (shared/testruns/formats/).
+ * The names of every flag the reference declares go into the same fixture, and its sample test files
+ * (`samples/`), as they are, for the format conversions' tests (shared/testruns/formats/).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -98,6 +98,20 @@ function fieldOf(l: Literal): ReferenceExample['field'] | undefined {
   return undefined;
 }
 
+/**
+ * Every flag name the reference declares: cobra's `Flags().XxxVar(&v, "name", …)` / `Flags().Xxx("name", …)`
+ * and the flag tables the step groups build their flags from (`{name: "smooth", …}`).
+ */
+export function extractFlags(dir: string): string[] {
+  const names = new Set<string>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go'))) {
+    const source = readFileSync(join(dir, file), 'utf8');
+    for (const m of source.matchAll(/Flags\(\)\.[A-Za-z]+\((?:&?[A-Za-z]+(?:\(\w+\))?, )?"([a-z-]+)"/g)) names.add(m[1]);
+    for (const m of source.matchAll(/\{name: "([a-z-]+)"/g)) names.add(m[1]);
+  }
+  return [...names].sort();
+}
+
 export function extractExamples(dir: string): ReferenceExample[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go')).sort();
   const out: ReferenceExample[] = [];
@@ -126,10 +140,11 @@ function main(): void {
   const samplesDir = join(root, 'samples');
   const samples = readdirSync(samplesDir).sort().map((file) => ({ file, text: readFileSync(join(samplesDir, file), 'utf8') }));
   const fixture = {
-    description: 'Help examples and sample test files of the original Go CLI (api-cli), extracted by scripts/reference-examples.ts; do not edit by hand.',
+    description: 'Help examples, flag names and sample test files of the original Go CLI (api-cli), extracted by scripts/reference-examples.ts; do not edit by hand.',
     reference: basename(root),
     count: examples.length,
     examples,
+    flags: extractFlags(join(root, 'src')),
     samples,
   };
   writeFileSync(out, `${JSON.stringify(fixture, null, 2)}\n`);

@@ -12,7 +12,8 @@
  */
 import assert from 'node:assert/strict';
 import { AppError } from '../../shared/errors';
-import { checkCommand, type CommandInput, type ParsedCommand } from '../../shared/commands/parse';
+import { ALL_COMMANDS, checkCommand, type CommandInput, type ParsedCommand } from '../../shared/commands/parse';
+import { STEP_COMMANDS } from '../../shared/virtuoso/step-commands';
 import { Noted, type CommandContext, type QueuedRun, type TestRunPort } from '../../shared/virtuoso/commands';
 import type { CallOptions, Method } from '../../shared/virtuoso/client';
 import { GOAL_META } from '../../shared/virtuoso/commands';
@@ -535,6 +536,13 @@ describe("the original CLI's help examples (test/fixtures/cli-reference-examples
         want.check?.(got);
       }
     }
+  });
+
+  it('declare no flag that no command takes (every flag of the reference is accepted somewhere)', () => {
+    const GLOBAL = ['config', 'output', 'verbose'];
+    const taken = new Set([...GLOBAL, 'checkpoint', 'step-position', 'position', ...ALL_COMMANDS.flatMap((c) => Object.keys(c.flags)), ...STEP_COMMANDS.flatMap((c) => c.flags.map((f) => f.name))]);
+    assert.ok(fixture.flags.length >= 50, `${fixture.flags.length} flags`);
+    assert.deepEqual(fixture.flags.filter((f) => !taken.has(f)), []);
   });
 
   it('that name a file on your machine are refused without it, naming the file and how to send it', async () => {
