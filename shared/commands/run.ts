@@ -15,7 +15,7 @@ import { Noted, type CommandContext, type TestRunPort } from '../virtuoso/comman
 import type { StepRequest } from '../virtuoso/step-commands';
 import { APPEND, createStepBody } from '../virtuoso/steps';
 import { parseDefinition } from '../testruns/definition';
-import { queueRun } from '../testruns/submit';
+import { queueRun, runIdFor } from '../testruns/submit';
 import { commandName, parseCommand, type CommandInput } from './parse';
 import { takePosition } from './sessions';
 import { recordStepOwner, stepOwners, stepOwnerWrite } from './step-claims';
@@ -82,12 +82,19 @@ export async function runCommand(input: CommandInput, principal: Principal, opti
   }
 }
 
-/** Starts test runs for the commands that do (run-test, yaml run), as the caller's tenant. */
-function testRunPort(principal: Principal): TestRunPort {
+/**
+ * Starts test runs for the commands that do (run-test, yaml run), as the caller's tenant. Each run's
+ * id comes from the command (its owner id) and the run's place among the command's runs, so a
+ * retried attempt of a queued command finds the runs an earlier attempt started instead of
+ * starting them again.
+ */
+function testRunPort(principal: Principal, owner: string | undefined): TestRunPort {
+  let n = 0;
   return {
     async queue(source, o) {
       const def = parseDefinition(source, { variables: o.variables, projectName: o.projectName });
-      const run = await queueRun(principal, def, { execute: o.execute, variables: o.variables });
+      const id = owner ? runIdFor(principal.tenantId, `${owner}#run${n++}`) : undefined;
+      const run = await queueRun(principal, def, { execute: o.execute, variables: o.variables, ...(id ? { id } : {}) });
       return { id: run.id, name: run.name, status: run.status, statusUrl: `/test-runs/${run.id}`, totals: run.totals };
     },
   };
@@ -101,7 +108,7 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
   const config = getConfig();
   const ctx: CommandContext = {
     api: virtuoso(), organizationId: config.virtuosoOrgId, baseUrl: config.virtuosoBaseUrl,
-    files: input.files, stdin: input.stdin, testRuns: testRunPort(principal),
+    files: input.files, stdin: input.stdin, testRuns: testRunPort(principal, options.owner),
   };
   const run = async () => {
     const out = await command.run(ctx, args, flags);

@@ -4,10 +4,13 @@
  * definition stored beside it, the build task and the deadline task. A failure to queue removes what
  * was stored, so nothing stays behind that could block a retry. The dry-run view is here too.
  */
+import { hash } from 'node:crypto';
 import type { Principal } from '../auth';
+import type { AppError } from '../errors';
+import { ALREADY_EXISTS } from '../firestore';
 import type { TestDefinition } from './definition';
 import { buildPlan, type Plan } from './plan';
-import { createRun, deleteRun, newRunId, type TestRunRecord } from './store';
+import { createRun, deleteRun, loadRun, newRunId, type TestRunRecord } from './store';
 import { enqueueRunTask } from './worker';
 
 export interface RunOptions {
@@ -16,10 +19,10 @@ export interface RunOptions {
   idempotencyKey?: string;
 }
 
-/** The record of a new run (not stored yet). */
-export function newRunRecord(principal: Principal, def: TestDefinition, plan: Plan, options: RunOptions, now = new Date()): TestRunRecord {
+/** The record of a new run (not stored yet); `id` when the caller names it (a retried command). */
+export function newRunRecord(principal: Principal, def: TestDefinition, plan: Plan, options: RunOptions, now = new Date(), id = newRunId()): TestRunRecord {
   return {
-    id: newRunId(), tenantId: principal.tenantId, userId: principal.userId, name: def.name, status: 'queued',
+    id, tenantId: principal.tenantId, userId: principal.userId, name: def.name, status: 'queued',
     createdAt: now.toISOString(), updatedAt: now.toISOString(), deadlineAt: new Date(now.getTime() + def.options.timeoutSeconds * 1000).toISOString(),
     variables: options.variables, execute: options.execute,
     totals: { ...plan.totals, criticalPathCalls: plan.criticalPathCalls }, progress: { operationsDone: 0, stepsCreated: 0 }, ids: {},
@@ -29,8 +32,8 @@ export function newRunRecord(principal: Principal, def: TestDefinition, plan: Pl
 
 /** Stores the run with its (native) definition and queues its build and its deadline; undone if queueing fails. */
 export async function startRun(run: TestRunRecord, def: TestDefinition): Promise<void> {
+  await createRun(run, def.document);
   try {
-    await createRun(run, def.document);
     await Promise.all([
       enqueueRunTask({ runId: run.id, kind: 'build' }),
       enqueueRunTask({ runId: run.id, kind: 'deadline' }, def.options.timeoutSeconds + 1),
@@ -41,10 +44,25 @@ export async function startRun(run: TestRunRecord, def: TestDefinition): Promise
   }
 }
 
-/** Parses nothing, stores everything: a definition already parsed becomes a queued run. */
-export async function queueRun(principal: Principal, def: TestDefinition, options: RunOptions): Promise<TestRunRecord> {
-  const run = newRunRecord(principal, def, buildPlan(def, { execute: options.execute }), options);
-  await startRun(run, def);
+/** A run id that a command's every attempt computes alike (`run_` and 20 hex digits, as newRunId). */
+export const runIdFor = (tenantId: string, owner: string): string => `run_${hash('sha256', `${tenantId}\n${owner}`, 'hex').slice(0, 20)}`;
+
+/**
+ * A definition already parsed becomes a queued run. With `id` (a command's, so that a retried attempt
+ * names the same run), a run that already exists — stored and queued by an attempt that then died —
+ * is the answer: nothing is created twice.
+ */
+export async function queueRun(principal: Principal, def: TestDefinition, options: RunOptions & { id?: string }): Promise<TestRunRecord> {
+  const run = newRunRecord(principal, def, buildPlan(def, { execute: options.execute }), options, new Date(), options.id);
+  try {
+    await startRun(run, def);
+  } catch (err) {
+    const code = ((err as AppError).cause as { code?: number } | undefined)?.code;
+    if (!options.id || code !== ALREADY_EXISTS) throw err;
+    const existing = await loadRun(options.id);
+    if (!existing || existing.tenantId !== principal.tenantId) throw err;
+    return existing;
+  }
   return run;
 }
 

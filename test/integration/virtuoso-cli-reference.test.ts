@@ -15,6 +15,7 @@ import { startStorageServer } from '../../scripts/local-stack/storage-server';
 import { startTasksDispatcher, type TasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
 import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
+import { runCommand } from '../../shared/commands/run';
 import fixture from '../fixtures/cli-reference-examples.json';
 import { request, serve, type Served } from '../helpers/http';
 import { useStack } from '../helpers/stack';
@@ -145,6 +146,19 @@ describe('the original CLI over HTTPS (commands and test runs × Virtuoso sandbo
     const missing = await post(commands.url, '/commands', { command: 'run-test quick-test.yaml' });
     assert.equal(missing.status, 422);
     assert.match(missing.body.error.message, /reads the file 'quick-test\.yaml' on your machine, which this service cannot reach over HTTPS: send its content in the request's "files"/);
+  });
+
+  it('a retried attempt of a queued run-test finds the run the first one started, and starts none', async () => {
+    const principal = { keyHash: '', tenantId: 'acme', userId: 'alice', scopes: ['commands'] };
+    const input = { command: 'yaml run a.yaml b.yaml', files: { 'a.yaml': QUICK_TEST, 'b.yaml': NATIVE } };
+    const first = (await runCommand(input, principal, { owner: 'cmd-retried' })).output as Json;
+    const again = (await runCommand(input, principal, { owner: 'cmd-retried' })).output as Json;
+    assert.deepEqual(again.runs.map((r: Json) => r.test_run_id), first.runs.map((r: Json) => r.test_run_id));
+    assert.notEqual(first.runs[0].test_run_id, first.runs[1].test_run_id, 'each file its own run');
+    const listed = await request<Json>(`${testRuns.url}/test-runs`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(listed.body.items.length, 2, 'two runs, not four');
+    const other = (await runCommand(input, principal, { owner: 'another-command' })).output as Json;
+    assert.notEqual(other.runs[0].test_run_id, first.runs[0].test_run_id, 'another command starts its own');
   });
 
   it("POST /test-runs takes the reference's test files; a dry run shows the converted definition beside the plan", async () => {
