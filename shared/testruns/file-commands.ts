@@ -18,7 +18,7 @@
  */
 import { stringify } from 'yaml';
 import { AppError, unprocessable } from '../errors';
-import { def, id, inputFile, noted, type Command, type CommandContext, type Param } from '../virtuoso/commands';
+import { def, f as flag, id, inputFile, noted, type Command, type CommandContext, type Param } from '../virtuoso/commands';
 import { stepCommandLine } from '../virtuoso/step-commands';
 import { quoteArg } from '../virtuoso/cli';
 import { type DefinitionProblem, parseDefinition, type TestDefinition } from './definition';
@@ -30,7 +30,6 @@ import { parse as parseYaml } from 'yaml';
 
 /** A file argument; a variadic one is a list of names (one per line in the structured form). */
 const p = (name: string, required = true, variadic = false): Param => ({ name, required, type: 'file', ...(variadic ? { variadic, join: '\n' } : {}) });
-const flag = (type: Param['type'], short?: string): Param => ({ name: '', type, ...(short ? { short } : {}) });
 const POST_ALTERNATIVE = ', or POST the file itself to /test-runs (Content-Type: application/yaml)';
 
 /** A file's text, read and parsed as a test definition (400/422 as a dry run answers them). */

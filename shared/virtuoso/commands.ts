@@ -67,7 +67,7 @@ export interface Command {
   name: string;
   path: readonly string[];
   args: readonly Param[];
-  flags: Readonly<Record<string, Param>>;
+  flags: Readonly<Record<string, FlagParam>>;
   /** Reads of things that do not change by themselves: their answers may be cached (5 min). */
   read: boolean;
   /** The JSON Schema of its arguments and flags together (the structured form's `args`). */
@@ -80,7 +80,13 @@ export interface Command {
 
 /** How a value is checked: ids are digits (with the CLI's prefixes), ints digits, files names. */
 type ParamType = 'id' | 'int' | 'signed-int' | 'url' | 'text' | 'boolean' | 'file' | 'optional-file' | 'pairs';
-export type Param = ArgSpec & { type: ParamType; short?: string };
+/** A positional argument. */
+export type Param = ArgSpec & { type: ParamType };
+/** A flag (its name is its key in the command's `flags`); `short`: its one-letter form. */
+export interface FlagParam {
+  type: ParamType;
+  short?: string;
+}
 
 /** The prefixes the CLI (and its help) wrote before an id, by argument name. */
 export const ID_PREFIXES: Readonly<Record<string, readonly string[]>> = {
@@ -99,9 +105,9 @@ export const ID_PREFIXES: Readonly<Record<string, readonly string[]>> = {
 
 const idPattern = (name: string) => `^(${(ID_PREFIXES[name] ?? []).map((p) => `${p}_`).join('|')})?\\d+$`;
 const a = (name: string, required = true, type: ParamType = /Id$/.test(name) ? 'id' : 'text', variadic = false): Param => ({ name, required, type, ...(variadic ? { variadic } : {}) });
-const f = (type: ParamType, short?: string): Param => ({ name: '', type, ...(short ? { short } : {}) }) as Param;
+export const f = (type: ParamType, short?: string): FlagParam => ({ type, ...(short ? { short } : {}) });
 
-function paramSchema(name: string, p: Param): object {
+function paramSchema(name: string, p: { type: ParamType }): object {
   switch (p.type) {
     case 'id':
       return { type: ['string', 'integer'], pattern: idPattern(name), minimum: 0 };
@@ -121,7 +127,7 @@ function paramSchema(name: string, p: Param): object {
 }
 
 /** What each parameter type takes, for messages. */
-function describeParam(name: string, p: Param): string {
+function describeParam(name: string, p: { type: ParamType }): string {
   switch (p.type) {
     case 'id': {
       const prefixes = ID_PREFIXES[name] ?? [];
@@ -141,7 +147,7 @@ function describeParam(name: string, p: Param): string {
 }
 
 /** The JSON Schema of a command's arguments and flags (unknown flags are refused, as the CLI does). */
-function schemaOf(args: readonly Param[], flags: Readonly<Record<string, Param>>): object {
+function schemaOf(args: readonly Param[], flags: Readonly<Record<string, FlagParam>>): object {
   return {
     type: 'object',
     additionalProperties: false,
@@ -260,7 +266,7 @@ interface JourneyWithCases {
   cases?: Case[];
 }
 
-export function def(path: string, args: Param[], read: boolean, run: Command['run'], flags: Record<string, Param> = {}, check?: Command['check']): Command {
+export function def(path: string, args: Param[], read: boolean, run: Command['run'], flags: Record<string, FlagParam> = {}, check?: Command['check']): Command {
   const parts = path.split(' ');
   return { name: parts.join('.'), path: parts, args, read, run, flags, schema: schemaOf(args, flags), ...(check ? { check } : {}) };
 }
