@@ -9,7 +9,7 @@
 import { AppError, badRequest } from '../errors';
 import { readCommandLine, resolveArgs, type OutputFormat } from '../virtuoso/cli';
 import { COMMANDS, commandShape, Noted, validateCommandArgs, type Command, type CommandContext } from '../virtuoso/commands';
-import { canonicalGroup, isStepCommand, STEP_COMMANDS, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
+import { canonicalGroup, findStepCommand, isStepCommand, refusedCommand, STEP_COMMANDS, stepCommandByName, stepFromCli, stepFromJson, type StepCommand, type StepRequest } from '../virtuoso/step-commands';
 import { TEST_FILE_COMMANDS } from '../testruns/file-commands';
 import { suggest } from '../testruns/step-forms';
 
@@ -34,7 +34,8 @@ const BY_NAME = new Map(ALL_COMMANDS.map((c) => [c.name, c]));
 
 export type ParsedCommand =
   | { kind: 'step'; name: string; step: StepRequest; output?: OutputFormat; notes: string[] }
-  | { kind: 'command'; name: string; command: Command; args: Record<string, string>; flags: Record<string, string | boolean>; output?: OutputFormat; notes: string[] };
+  | { kind: 'command'; name: string; command: Command; args: Record<string, string>; flags: Record<string, string | boolean>; output?: OutputFormat; notes: string[] }
+  | { kind: 'help'; name: string; help: Usage; output?: OutputFormat; notes: string[] };
 
 const NAME = /^[a-z][a-z-]*(\.[a-z][a-z-]*)*$/;
 /** The structured form names a command (`step-interact.click`, `run-test`) and gives its arguments apart. */
@@ -50,11 +51,50 @@ export function findCommand(tokens: readonly string[]): { command: Command; rest
 const KNOWN = [...ALL_COMMANDS.map((c) => c.path.join(' ')), ...STEP_COMMANDS.map((c) => c.path.join(' '))];
 
 function unknownCommand(words: readonly string[]): AppError {
-  const asked = words.slice(0, 2).join(' ');
-  const hint = suggest(asked, KNOWN) ?? suggest(words[0] ?? '', [...new Set(KNOWN.map((k) => k.split(' ')[0]))]);
+  // The known commands that share all but the last of the words asked: the closest last word
+  // (`step-interact clik` → `step-interact click`, `creat-project` → `create-project`).
+  let asked = words.slice(0, 2).join(' ');
+  let hint: string | undefined;
+  for (const n of [4, 3, 2, 1]) {
+    const head = words.slice(0, n - 1).join(' ');
+    const last = words[n - 1];
+    if (last === undefined) continue;
+    const known = KNOWN.map((k) => k.split(' ')).filter((k) => k.length >= n && k.slice(0, n - 1).join(' ') === head);
+    const found = suggest(last, [...new Set(known.map((k) => k[n - 1]))]);
+    if (found) {
+      [asked, hint] = [words.slice(0, n).join(' '), [...words.slice(0, n - 1), found].join(' ')];
+      break;
+    }
+  }
   return badRequest(`Unknown command '${asked}'${hint ? ` (did you mean '${hint}'?)` : ''}`, [
     { path: '/command', flag: words[0] ?? '', message: `no such command${hint ? `; did you mean '${hint}'?` : ''}` },
   ]);
+}
+
+/** What `--help` answers: the command's usage, its arguments and flags (what each takes, and which change nothing here). */
+export interface Usage {
+  command: string;
+  usage: string;
+  arguments: { name: string; required: boolean }[];
+  flags: { name: string; takes: string; note?: string }[];
+}
+
+function usageOf(c: StepCommand | Command): Usage {
+  const step = 'build' in c;
+  const args = c.args.map((a) => ({ name: a.name, required: a.required !== false }));
+  const flags = step
+    ? [...c.flags.map((f) => ({ name: f.name, takes: f.type, ...(f.noEffect ? { note: `accepted, no effect: ${f.noEffect}` } : {}) })), { name: 'checkpoint', takes: 'id' }, { name: 'step-position', takes: 'N|last' }]
+    : Object.entries(c.flags).map(([name, f]) => ({ name, takes: f.type }));
+  const words = args.map((a) => (a.required ? `<${a.name}>` : `[${a.name}]`));
+  const usage = [c.path.join(' '), ...(step ? ['[checkpoint-id]', ...words, '[position]'] : words), ...(flags.length ? ['[flags]'] : [])].join(' ');
+  return { command: c.name, usage, arguments: args, flags };
+}
+
+const HELP = new Set(['--help', '-h']);
+/** `… --help` (before `--`): the command's usage instead of the command, as cobra answered. */
+function helpAsked(tokens: readonly string[]): boolean {
+  const end = tokens.indexOf('--');
+  return (end < 0 ? tokens : tokens.slice(0, end)).some((t) => HELP.has(t));
 }
 
 /** Body fields override what the CLI string said (an explicit checkpoint or position wins). */
@@ -94,7 +134,16 @@ export function parseCommand(input: CommandInput): ParsedCommand {
   const line = readCommandLine(input.command);
   if (!line.tokens.length) throw badRequest('The command is empty', [{ path: '/command', flag: '', message: 'no command given' }]);
   const output = line.output ? { output: line.output } : {};
+  if (helpAsked(line.tokens)) {
+    const words = line.tokens.filter((t) => !HELP.has(t));
+    const found = isStepCommand(words) ? findStepCommand(words)?.command : findCommand(canonicalGroup(words))?.command;
+    if (!found) throw unknownCommand(words);
+    return { kind: 'help', name: found.name, help: usageOf(found), ...output, notes: line.notes };
+  }
   if (isStepCommand(line.tokens)) {
+    const refused = refusedCommand(line.tokens);
+    if (refused) throw refused;
+    if (!findStepCommand(line.tokens)) throw unknownCommand(canonicalGroup(line.tokens));
     const step = withOverrides(stepFromCli(line.tokens), input);
     return { kind: 'step', name: step.command, step, ...output, notes: [...line.notes, ...(step.notes ?? [])] };
   }
@@ -121,7 +170,7 @@ export function checkCommand(input: CommandInput): ParsedCommand {
 
 /** The catalogue name of the command an input asks for (for history and rate limits), without throwing. */
 export function commandName(input: CommandInput): string {
-  if (isStructured(input)) return input.command;
+  if (isStructured(input)) return stepCommandByName(input.command)?.name ?? input.command;
   try {
     return parseCommand(input).name;
   } catch {
@@ -133,6 +182,7 @@ export function commandName(input: CommandInput): string {
 /** Runs a non-step command line with a given context (no cache, no history): for tools and tests. */
 export async function runCommandLine(ctx: CommandContext, line: string): Promise<{ command: string; output: unknown; notes: string[] }> {
   const parsed = parseCommand({ command: line });
+  if (parsed.kind === 'help') return { command: parsed.name, output: parsed.help, notes: parsed.notes };
   if (parsed.kind !== 'command') throw badRequest(`'${parsed.name}' is a step command: it needs a checkpoint and the step creation of shared/commands/run.ts`);
   const out = await parsed.command.run(ctx, parsed.args, parsed.flags);
   return out instanceof Noted ? { command: parsed.name, output: out.output, notes: [...parsed.notes, ...out.notes] } : { command: parsed.name, output: out, notes: parsed.notes };

@@ -103,6 +103,7 @@ function testRunPort(principal: Principal, owner: string | undefined): TestRunPo
 async function dispatch(input: CommandInput, principal: Principal, options: RunOptions): Promise<Ran> {
   const parsed = parseCommand(input);
   const notes = (more: readonly string[] = []) => (parsed.notes.length || more.length ? { notes: [...parsed.notes, ...more] } : {});
+  if (parsed.kind === 'help') return { command: parsed.name, output: parsed.help, ...notes() };
   if (parsed.kind === 'step') return { command: parsed.name, output: await createStep(parsed.step, input.sessionId, principal, options), ...notes() };
   const { command, args, flags } = parsed;
   const config = getConfig();

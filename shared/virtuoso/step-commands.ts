@@ -265,7 +265,8 @@ export function findStepCommand(input: readonly string[]): { command: StepComman
   return best && { command: best.command, rest: tokens.slice(best.length) };
 }
 
-function refusedCommand(tokens: readonly string[]): AppError | undefined {
+/** The refusal of a command the CLI removed or never had (`step-navigate back`), if the tokens ask for one. */
+export function refusedCommand(tokens: readonly string[]): AppError | undefined {
   const canonical = canonicalGroup(tokens);
   for (const length of [3, 2]) {
     const make = REFUSED[canonical.slice(0, length).join(' ')];

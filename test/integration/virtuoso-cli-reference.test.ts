@@ -118,8 +118,12 @@ describe('the original CLI over HTTPS (commands and test runs × Virtuoso sandbo
     assert.equal(bad.status, 422);
     assert.deepEqual(bad.body.error.details, [{ path: '/args/position', flag: '--position', message: bad.body.error.details[0].message }]);
     assert.match(bad.body.error.message, /^Invalid arguments for step-interact click: --position must be one of TOP_LEFT/);
+    const help = await post(commands.url, '/commands', { command: 'api-cli step-interact click --help' });
+    assert.equal(help.status, 200, help.text);
+    assert.equal(help.body.output.usage, 'step-interact click [checkpoint-id] <selector> [position] [flags]');
+    assert.equal(sandbox.faults.count('POST', '/teststeps$'), 0, '--help creates nothing');
     const history = await request<Json>(`${commands.url}/commands`, { headers: { authorization: `Bearer ${key}` } });
-    assert.equal(history.body.items.length, 2, 'a refused command line is not recorded');
+    assert.equal(history.body.items.length, 3, 'a refused command line is not recorded');
   });
 
   it('run-test over POST /commands: the file converted, built in Virtuoso as a test run', async () => {

@@ -117,6 +117,7 @@ async function outcome(example: string, withFiles = true): Promise<Outcome> {
     throw err;
   }
   if (parsed.kind === 'step') return { kind: 'step', parsed };
+  if (parsed.kind === 'help') throw new Error(`no help example is expected: ${example}`);
   const api = new FakeVirtuoso();
   const testRuns = new FakeTestRuns();
   const ctx: CommandContext = { api, organizationId: 2242, baseUrl: 'https://api-app2.virtuoso.qa/api', files: input.files, stdin: input.stdin, testRuns };

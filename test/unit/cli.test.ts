@@ -1,6 +1,7 @@
 /** The CLI-string form (shared/virtuoso/cli.ts): tokens, the command line as a whole, and the argument rules. */
 import assert from 'node:assert/strict';
 import { AppError } from '../../shared/errors';
+import { ALL_COMMANDS, parseCommand } from '../../shared/commands/parse';
 import { invalidArguments, quoteArg, readCommandLine, resolveArgs, tokenize, type ArgumentProblem, type CommandShape } from '../../shared/virtuoso/cli';
 
 const shape = (name: string, args: CommandShape['args'], more: Partial<CommandShape> = {}): CommandShape => ({ name, args, flags: {}, ...more });
@@ -174,3 +175,40 @@ describe('CLI strings: checkpoint, position and arguments', () => {
     assert.equal(invalidArguments('x', [{ path: '/a', flag: '<a>', message: 'm' }], 400).code, 'bad_request');
   });
 });
+
+describe('CLI strings: unknown commands and --help', () => {
+  it('suggests the closest command, steps included, as many words as asked', () => {
+    const suggestion = (line: string) => {
+      try {
+        parseCommand({ command: line });
+      } catch (err) {
+        assert.ok(err instanceof AppError && err.status === 400, String(err));
+        return err.message;
+      }
+      assert.fail('expected a refusal');
+    };
+    assert.equal(suggestion('create-projct X'), "Unknown command 'create-projct' (did you mean 'create-project'?)");
+    assert.equal(suggestion('step-interact clik X'), "Unknown command 'step-interact clik' (did you mean 'step-interact click'?)");
+    assert.equal(suggestion('step-interact mouse movee X'), "Unknown command 'step-interact mouse movee' (did you mean 'step-interact mouse move'?)");
+    assert.equal(suggestion('teleport now'), "Unknown command 'teleport now'");
+    assert.match(suggestion('data stor literal a b'), /did you mean 'step-data store/);
+  });
+
+  it('answers --help (or -h) with the usage, as cobra did, for every command', () => {
+    const help = (line: string) => {
+      const p = parseCommand({ command: line });
+      assert.equal(p.kind, 'help', line);
+      return p.kind === 'help' ? p.help : assert.fail();
+    };
+    const click = help('api-cli step-interact click --help');
+    assert.equal(click.usage, 'step-interact click [checkpoint-id] <selector> [position] [flags]');
+    assert.deepEqual(click.flags.map((f) => f.name), ['variable', 'position', 'element-type', 'checkpoint', 'step-position']);
+    assert.match(click.flags[1].note!, /accepted, no effect/);
+    assert.deepEqual(help('create-goal -h').arguments, [{ name: 'projectId', required: true }, { name: 'name', required: true }]);
+    assert.equal(help('data store literal --help').command, 'step-data.store.literal');
+    assert.equal(help('yaml run --help').usage, 'yaml run <files> [flags]');
+    assert.equal(parseCommand({ command: 'step-misc comment -- --help' }).kind, 'step', 'after -- it is text');
+    for (const c of ALL_COMMANDS) assert.equal(help(`${c.path.join(' ')} --help`).command, c.name);
+  });
+});
+
