@@ -57,7 +57,7 @@ function view(r: CommandRecord) {
 }
 
 async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
-  formatOf(ctx.query);
+  formatOf(ctx.query); // an unknown ?output is refused before the body is read
   const { async: queued, ...input } = validateBody<CommandInput & { async?: boolean }>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
   // A command that cannot be read, or whose arguments are refused, is answered before anything is recorded or queued.
   const format = formatOf(ctx.query, checkCommand(input).output);
