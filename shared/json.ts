@@ -14,3 +14,6 @@ export function parseJsonObject(text: string | Buffer): Record<string, unknown> 
   }
   return value as Record<string, unknown>;
 }
+
+/** A JSON object (a map of keys to values): not null, not an array. */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -10,6 +10,7 @@
  * and the command's builder.
  */
 import type { AppError } from '../errors';
+import { isPlainObject } from '../json';
 import { validator } from '../schemas';
 import { ARG_DESCRIPTIONS, argsSchema, STEP_COMMANDS, stepFromJson, type ArgType, type StepCommand } from '../virtuoso/step-commands';
 import { type ParsedStep, unsupportedStep } from '../virtuoso/steps';
@@ -37,7 +38,8 @@ export class StepFormError extends Error {
   }
 }
 
-export const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A map form (shared/json.ts's guard, under the name the forms use). */
+export const isMap = isPlainObject;
 const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
 /** How a value reads in a message: 'text', 42, a map, a list, nothing. */

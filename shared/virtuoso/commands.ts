@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { basename } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { badRequest, unprocessable } from '../errors';
+import { isPlainObject } from '../json';
 import { validator } from '../schemas';
 import { argPath, invalidArguments, unknownFlag, type ArgSpec, type ArgumentProblem, type CommandShape, type FlagKind } from './cli';
 import type { VirtuosoClient } from './client';
@@ -465,7 +466,7 @@ export const COMMANDS: readonly Command[] = [
     const env = await ctx.api.item<{ id: number | string; name?: string; variables?: unknown }>('POST', '/environments', {
       body: { name, description: optionalFlag(fl, 'description'), variables, ...(copyFrom === undefined ? {} : { copyFromId: copyFrom }) },
     });
-    return { status: 'success', environment_id: String(env.id), name: env.name ?? name, variables: isRecord(env.variables) ? env.variables : variables };
+    return { status: 'success', environment_id: String(env.id), name: env.name ?? name, variables: isPlainObject(env.variables) ? env.variables : variables };
   }, { name: f('text'), description: f('text'), variables: f('text'), 'variables-file': f('file'), 'copy-from': f('id') }, (ctx, _a, fl) => {
     if (typeof fl['variables-file'] === 'string') variablesFile(inputFile(ctx, fl['variables-file'], 'create-environment --variables-file', ', or pass --variables k=v,k2=v2'), fl['variables-file']);
     if (typeof fl.variables === 'string') parseVariables(fl.variables);
@@ -588,7 +589,6 @@ interface TableItem {
   rowCount?: number;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 function requiredFlag(fl: Flags, name: string, command: string): string {
@@ -710,7 +710,7 @@ function variablesFile(content: string, file: string): Record<string, string> {
   } catch (err) {
     throw unprocessable(`--variables-file '${file}' is not JSON: ${(err as Error).message}`);
   }
-  if (!isRecord(data)) throw unprocessable(`--variables-file '${file}' must hold a JSON object of variable names to values`);
+  if (!isPlainObject(data)) throw unprocessable(`--variables-file '${file}' must hold a JSON object of variable names to values`);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(data)) {
     if (!VARIABLE_NAME.test(name)) throw unprocessable(`Variable name '${name}' in '${file}' is not valid: letters, digits and _, not starting with a digit`);
