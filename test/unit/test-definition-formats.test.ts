@@ -235,6 +235,13 @@ describe('test file formats: run-test step spellings (run_test_cmd.go)', () => {
     ['- {type: misc, command: comment, value: hello}', s.comment('hello')],
     ['- {type: window, command: maximize, description: big}', s.windowMaximize()],
     ['- {type: interact, command: select option, target: "#c", value: France}', s.selectOption('#c', 'France')],
+    // a step as one text (the CLI's YAML normalizer)
+    ['- "click: Login button"', s.click('Login button')],
+    ["- \"write: 'input#email' 'a b@example.com'\"", s.write('input#email', 'a b@example.com')],
+    ['- "wait: for .spinner"', s.waitForElement('.spinner')],
+    ['- "wait: 2s"', s.waitTime(2000)],
+    ['- "wait: 500ms"', s.waitTime(500)],
+    ['- "navigate: https://a.example.com/x"', s.navigate('https://a.example.com/x')],
     // gen-1 types, in a run-test file too
     ['- {type: fill, selector: "#q", value: shoes}', s.write('#q', 'shoes')],
     ['- {type: click, selector: Go}', s.click('Go')],
@@ -272,6 +279,8 @@ describe('test file formats: run-test step spellings (run_test_cmd.go)', () => {
       ['- navigate: back', /Navigating back is not supported/],
       ['- clik: x', /unknown step 'clik' \(did you mean 'click'\?\)/],
       ['- navigate: {url: "ftp://x"}', /navigate/],
+      ['- "teleport: now"', /a step is a map with one action key/],
+      ['- just words', /a step is a map with one action key/],
     ];
     for (const [yaml, message] of cases) {
       const [p, ...rest] = problems(() => parseDefinition(runTest(yaml)));

@@ -348,8 +348,35 @@ function typedStep(v: Record<string, unknown>, notes: Notes, waitTimeout?: numbe
   return { step: found.name, args: Object.fromEntries(values.map((x, i) => [found.args[i].name, x])) };
 }
 
+/** Words in single or double quotes, or bare (`'input#email' 'a b'` → ['input#email', 'a b']). */
+function quotedWords(text: string): string[] {
+  return [...text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
+}
+
+/**
+ * A step written as one text, `"<action>: <target>"` (the CLI's YAML normalizer read these):
+ * `write: 'input#email' 'a@b.c'` is a write, `wait: for .spinner` a wait for an element,
+ * `wait: 2s` / `wait: 500ms` a wait in time; any other is the one-key step `{<action>: <target>}`.
+ */
+function textStep(raw: string, notes: Notes): Step {
+  const m = /^\s*([A-Za-z][\w-]*)\s*:\s*(.*?)\s*$/s.exec(raw);
+  if (!m || !Object.hasOwn(STEP_KEYS, m[1])) return fail(`a step is a map with one action key (e.g. 'click: Login button'), not ${describe(raw)}`);
+  const [, action, target] = m;
+  if (action === 'write' || action === 'type') {
+    const words = quotedWords(target);
+    if (words.length === 2) return writeStep({ selector: words[0], text: words[1] }, notes);
+  }
+  if (action === 'wait') {
+    if (target.startsWith('for ')) return { wait: { element: target.slice(4).trim() } };
+    const time = /^(\d+)\s*(ms|s)$/.exec(target);
+    if (time) return { wait: Number(time[1]) * (time[2] === 's' ? 1000 : 1) };
+  }
+  return convertStep({ [action]: target }, notes);
+}
+
 /** One run-test (or gen-1) step → its native short form (native spellings pass through). */
 export function convertStep(raw: unknown, notes: Notes, waitTimeout?: number): Step {
+  if (typeof raw === 'string') return textStep(raw, notes);
   if (!isMap(raw)) return raw as Step;
   if (typeof raw.type === 'string' && Object.keys(raw).length > 1 && Object.keys(raw).every((k) => TYPED_KEYS.has(k))) return typedStep(raw, notes, waitTimeout);
   const keys = Object.keys(raw).filter((k) => Object.hasOwn(STEP_KEYS, k));
