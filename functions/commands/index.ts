@@ -29,6 +29,7 @@ import { runOrderedBatch, type BatchInput, type BatchItemResult } from '../../sh
 import { deleteCommand, getCommand, listCommands, newCommandRecord, recordedError, saveCommand, type CommandRecord } from '../../shared/commands/history';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, requestHash, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
 import { park, parked, parkingKey, unpark } from '../../shared/commands/parked';
+import { checkCommand } from '../../shared/commands/parse';
 import { commandName, isReadCommand, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
 import { sweepCommands } from '../../shared/commands/sweep';
@@ -50,9 +51,9 @@ const SCOPE = 'commands';
  */
 const ORIGINAL_MAY_RUN_MS = (functionSpecs.find((f) => f.name === 'commands')!.timeoutSeconds + 10) * 1000;
 
-/** `?output=json|yaml|human|ai` (the CLI's formats); errors are always the JSON error body. */
-function formatOf(query: URLSearchParams): OutputFormat {
-  const f = query.get('output') ?? 'json';
+/** `?output=json|yaml|human|ai` (the CLI's formats), else the command line's `-o`; errors are always the JSON error body. */
+function formatOf(query: URLSearchParams, fromCommand?: OutputFormat): OutputFormat {
+  const f = query.get('output') ?? fromCommand ?? 'json';
   if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw badRequest(`output must be one of ${OUTPUT_FORMATS.join(', ')}`);
   return f as OutputFormat;
 }
@@ -63,7 +64,7 @@ function answer(status: number, r: CommandRecord | ReturnType<typeof view>, form
 }
 
 function view(r: CommandRecord) {
-  return { id: r.id, status: r.status, command: r.command, output: r.output, error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
+  return { id: r.id, status: r.status, command: r.command, output: r.output, ...(r.notes?.length ? { notes: r.notes } : {}), error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
 }
 
 const REPLAYED = { 'Idempotent-Replayed': 'true' };
@@ -99,8 +100,10 @@ async function recordOutcome(record: CommandRecord, log: Logger, ownerWrite?: Ad
 }
 
 async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
-  const format = formatOf(ctx.query);
+  formatOf(ctx.query); // an unknown ?output is refused before the body is read
   const { async: queued, ...input } = validateBody<CommandInput & { async?: boolean }>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
+  // A command that cannot be read, or whose arguments are refused, is answered before anything is recorded or queued.
+  const format = formatOf(ctx.query, checkCommand(input).output);
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
   const parkKey = parkingKeyOf(principal, 'command', idempotencyKey, input);
   // A retry of a command whose effect happened but could not be recorded: that effect's outcome.
@@ -125,7 +128,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   let ownerWrite: AddWrite | undefined;
   try {
     const ran = await runOwned(input, principal, record.id);
-    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
+    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded', ...(ran.notes ? { notes: ran.notes } : {}) });
     ownerWrite = ran.ownerWrite;
   } catch (err) {
     failure = toAppError(err);
@@ -144,7 +147,8 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   if (failure) {
     throw new AppError(failure.code, failure.message, {
-      details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
+      // A list of problems (a test definition's) stays a list, beside the command's id.
+      details: { commandId: record.id, ...(Array.isArray(failure.details) ? { problems: failure.details } : failure.details && typeof failure.details === 'object' ? failure.details : {}) },
       retryAfterSeconds: failure.retryAfterSeconds,
       headers: rateHeaders,
     });
@@ -204,8 +208,9 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
         try {
           const ran = await runOwned(input, principal, record.id);
           ownerWrite = ran.ownerWrite;
-          Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
-          result = { index, command: ran.command, id: record.id, status: 'succeeded', output: ran.output };
+          const notes = ran.notes ? { notes: ran.notes } : {};
+          Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded', ...notes });
+          result = { index, command: ran.command, id: record.id, status: 'succeeded', output: ran.output, ...notes };
         } catch (err) {
           record.status = 'failed';
           record.error = recordedError(toAppError(err));

@@ -1,8 +1,9 @@
 /**
  * `test-runs` — whole test definitions built in Virtuoso, executed, tracked and reported.
  *
- *   POST /test-runs                  a definition (YAML or JSON body, or JSON {definition, dryRun?, execute?, variables?})
- *                                    → 202 {id, status: "queued", statusUrl}; dryRun → 200 {plan}, nothing created
+ *   POST /test-runs                  a definition (YAML or JSON body, or JSON {definition, dryRun?, execute?, variables?}),
+ *                                    native or in one of the original CLI's formats (run-test, create-structure, compact)
+ *                                    → 202 {id, status: "queued", statusUrl}; dryRun → 200 {plan, and the converted definition}
  *   GET  /test-runs                  the caller's runs, newest first (?status=, ?limit=, ?pageToken=)
  *   GET  /test-runs/{id}             status, progress, Virtuoso ids and app links
  *   POST /test-runs/{id}/cancel      → 200 the cancelled run; 409 if it already finished
@@ -26,10 +27,10 @@ import { getObject } from '../../shared/storage';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
 import { builtStructure, publishPending } from '../../shared/testruns/complete';
 import { parseDefinition } from '../../shared/testruns/definition';
-import { assertYamlBounds } from '../../shared/testruns/yaml-bounds';
 import { buildPlan } from '../../shared/testruns/plan';
-import { createRun, deleteRun, FINAL, getRun, listRuns, newRunId, runOfJob, RUN_STATUSES, transition, type RunStatus, type TestRunRecord } from '../../shared/testruns/store';
-import { enqueueRunTask, onJobFinished, processTestRunTask, type TestRunTask } from '../../shared/testruns/worker';
+import { FINAL, getRun, listRuns, runOfJob, RUN_STATUSES, transition, type RunStatus, type TestRunRecord } from '../../shared/testruns/store';
+import { dryRunBody, newRunRecord, startRun } from '../../shared/testruns/submit';
+import { onJobFinished, processTestRunTask, type TestRunTask } from '../../shared/testruns/worker';
 import { WEBHOOK_EVENT_TYPE } from '../../shared/webhooks/deliveries';
 
 getConfig();
@@ -58,14 +59,12 @@ function submissionOf(ctx: HttpRequestContext): Submission {
   const query = { dryRun: flag('dryRun'), execute: flag('execute') };
   if (ctx.mediaType !== 'application/json') {
     const text = ctx.rawBody.toString('utf8');
-    assertYamlBounds(text);
     return { source: text, dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
   }
   // JSON: its nesting was checked by the HTTP wrapper, before this parse.
   const body = parseJsonObject(ctx.rawBody);
   if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
   const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean> }>(schemas.testRunRequest, body, 'test-run request');
-  if (typeof req.definition === 'string') assertYamlBounds(req.definition);
   return {
     source: req.definition as string | Record<string, unknown>,
     dryRun: req.dryRun ?? query.dryRun ?? false,
@@ -76,43 +75,25 @@ function submissionOf(ctx: HttpRequestContext): Submission {
 
 async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
   const sub = submissionOf(ctx);
-  // The whole definition is validated (every step through its builder) before anything else.
+  // The whole definition is validated (every step through its builder) before anything else; a
+  // definition in one of the original CLI's formats (run-test, create-structure) is converted first.
   const def = parseDefinition(sub.source, { variables: sub.variables });
   const plan = buildPlan(def, { execute: sub.execute });
-  if (sub.dryRun) {
-    return {
-      status: 200,
-      headers: rateHeaders,
-      body: {
-        dryRun: true, name: def.name, totals: plan.totals, criticalPathCalls: plan.criticalPathCalls,
-        operations: plan.operations.map((op) => ({ key: op.key, at: op.at, operation: op.describe, after: op.deps })),
-      },
-    };
-  }
+  if (sub.dryRun) return { status: 200, headers: rateHeaders, body: dryRunBody(def, plan) };
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
-  const now = new Date();
-  const run: TestRunRecord = {
-    id: newRunId(), tenantId: principal.tenantId, userId: principal.userId, name: def.name, status: 'queued',
-    createdAt: now.toISOString(), updatedAt: now.toISOString(), deadlineAt: new Date(now.getTime() + def.options.timeoutSeconds * 1000).toISOString(),
-    variables: sub.variables, execute: sub.execute,
-    totals: { ...plan.totals, criticalPathCalls: plan.criticalPathCalls }, progress: { operationsDone: 0, stepsCreated: 0 }, ids: {},
-    ...(idempotencyKey ? { idempotencyKey } : {}),
-  };
+  const run = newRunRecord(principal, def, plan, { execute: sub.execute, variables: sub.variables, idempotencyKey });
   if (idempotencyKey) {
     const original = await originalRun(principal, idempotencyKey, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id, ctx.log);
     if (original) return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
   }
-  // Not stored: nothing to undo (a write that lands after its deadline leaves a queued run without
-  // a task, which its deadline ends; its Idempotency-Key is taken over by the retry in time).
-  await createRun(run, def.document);
+  // Stored, then queued (submit.ts startRun): a run whose tasks could not be queued is removed, so
+  // nothing blocks the caller's retry; one whose write landed after its deadline is ended by the
+  // overdue-run sweep, and its Idempotency-Key taken over by the retry in time.
   try {
-    await Promise.all([
-      enqueueRunTask({ runId: run.id, kind: 'build' }),
-      enqueueRunTask({ runId: run.id, kind: 'deadline' }, def.options.timeoutSeconds + 1),
-    ]);
+    await startRun(run, def);
   } catch (err) {
     // Not accepted: nothing stays behind that could block the caller's retry.
-    await Promise.all([deleteRun(run.id), idempotencyKey ? releaseIdempotencyKey(principal, `test-runs:${idempotencyKey}`) : undefined]).catch(() => undefined);
+    if (idempotencyKey) await releaseIdempotencyKey(principal, `test-runs:${idempotencyKey}`).catch(() => undefined);
     throw err;
   }
   ctx.log.info('test run queued', { runId: run.id, operations: plan.totals.operations });

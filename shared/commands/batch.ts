@@ -20,6 +20,8 @@ export interface BatchItemResult {
   id?: string;
   status: 'succeeded' | 'failed' | 'skipped';
   output?: unknown;
+  /** What the command accepted without effect (a flag the original CLI ignored, a default it applied). */
+  notes?: string[];
   error?: NonNullable<CommandRecord['error']>;
 }
 

@@ -22,6 +22,8 @@ export interface CommandRecord {
   input: unknown;
   status: CommandStatus;
   output?: unknown;
+  /** What the command accepted without effect (flags that change nothing here, an ignored --config). */
+  notes?: string[];
   error?: { code: string; message: string; status: number; details?: unknown };
   idempotencyKey?: string;
   /** When it was queued for commandWorker (absent: it ran in its request). */

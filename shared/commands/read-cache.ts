@@ -121,15 +121,21 @@ interface Entry {
  * A read command's answer: from the cache when no write through this API touched any of its tags
  * since it was read, else from `read` (and cached with its tags).
  */
-export async function cachedRead(key: string, argTags: { tags: string[]; lastKind?: string }, read: () => Promise<unknown>): Promise<unknown> {
+export async function cachedRead<T>(
+  key: string,
+  argTags: { tags: string[]; lastKind?: string },
+  read: () => Promise<T>,
+  /** The part of the value that is Virtuoso's answer (its ids are tags); the whole value by default. */
+  answerOf: (value: T) => unknown = (value) => value,
+): Promise<T> {
   if (cacheConfigured()) {
     await flushPendingMarks();
     const hit = await cacheGet<Entry>(key);
-    if (hit && typeof hit.at === 'number' && Array.isArray(hit.tags) && (await unwrittenSince(hit.tags, hit.at))) return hit.value;
+    if (hit && typeof hit.at === 'number' && Array.isArray(hit.tags) && (await unwrittenSince(hit.tags, hit.at))) return hit.value as T;
   }
   const at = Date.now();
   const value = await read();
-  const tags = unique([EVERYTHING, ...(argTags.tags.length ? argTags.tags : [ORG_TAG]), ...answerTags(value, argTags.lastKind)]);
+  const tags = unique([EVERYTHING, ...(argTags.tags.length ? argTags.tags : [ORG_TAG]), ...answerTags(answerOf(value), argTags.lastKind)]);
   if (tags.length <= MAX_TAGS) await cacheSet(key, { at, tags, value } satisfies Entry, cacheTtlSeconds.apiResponse);
   return value;
 }

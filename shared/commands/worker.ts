@@ -167,7 +167,7 @@ async function processOne(task: CommandTask, record: StoredCommand, principal: P
         },
       });
       outcome = {
-        done: { command: ran.command, output: ran.output, status: 'succeeded', durationMs: Math.round(performance.now() - t0) },
+        done: { command: ran.command, output: ran.output, ...(ran.notes ? { notes: ran.notes } : {}), status: 'succeeded', durationMs: Math.round(performance.now() - t0) },
         owners: ran.createdStepId ? [{ stepId: ran.createdStepId, owner: task.commandId }] : [],
       };
     } catch (err) {
