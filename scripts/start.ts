@@ -8,8 +8,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { functions as functionSpecs, schedules, secretEnvName, secrets, type FunctionSpec } from '../shared/infra';
 import { buildBundles } from './build';
 import { emulatorJars } from './local-stack/emulators';
@@ -224,10 +224,47 @@ function printSummary(sys: LocalSystem): void {
   process.stdout.write(out.join('\n'));
 }
 
+/**
+ * An API key for a local user and `.local/virtuoso-config.yaml`, the last place `api-cli` looks for
+ * its config (shared/client/config.ts): `npx api-cli …` in this checkout then talks to this stack.
+ */
+async function configureClient(sys: LocalSystem): Promise<string> {
+  const { newApiKey, storeApiKey } = await import('../shared/auth');
+  const { key, record } = newApiKey({ tenantId: 'local', userId: 'developer', scopes: ['commands', 'test-runs'], name: 'npm start' });
+  await storeApiKey(record);
+  const url = (name: string) => sys.functions.find((f) => f.spec.name === name)!.url;
+  const file = join(ROOT, '.local', 'virtuoso-config.yaml');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    [
+      '# Written by npm start for this local stack (api-cli reads it last: shared/client/config.ts).',
+      'api:',
+      `  commands_url: ${url('commands')}`,
+      `  test_runs_url: ${url('testRuns')}`,
+      `  auth_token: ${key}`,
+      'output:',
+      '  default_format: human',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
 async function main(): Promise<void> {
   process.env.METADATA_SERVER_DETECTION = 'none';
   const sys = await startLocalSystem();
   printSummary(sys);
+  const clientConfig = await configureClient(sys);
+  process.stdout.write(
+    [
+      `api-cli is set up for this stack (${clientConfig}, tenant "local"):`,
+      '  npx api-cli run-test shared/schemas/examples/checkout.yaml --junit out.xml',
+      '  npx api-cli create-project "Demo" -o json',
+      '',
+    ].join('\n'),
+  );
   const stopScheduler = startScheduler(
     schedules,
     (job) => sys.functions.find((f) => f.spec.name === job.target)?.url,
