@@ -169,8 +169,11 @@ async function follow(client: ApiClient, output: OutputFormat, runId: string, op
   } finally {
     interrupt.stop();
   }
+  if (ending === 'cancelled' && run?.status !== 'cancelled') {
+    run = await client.getTestRun(runId).catch(() => run);
+    if (run) progress.update(run);
+  }
   progress.done();
-  if (ending === 'cancelled' && run?.status !== 'cancelled') run = await client.getTestRun(runId).catch(() => run);
   return finish(client, output, runId, run, ending, options, io, started);
 }
 
