@@ -33,6 +33,7 @@ export interface Flags {
 }
 
 export interface Settings {
+  /** Each function's URL (a command line needs only `commands`, a test run only `testRuns`). */
   urls: { commands: string; testRuns: string };
   apiKey: string;
   output: OutputFormat;
@@ -77,8 +78,11 @@ function httpUrl(value: string, what: string): string {
   return value.replace(/\/+$/, '');
 }
 
-/** Flags > environment > config file > defaults; throws ConfigProblem naming what is missing. */
-export function resolveSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string, home = homedir()): Settings {
+/**
+ * Flags > environment > config file > defaults; throws ConfigProblem naming what is missing. `need`
+ * is the function the command talks to: only its URL must be known.
+ */
+export function resolveSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: string, home = homedir(), need: 'commands' | 'testRuns' = 'commands'): Settings {
   const named = flags.config ?? text(env.API_CLI_CONFIG);
   let configFile: string | undefined;
   if (named) {
@@ -98,12 +102,14 @@ export function resolveSettings(flags: Flags, env: NodeJS.ProcessEnv, cwd: strin
   if (!OUTPUT_FORMATS.includes(output as OutputFormat)) throw new ConfigProblem(`invalid output format: ${output} (must be one of: ${OUTPUT_FORMATS.join(', ')})`);
 
   const where = configFile ? ` (config file ${configFile})` : ` (no config file: looked for ${searchPath(cwd, home).join(', ')})`;
-  const urlOf = (own: string | undefined, fn: string, what: string) => {
+  const needs = need === 'commands' ? 'commands_url' : 'test_runs_url';
+  const urlOf = (own: string | undefined, fn: string, what: string, needed: boolean) => {
     if (own) return httpUrl(own, what);
-    if (!base) throw new ConfigProblem(`No API URL: pass --base-url, set API_CLI_BASE_URL, or api.base_url in ${CONFIG_FILE}${where}`);
-    return `${httpUrl(base, 'The base URL')}/${fn}`;
+    if (base) return `${httpUrl(base, 'The base URL')}/${fn}`;
+    if (needed) throw new ConfigProblem(`No API URL: pass --base-url, set API_CLI_BASE_URL, or api.base_url (or api.${needs}) in ${CONFIG_FILE}${where}`);
+    return '';
   };
-  const urls = { commands: urlOf(commands, 'commands', 'The commands URL'), testRuns: urlOf(testRuns, 'testRuns', 'The testRuns URL') };
+  const urls = { commands: urlOf(commands, 'commands', 'The commands URL', need === 'commands'), testRuns: urlOf(testRuns, 'testRuns', 'The testRuns URL', need === 'testRuns') };
   if (!apiKey) throw new ConfigProblem(`No API key: pass --api-key, set API_CLI_KEY (or VIRTUOSO_API_TOKEN), or api.auth_token in ${CONFIG_FILE}${where}`);
   return { urls, apiKey, output: output as OutputFormat, configFile };
 }

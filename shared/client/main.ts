@@ -76,9 +76,11 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     (parsed.rest.length === 0 && !parsed.flags.help ? io.stderr : io.stdout).write(HELP);
     return parsed.flags.help ? 0 : EXIT.error;
   }
+  const [command, ...args] = parsed.rest;
+  const isRun = command === 'run-test' || command === 'run' || command === 'wait';
   let settings;
   try {
-    settings = resolveSettings(parsed.flags, io.env, io.cwd);
+    settings = resolveSettings(parsed.flags, io.env, io.cwd, undefined, isRun ? 'testRuns' : 'commands');
   } catch (err) {
     if (!(err instanceof ConfigProblem)) throw err;
     io.stderr.write(`Error: ${err.message}\n`);
@@ -86,8 +88,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   if (parsed.flags.verbose) io.stderr.write(`api-cli: commands ${settings.urls.commands}, testRuns ${settings.urls.testRuns}${settings.configFile ? ` (from ${settings.configFile})` : ''}\n`);
   const client = new ApiClient({ urls: settings.urls, apiKey: settings.apiKey, userAgent: `api-cli/${version()}` });
-  const [command, ...args] = parsed.rest;
-  if (command === 'run-test' || command === 'run' || command === 'wait') {
+  if (isRun) {
     let options;
     try {
       options = parseRunOptions(command, args);

@@ -10,6 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import '../../functions/commands';
 import '../../functions/test-runs';
 import '../../functions/webhook';
@@ -22,6 +23,9 @@ import { pubsub } from '../../shared/events';
 import { serve, type Served } from '../helpers/http';
 import { useStack } from '../helpers/stack';
 import { ports, TEST_ENV } from '../setup';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'shared/client/bin/api-cli.cjs');
@@ -277,7 +281,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
   it('reads the config file (virtuoso-config.yaml in ./config) and fails clearly without one', async () => {
     const none = await runCli(['list-projects'], {}, { cwd });
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /No API URL: pass --base-url, set API_CLI_BASE_URL, or api\.base_url in virtuoso-config\.yaml/);
+    assert.match(none.stderr, /No API URL: pass --base-url, set API_CLI_BASE_URL, or api\.base_url \(or api\.commands_url\) in virtuoso-config\.yaml/);
     execFileSync('mkdir', ['-p', join(cwd, 'config')]);
     writeFileSync(join(cwd, 'config/virtuoso-config.yaml'), `api:\n  commands_url: ${commands.url}\n  test_runs_url: ${testRuns.url}\n  auth_token: ${env.API_CLI_KEY}\noutput:\n  default_format: json\n`);
     const r = await runCli(['create-project', 'From config'], {}, { cwd });
@@ -292,6 +296,61 @@ describe('api-cli (integration: the bin as a process → the functions on real H
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /built/);
     assert.ok(existsSync(join(cwd, 'out.xml')));
+  });
+
+  describe('the GitHub Action (action.yml): its steps run as GitHub runs them, with the client as their script', () => {
+    /** `${{ inputs.x }}` and `${{ github.action_path }}` as the runner fills them in. */
+    const expand = (text: string, inputs: Record<string, string>, defaults: Record<string, string>) =>
+      text.replace(/\$\{\{\s*(inputs\.[\w-]+|github\.action_path)\s*\}\}/g, (_m, expr: string) => (expr === 'github.action_path' ? ROOT : (inputs[expr.slice(7)] ?? defaults[expr.slice(7)] ?? '')));
+
+    async function runAction(inputs: Record<string, string>): Promise<{ code: number | null; outputs: Record<string, string>; log: string }> {
+      const action = parseYaml(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as Json;
+      const defaults = Object.fromEntries(Object.entries(action.inputs as Record<string, Json>).map(([k, v]) => [k, String(v.default ?? '')]));
+      for (const [name, spec] of Object.entries(action.inputs as Record<string, Json>)) if (spec.required) assert.ok(inputs[name], `required input ${name}`);
+      const outputFile = join(cwd, 'github-output');
+      writeFileSync(outputFile, '');
+      let log = '';
+      let code: number | null = 0;
+      for (const step of action.runs.steps as Json[]) {
+        if (step.id === 'install') continue; // this checkout is installed already
+        assert.equal(step.shell, 'bash');
+        const stepEnv = Object.fromEntries(Object.entries((step.env ?? {}) as Record<string, string>).map(([k, v]) => [k, expand(v, inputs, defaults)]));
+        const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+          const child = spawn('bash', ['-e', '-c', step.run], { cwd, env: { PATH: process.env.PATH ?? '', HOME: cwd, GITHUB_OUTPUT: outputFile, ...stepEnv } });
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          child.on('close', (c) => resolve({ code: c, out }));
+        });
+        log += r.out;
+        code = r.code;
+        if (code !== 0) break;
+      }
+      const written = Object.fromEntries(readFileSync(outputFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      // The action's outputs are the run step's.
+      const outputs = Object.fromEntries(Object.entries(action.outputs as Record<string, Json>).map(([k, v]) => [k, written[/steps\.run\.outputs\.([\w-]+)/.exec(v.value)![1]]]));
+      return { code, outputs, log };
+    }
+
+    it('passes with a passing definition: outputs run id, outcome and report paths; the JUnit file is left for a report step', async () => {
+      execFileSync('cp', [EXAMPLE, join(cwd, 'checkout.yaml')]);
+      const r = await runAction({ 'test-runs-url': testRuns.url, 'api-key': env.API_CLI_KEY, definition: 'checkout.yaml', timeout: '60' });
+      assert.equal(r.code, 0, r.log);
+      assert.match(r.outputs['run-id'], /^run_[a-f0-9]{20}$/);
+      assert.equal(r.outputs.outcome, 'passed');
+      assert.equal(r.outputs['exit-code'], '0');
+      assert.equal(r.outputs.junit, join(cwd, 'api-cli-results/junit.xml'));
+      assert.match(readFileSync(r.outputs.junit, 'utf8'), /<testsuites/);
+      assert.equal(JSON.parse(readFileSync(r.outputs.json, 'utf8')).outcome, 'passed');
+    });
+
+    it('fails the step with a failing definition (exit 1, outcome failed)', async () => {
+      writeFileSync(join(cwd, 'failing.yaml'), FAILING);
+      const r = await runAction({ 'test-runs-url': testRuns.url, 'api-key': env.API_CLI_KEY, definition: 'failing.yaml' });
+      assert.equal(r.code, 1, r.log);
+      assert.equal(r.outputs.outcome, 'failed');
+      assert.match(readFileSync(r.outputs.junit, 'utf8'), /<failure /);
+    });
   });
 
   it('`npx api-cli` in the repository runs this package’s own bin, on its Node.js 24 (not the registry’s api-cli)', () => {

@@ -87,6 +87,9 @@ describe('api-cli (unit)', () => {
 
     it('names what is missing or wrong', () => {
       assert.throws(() => resolveSettings({}, {}, dir, home), (e: Error) => e instanceof ConfigProblem && /No API URL/.test(e.message));
+      // A test run needs only the testRuns function's URL, a command line only the commands one.
+      assert.equal(resolveSettings({ testRunsUrl: 'https://t', apiKey: 'k' }, {}, dir, home, 'testRuns').urls.testRuns, 'https://t');
+      assert.throws(() => resolveSettings({ testRunsUrl: 'https://t', apiKey: 'k' }, {}, dir, home, 'commands'), /or api\.commands_url\)/);
       assert.throws(() => resolveSettings({ baseUrl: 'https://b' }, {}, dir, home), /No API key: pass --api-key, set API_CLI_KEY/);
       assert.throws(() => resolveSettings({ baseUrl: 'ftp://b', apiKey: 'k' }, {}, dir, home), /must be an http\(s\) URL/);
       assert.throws(() => resolveSettings({ baseUrl: 'https://b', apiKey: 'k', output: 'xml' }, {}, dir, home), /invalid output format: xml/);
