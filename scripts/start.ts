@@ -68,6 +68,8 @@ function localSecrets(): Record<string, string> {
     [secretEnvName(secrets.webhookSigningSecret)]:
       process.env[secretEnvName(secrets.webhookSigningSecret)] ?? `whsec_${randomBytes(24).toString('base64')}`,
     [secretEnvName(secrets.virtuosoApiKey)]: process.env[secretEnvName(secrets.virtuosoApiKey)] ?? 'local-virtuoso-token',
+    // Seals the tenants' callback secrets in the (in-memory) Firestore emulator: a new one per start is enough.
+    [secretEnvName(secrets.callbackSigningKey)]: process.env[secretEnvName(secrets.callbackSigningKey)] ?? randomBytes(32).toString('base64'),
   };
 }
 
@@ -138,6 +140,8 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     ...Object.fromEntries((functionSpecs as readonly FunctionSpec[]).filter((f) => f.urlEnv).map((f) => [f.urlEnv!, urlOf(f.name)])),
     REGION: 'local',
     APP_VERSION: 'local',
+    // Completion callbacks may go to receivers on this machine (http://127.0.0.1:…), and only here.
+    CALLBACK_ALLOW_LOOPBACK: process.env.CALLBACK_ALLOW_LOOPBACK ?? 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     VIRTUOSO_BASE_URL: sandbox.url,
     VIRTUOSO_ORG_ID: String(ports.organizationId),
