@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandLine, parseGlobal, parseRunOptions, quote, UsageError } from '../../shared/client/argv';
 import { ConfigProblem, resolveSettings, searchPath } from '../../shared/client/config';
+import { liveProgress, plainProgress } from '../../shared/client/progress';
 import { ciRunId, idempotencyKey } from '../../shared/client/run-test';
 import { tokenize } from '../../shared/virtuoso/cli';
 
@@ -120,5 +121,37 @@ describe('api-cli (unit)', () => {
       assert.equal(ciRunId({}), undefined);
       assert.notEqual(idempotencyKey({}, 'name: t', opts), idempotencyKey({}, 'name: t', opts));
     });
+  });
+});
+
+describe('api-cli progress (unit)', () => {
+  const run = (status: string, done: number, steps = 0) =>
+    ({ id: 'run_1', name: 'n', status, createdAt: '', updatedAt: '', deadlineAt: '', execute: true, statusUrl: '', progress: { operationsDone: done, operationsTotal: 10, stepsCreated: steps, stepsTotal: 4 } }) as Parameters<ReturnType<typeof plainProgress>['update']>[0];
+
+  it('off a terminal: one plain line per change, none for a poll that saw no change', () => {
+    let out = '';
+    const p = plainProgress({ write: (t: string) => (out += t) });
+    for (const r of [run('queued', 0), run('queued', 0), run('building', 3, 1), run('building', 3, 1), run('building', 10, 4), run('executing', 10, 4), run('executing', 10, 4), run('passed', 10, 4)]) p.update(r);
+    p.done();
+    const lines = out.trimEnd().split('\n').map((l) => l.replace(/^\[\s*\d+s\] /, ''));
+    assert.deepEqual(lines, [
+      'run_1 queued: 0/10 operations, 0/4 steps',
+      'run_1 building: 3/10 operations, 1/4 steps',
+      'run_1 building: 10/10 operations, 4/4 steps',
+      'run_1 executing in Virtuoso: 10/10 operations, 4/4 steps',
+      'run_1 passed: 10/10 operations, 4/4 steps',
+    ]);
+  });
+
+  it('on a terminal: one line redrawn in place with a bar, ended by a newline', () => {
+    let out = '';
+    const p = liveProgress({ write: (t: string) => (out += t), columns: 100 });
+    p.update(run('building', 5, 2));
+    p.update(run('passed', 10, 4));
+    p.done();
+    const frames = out.split('\r\x1b[2K').filter(Boolean);
+    assert.equal(frames.length, 3, JSON.stringify(out));
+    assert.match(frames[0], /^. building █{15}░{15} 5\/10 operations, 2\/4 steps · 0s$/);
+    assert.match(frames[2], /^. passed █{30} 10\/10 operations, 4\/4 steps · 0s\n$/);
   });
 });
