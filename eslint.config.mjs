@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // CommonJS launchers (the api-cli bin) load their modules with require().
-    files: ['**/*.cjs'],
+    files: ['shared/client/bin/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {

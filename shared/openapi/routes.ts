@@ -32,7 +32,7 @@ export interface Operation {
   summary: string;
   description?: string;
   /** API key with this scope: 401, 403 and 429 are then possible answers. */
-  scope?: 'commands' | 'test-runs';
+  scope?: 'commands' | 'test-runs' | 'admin';
   params?: Param[];
   body?: { required: boolean; content: Record<string, SchemaRef>; description?: string };
   /** Success answers by status. */
@@ -51,6 +51,14 @@ export interface FunctionRoutes {
 }
 
 const json = (schema: SchemaRef) => ({ 'application/json': schema });
+const deliveryFilter: Param[] = [
+  { name: 'status', in: 'query', description: 'Only deliveries in this state', schema: { enum: ['publishing', 'published', 'failed'] } },
+  { name: 'event', in: 'query', description: "Only deliveries whose payload's event is this (e.g. EXECUTION)", schema: { type: 'string', maxLength: 100 } },
+  { name: 'since', in: 'query', description: 'Received at or after this time (ISO 8601)', schema: { type: 'string', format: 'date-time' } },
+  { name: 'until', in: 'query', description: 'Received before this time (ISO 8601)', schema: { type: 'string', format: 'date-time' } },
+];
+const deliveryId: Param = { name: 'id', in: 'path', required: true, description: 'The delivery id (64 hex digits)', schema: { type: 'string' } };
+const replayKey: Param = { name: 'Idempotency-Key', in: 'header', description: 'The same key replays nothing twice', schema: { type: 'string' } };
 const RETRY = 'Retryable trouble (a dependency is down or busy): retry after Retry-After seconds';
 const idParam = (what: string): Param => ({ name: 'id', in: 'path', required: true, description: what, schema: { type: 'string' } });
 const outputParam: Param = {
@@ -102,7 +110,7 @@ export const ROUTES: readonly FunctionRoutes[] = [
   },
   {
     name: 'webhook',
-    description: "Virtuoso's webhooks (and Standard Webhooks senders), verified and published on webhook-events",
+    description: "Virtuoso's webhooks (and Standard Webhooks senders), verified and published on webhook-events; the inbox of recorded deliveries (admin keys)",
     operations: [
       {
         method: 'post',
@@ -132,6 +140,47 @@ export const ROUTES: readonly FunctionRoutes[] = [
           401: 'Missing or wrong signature, or a Standard Webhooks timestamp out of tolerance',
           503: `The publish or the delivery log failed: not marked as seen, so the retry gets through. ${RETRY}`,
         },
+      },
+      {
+        method: 'get',
+        path: '/deliveries',
+        operationId: 'listDeliveries',
+        summary: 'The inbox: recorded deliveries, newest first, filtered',
+        scope: 'admin',
+        params: [...deliveryFilter, { name: 'limit', in: 'query', description: '1 to 200 (default 50)', schema: { type: 'integer', minimum: 1, maximum: 200 } }, { name: 'pageToken', in: 'query', description: 'nextPageToken of the previous page', schema: { type: 'string' } }],
+        ok: { 200: { description: 'One page', content: json('delivery-list.json') } },
+        errors: { 400: 'A filter, limit or pageToken that is malformed', 503: RETRY },
+      },
+      {
+        method: 'get',
+        path: '/deliveries/{id}',
+        operationId: 'getDelivery',
+        summary: 'One delivery, with its history and body',
+        scope: 'admin',
+        params: [deliveryId],
+        ok: { 200: { description: 'The delivery', content: json('delivery.json') } },
+        errors: { 404: 'No such delivery (or it has expired)', 503: RETRY },
+      },
+      {
+        method: 'post',
+        path: '/deliveries/{id}/replay',
+        operationId: 'replayDelivery',
+        summary: 'Publish a delivery again (a new event, <deliveryId>.replay-<n>)',
+        scope: 'admin',
+        params: [deliveryId, replayKey],
+        ok: { 200: { description: 'Replayed (or, the same Idempotency-Key again, what it replayed)', content: json('delivery-replay.json') } },
+        errors: { 404: 'No such delivery (or it has expired)', 503: RETRY },
+      },
+      {
+        method: 'post',
+        path: '/deliveries/replay',
+        operationId: 'bulkReplayDeliveries',
+        summary: 'Replay the deliveries a filter matches (dryRun: list them)',
+        scope: 'admin',
+        params: [replayKey],
+        body: { required: false, content: json('delivery-replay-request.json') },
+        ok: { 200: { description: 'What was replayed, or would be', content: json('delivery-bulk-replay.json') } },
+        errors: { 400: 'A malformed filter, or no Idempotency-Key for a replay that is not a dry run', 503: RETRY },
       },
       openApiRoute('webhook'),
     ],

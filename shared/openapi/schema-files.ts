@@ -7,6 +7,11 @@ import callbackSecret from '../schemas/callback-secret.json';
 import command from '../schemas/command.json';
 import commandList from '../schemas/command-list.json';
 import commandRequest from '../schemas/command-request.json';
+import delivery from '../schemas/delivery.json';
+import deliveryBulkReplay from '../schemas/delivery-bulk-replay.json';
+import deliveryList from '../schemas/delivery-list.json';
+import deliveryReplay from '../schemas/delivery-replay.json';
+import deliveryReplayRequest from '../schemas/delivery-replay-request.json';
 import error from '../schemas/error.json';
 import healthLive from '../schemas/health-live.json';
 import healthReport from '../schemas/health-report.json';
@@ -28,6 +33,11 @@ export const SCHEMA_FILES: Record<string, object> = {
   'command.json': command,
   'command-list.json': commandList,
   'command-request.json': commandRequest,
+  'delivery.json': delivery,
+  'delivery-bulk-replay.json': deliveryBulkReplay,
+  'delivery-list.json': deliveryList,
+  'delivery-replay.json': deliveryReplay,
+  'delivery-replay-request.json': deliveryReplayRequest,
   'error.json': error,
   'health-live.json': healthLive,
   'health-report.json': healthReport,

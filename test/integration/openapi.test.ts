@@ -44,12 +44,15 @@ type FnName = FunctionRoutes['name'];
 
 const ROOT = join(__dirname, '..', '..');
 
-/** `'GET /test-runs/:id/report'` → method and path segments. */
+/** Routes served without a route string: webhook takes its intake on any path but /deliveries (functions/webhook/index.ts). */
+const UNROUTED: Partial<Record<FnName, { method: string; path: string }[]>> = { webhook: [{ method: 'POST', path: '/' }] };
+
+/** The routes a function's router serves: its route strings (`case 'GET /test-runs/:id/report':`, `route === '…'`). */
 function sourceRoutes(fn: FnName): { method: string; path: string }[] {
   const spec = functionSpecs.find((f) => f.name === fn)!;
   const source = readFileSync(join(ROOT, 'functions', spec.bundle, 'index.ts'), 'utf8');
-  const literals = [...source.matchAll(/'(GET|HEAD|POST|PUT|PATCH|DELETE) (\/[^'\s]*)'/g)].map((m) => ({ method: m[1], path: m[2] }));
-  if (literals.length) return literals;
+  const literals = [...source.matchAll(/(?:case |route === )'(GET|HEAD|POST|PUT|PATCH|DELETE) (\/[^'\s]*)'/g)].map((m) => ({ method: m[1], path: m[2] }));
+  if (literals.length) return [...literals, ...(UNROUTED[fn] ?? [])];
   // No router: the function answers its methods at its root.
   const m = new RegExp(`httpFunction\\(\\s*'${fn}',[^{]*\\{[^}]*methods: \\[([^\\]]+)\\]`).exec(source);
   assert.ok(m, `the methods of ${fn}`);
@@ -82,8 +85,8 @@ interface Probe {
   query?: string;
   headers?: Record<string, string>;
   body?: string | Buffer;
-  /** Whose key: the scoped one (default), none, one without the scope, one over its rate limit. */
-  as?: 'key' | 'none' | 'unscoped' | 'limited';
+  /** Whose key: the scoped one (default; `admin` for admin operations), none, one without the scope, one over its rate limit. */
+  as?: 'key' | 'admin' | 'none' | 'unscoped' | 'limited';
   /** The copy of the function whose Firestore is down. */
   down?: boolean;
 }
@@ -100,9 +103,9 @@ describe('OpenAPI document against the functions (integration)', function () {
   let sandbox: Sandbox;
   let storage: Awaited<ReturnType<typeof startStorageServer>>;
   let storageDir: string;
-  const keys = { key: '', unscoped: '', limited: '' };
+  const keys = { key: '', admin: '', unscoped: '', limited: '' };
   /** Ids the probes need, made in before(). */
-  const made = { command: '', session: '', run: '', finished: '' };
+  const made = { command: '', session: '', run: '', finished: '', delivery: '' };
 
   const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
   ajv.addSchema({ $id: 'doc', ...doc });
@@ -136,18 +139,20 @@ describe('OpenAPI document against the functions (integration)', function () {
       }),
     );
     clearKeyCache();
-    for (const [name, scopes, user] of [['key', ['commands', 'test-runs'], 'probe'], ['unscoped', ['other'], 'probe'], ['limited', ['commands', 'test-runs'], 'limited']] as const) {
+    for (const [name, scopes, user] of [['key', ['commands', 'test-runs'], 'probe'], ['admin', ['admin'], 'probe'], ['unscoped', ['other'], 'probe'], ['limited', ['commands', 'test-runs', 'admin'], 'limited']] as const) {
       const k = newApiKey({ tenantId: 'openapi', userId: user, scopes: [...scopes] });
       await storeApiKey(k.record);
       keys[name] = k.key;
     }
     await withRedis(async (c) => {
-      for (const endpoint of ['commands', 'sessions', 'commands.batch', 'test-runs']) await c.set(cacheKeys.rateLimit('limited', endpoint), '100000', { EX: 600 });
+      for (const endpoint of ['commands', 'sessions', 'commands.batch', 'test-runs', 'deliveries']) await c.set(cacheKeys.rateLimit('limited', endpoint), '100000', { EX: 600 });
     });
     // What the probes need: a command, a session, a run in flight and a finished one with its report.
     const auth = { authorization: `Bearer ${keys.key}`, 'content-type': 'application/json' };
     made.command = (await request(`${commands.url}/commands`, { method: 'POST', headers: auth, body: JSON.stringify({ command: 'list-projects' }) })).body.id;
     made.session = (await request(`${commands.url}/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ checkpointId: '5002' }) })).body.id;
+    const hookBody = JSON.stringify({ event: 'EXECUTION', status: 'FINISHED', jobId: 7900 });
+    made.delivery = (await request(`${webhook.url}/`, { method: 'POST', headers: signed(hookBody), body: hookBody })).body.deliveryId;
     const submit = (def: string) => request(`${testRuns.url}/test-runs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/yaml' }, body: def });
     made.finished = (await submit(DEFINITION('Finished'))).body.id;
     for (let end = Date.now() + 30_000; ; ) {
@@ -225,6 +230,10 @@ describe('OpenAPI document against the functions (integration)', function () {
       409: () => ({ path: `/test-runs/${made.run}/report` }),
     },
     revealCallbackSecret: { 200: () => ({}), 409: () => ({}) },
+    listDeliveries: { 200: () => ({ query: '?limit=5' }), 400: () => ({ query: '?status=sideways' }) },
+    getDelivery: { 200: () => ({ path: `/deliveries/${made.delivery}` }), 404: () => ({ path: `/deliveries/${'0'.repeat(64)}` }) },
+    replayDelivery: { 200: () => ({ path: `/deliveries/${made.delivery}/replay`, headers: { 'idempotency-key': 'openapi-replay' } }), 404: () => ({ path: `/deliveries/${'0'.repeat(64)}/replay` }) },
+    bulkReplayDeliveries: { 200: () => ({ body: json({ dryRun: true, limit: 5 }) }), 400: () => ({ body: json({ limit: 5 }) }) },
     rotateCallbackSecret: { 200: () => ({}) },
   };
 
@@ -284,11 +293,11 @@ describe('OpenAPI document against the functions (integration)', function () {
         // The conflicting request of a 409 goes first, with another body.
         if (status === 409 && ['runCommand', 'runBatch', 'submitTestRun'].includes(op.operationId)) {
           const p = make();
-          await send(fn, op.method, op.path, { ...p, body: op.operationId === 'submitTestRun' ? DEFINITION('Other') : op.operationId === 'runBatch' ? json({ commands: [{ command: 'list-goals 1' }] }) : json({ command: 'list-goals 1' }) });
+          await send(fn, op.method, op.path, { ...p, body: op.operationId === 'submitTestRun' ? DEFINITION('Other') : op.operationId === 'runBatch' ? json({ commands: [{ command: 'list-goals 1' }] }) : json({ command: 'list-goals 1' }) }, op.scope);
         }
-        if (op.operationId === 'revealCallbackSecret' && status === 409) await send(fn, 'get', op.path, {});
+        if (op.operationId === 'revealCallbackSecret' && status === 409) await send(fn, 'get', op.path, {}, op.scope);
         if (op.operationId === 'webhook' && status === 200) await send(fn, 'post', op.path, make());
-        const res = await send(fn, op.method, op.path, make());
+        const res = await send(fn, op.method, op.path, make(), op.scope);
         probes++;
         if (res.status !== status) {
           problems.push(`${op.operationId} ${status}: the probe got ${res.status} ${res.text.slice(0, 200)}`);
@@ -311,10 +320,10 @@ describe('OpenAPI document against the functions (integration)', function () {
 
   const pointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
-  async function send(fn: FnName, method: string, path: string, p: Probe): Promise<JsonResponse> {
+  async function send(fn: FnName, method: string, path: string, p: Probe, scope?: string): Promise<JsonResponse> {
     const base = p.down ? down.get(fn)!.url : served.get(fn)!.url;
-    const key = p.as === 'none' ? undefined : keys[p.as ?? 'key'];
-    const headers: Record<string, string> = { ...(key && fn !== 'health' && fn !== 'webhook' ? { authorization: `Bearer ${key}` } : {}), ...(p.body !== undefined ? { 'content-type': 'application/json' } : {}), ...p.headers };
+    const key = !scope || p.as === 'none' ? undefined : keys[p.as ?? (scope === 'admin' ? 'admin' : 'key')];
+    const headers: Record<string, string> = { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(p.body !== undefined ? { 'content-type': 'application/json' } : {}), ...p.headers };
     const target = `${base}${(p.path ?? path).replace(/\{id\}/, 'x')}${p.query ?? ''}`;
     return request(target, { method: (p.method ?? method).toUpperCase(), headers, body: p.body });
   }
