@@ -81,6 +81,7 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
   // The whole definition is validated (every step through its builder) before anything else.
   const def = parseDefinition(sub.source, { variables: sub.variables });
   const plan = buildPlan(def, { execute: sub.execute });
+  if (sub.callbackUrl) await checkCallbackUrl(sub.callbackUrl);
   if (sub.dryRun) {
     return {
       status: 200,
@@ -91,7 +92,6 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
       },
     };
   }
-  if (sub.callbackUrl) await checkCallbackUrl(sub.callbackUrl);
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
   const now = new Date();
   const id = newRunId();

@@ -253,6 +253,8 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
       assert.equal(res.status, 422, `${url}: ${res.text}`);
       assert.match(res.body.error.message, /callbackUrl is refused/);
     }
+    const dry = await submit({ definition: DEFINITION(), callbackUrl: 'https://10.1.1.1/x', dryRun: true });
+    assert.equal(dry.status, 422, 'a dry run checks the callbackUrl too');
     const yaml = await request<Json>(`${api.url}/test-runs?callbackUrl=${encodeURIComponent('https://192.168.1.10/x')}`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/yaml' }, body: DEFINITION() });
     assert.equal(yaml.status, 422, yaml.text);
     assert.equal(tasks.tasks.length, 0, 'nothing queued');
