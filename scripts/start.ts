@@ -239,21 +239,22 @@ async function configureClient(sys: LocalSystem): Promise<string> {
   const url = (name: string) => sys.functions.find((f) => f.spec.name === name)!.url;
   const file = join(ROOT, '.local', 'virtuoso-config.yaml');
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    [
-      '# Written by npm start for this local stack (api-cli reads it last: shared/client/config.ts).',
-      'api:',
-      `  commands_url: ${url('commands')}`,
-      `  test_runs_url: ${url('testRuns')}`,
-      `  auth_token: ${key}`,
-      'output:',
-      '  default_format: human',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+  writeFileSync(file, clientConfigYaml({ commandsUrl: url('commands'), testRunsUrl: url('testRuns'), apiKey: key }), { mode: 0o600 });
   return file;
+}
+
+/** The api-cli config file for a local stack (the original CLI's keys, shared/client/config.ts). */
+export function clientConfigYaml(o: { commandsUrl: string; testRunsUrl: string; apiKey: string }): string {
+  return [
+    '# Written by npm start for this local stack (api-cli reads it last: shared/client/config.ts).',
+    'api:',
+    `  commands_url: ${o.commandsUrl}`,
+    `  test_runs_url: ${o.testRunsUrl}`,
+    `  auth_token: ${o.apiKey}`,
+    'output:',
+    '  default_format: human',
+    '',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {

@@ -7,6 +7,7 @@ import { commandLine, parseGlobal, parseRunOptions, quote, UsageError } from '..
 import { ConfigProblem, resolveSettings, searchPath } from '../../shared/client/config';
 import { liveProgress, plainProgress } from '../../shared/client/progress';
 import { ciRunId, idempotencyKey } from '../../shared/client/run-test';
+import { clientConfigYaml } from '../../scripts/start';
 import { tokenize } from '../../shared/virtuoso/cli';
 
 describe('api-cli (unit)', () => {
@@ -71,6 +72,12 @@ describe('api-cli (unit)', () => {
       write(join(dir, 'config/virtuoso-config.yaml'), 'api: {base_url: "https://cfg.example/", auth_token: vak_cfg}\noutput: {default_format: yaml}\n');
       const s = resolveSettings({}, {}, dir, home);
       assert.deepEqual(s, { urls: { commands: 'https://cfg.example/commands', testRuns: 'https://cfg.example/testRuns' }, apiKey: 'vak_cfg', output: 'yaml', configFile: join(dir, 'config/virtuoso-config.yaml') });
+    });
+
+    it("reads the file npm start writes in .local/ (the local stack's URLs and key)", () => {
+      write(join(dir, '.local/virtuoso-config.yaml'), clientConfigYaml({ commandsUrl: 'http://127.0.0.1:5003/', testRunsUrl: 'http://127.0.0.1:5005/', apiKey: 'vak_local' }));
+      const s = resolveSettings({}, {}, dir, home, 'testRuns');
+      assert.deepEqual(s, { urls: { commands: 'http://127.0.0.1:5003', testRuns: 'http://127.0.0.1:5005' }, apiKey: 'vak_local', output: 'human', configFile: join(dir, '.local/virtuoso-config.yaml') });
     });
 
     it('flags beat the environment, which beats the file; per-function URLs beat the base URL', () => {
