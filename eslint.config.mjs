@@ -17,6 +17,11 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
+    // CommonJS launchers (the api-cli bin) load their modules with require().
+    files: ['shared/client/bin/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

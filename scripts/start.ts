@@ -9,8 +9,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { functions as functionSpecs, schedules, secretEnvName, secrets, type FunctionSpec } from '../shared/infra';
 import { buildBundles } from './build';
 import { emulatorJars } from './local-stack/emulators';
@@ -75,6 +75,8 @@ function localSecrets(): Record<string, string> {
     [secretEnvName(secrets.webhookSigningSecret)]:
       process.env[secretEnvName(secrets.webhookSigningSecret)] ?? `whsec_${randomBytes(24).toString('base64')}`,
     [secretEnvName(secrets.virtuosoApiKey)]: process.env[secretEnvName(secrets.virtuosoApiKey)] ?? 'local-virtuoso-token',
+    // Seals the tenants' callback secrets in the (in-memory) Firestore emulator: a new one per start is enough.
+    [secretEnvName(secrets.callbackSigningKey)]: process.env[secretEnvName(secrets.callbackSigningKey)] ?? randomBytes(32).toString('base64'),
   };
 }
 
@@ -162,6 +164,8 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     ...Object.fromEntries((functionSpecs as readonly FunctionSpec[]).filter((f) => f.urlEnv).map((f) => [f.urlEnv!, urlOf(f.name)])),
     REGION: 'local',
     APP_VERSION: 'local',
+    // Completion callbacks may go to receivers on this machine (http://127.0.0.1:…), and only here.
+    CALLBACK_ALLOW_LOOPBACK: process.env.CALLBACK_ALLOW_LOOPBACK ?? 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     VIRTUOSO_BASE_URL: sandbox.url,
     VIRTUOSO_ORG_ID: String(ports.organizationId),
@@ -248,10 +252,48 @@ function printSummary(sys: LocalSystem): void {
   process.stdout.write(out.join('\n'));
 }
 
+/**
+ * An API key for a local user and `.local/virtuoso-config.yaml`, the last place `api-cli` looks for
+ * its config (shared/client/config.ts): `npx api-cli …` in this checkout then talks to this stack.
+ */
+async function configureClient(sys: LocalSystem): Promise<string> {
+  const { newApiKey, storeApiKey } = await import('../shared/auth');
+  const { key, record } = newApiKey({ tenantId: 'local', userId: 'developer', scopes: ['commands', 'test-runs'], name: 'npm start' });
+  await storeApiKey(record);
+  const url = (name: string) => sys.functions.find((f) => f.spec.name === name)!.url;
+  const file = join(ROOT, '.local', 'virtuoso-config.yaml');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, clientConfigYaml({ commandsUrl: url('commands'), testRunsUrl: url('testRuns'), apiKey: key }), { mode: 0o600 });
+  return file;
+}
+
+/** The api-cli config file for a local stack (the original CLI's keys, shared/client/config.ts). */
+export function clientConfigYaml(o: { commandsUrl: string; testRunsUrl: string; apiKey: string }): string {
+  return [
+    '# Written by npm start for this local stack (api-cli reads it last: shared/client/config.ts).',
+    'api:',
+    `  commands_url: ${o.commandsUrl}`,
+    `  test_runs_url: ${o.testRunsUrl}`,
+    `  auth_token: ${o.apiKey}`,
+    'output:',
+    '  default_format: human',
+    '',
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   process.env.METADATA_SERVER_DETECTION = 'none';
   const sys = await startLocalSystem();
   printSummary(sys);
+  const clientConfig = await configureClient(sys);
+  process.stdout.write(
+    [
+      `api-cli is set up for this stack (${clientConfig}, tenant "local"):`,
+      '  npx api-cli run-test shared/schemas/examples/checkout.yaml --junit out.xml',
+      '  npx api-cli create-project "Demo" -o json',
+      '',
+    ].join('\n'),
+  );
   const stopScheduler = startScheduler(
     schedules,
     (job) => sys.functions.find((f) => f.spec.name === job.target)?.url,

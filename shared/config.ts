@@ -48,6 +48,15 @@ const oneOf =
     return v;
   };
 
+const bool =
+  (fallback: boolean): Parser<boolean> =>
+  (raw, name) => {
+    const v = raw?.trim().toLowerCase();
+    if (!v) return fallback;
+    if (v !== 'true' && v !== 'false') throw new Problem(`${name} must be true or false (got '${raw}')`);
+    return v === 'true';
+  };
+
 const url =
   (protocols: readonly string[]): Parser<string | undefined> =>
   (raw, name) => {
@@ -137,6 +146,13 @@ const SPEC = {
   archiveBudgetSeconds: ['ARCHIVE_BUDGET_SECONDS', int(300, 1, 3000)],
   /** `auto`: a full backup also starts Firestore's managed export (not on the emulator); `off`: never. */
   backupManagedExport: ['BACKUP_MANAGED_EXPORT', oneOf(['auto', 'off'] as const, 'auto')],
+  /**
+   * Local stack and tests only: completion callbacks may go to loopback addresses (127.0.0.0/8,
+   * ::1) over plain http. Never set in production, where callbacks are https to public addresses.
+   */
+  callbackAllowLoopback: ['CALLBACK_ALLOW_LOOPBACK', bool(false)],
+  /** How long a completion callback's receiver has to answer (Standard Webhooks senders: 15–30 s). */
+  callbackTimeoutMs: ['CALLBACK_TIMEOUT_MS', int(15_000, 100, 30_000)],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

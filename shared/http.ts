@@ -102,6 +102,10 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
     const reqLog = log.child({ function: name, requestId }, parseTrace(req.headers));
     try {
       const method = req.method as Method;
+      if (method === 'GET' && (req.path ?? '').replace(/\/+$/, '') === '/openapi.json' && openApiPart(name)) {
+        send(res, 200, openApiPart(name), { 'X-Request-Id': requestId });
+        return;
+      }
       if (!options.methods.includes(method)) throw methodNotAllowed(options.methods);
       restoreContentType(req);
       const rawBody = bodyOf(req);
@@ -154,6 +158,20 @@ function httpRequestInfo(req: functions.Request, responseStatusCode: number): Ht
     ...(req.headers.referer ? { referrer: req.headers.referer } : {}),
     ...(req.ip ? { remoteIp: req.ip } : {}),
   };
+}
+
+/**
+ * `GET /openapi.json` on a public function: its part of the OpenAPI document (shared/openapi/),
+ * built on first request (not at cold start) and kept. Undefined for the other functions.
+ */
+const openApiParts = new Map<string, object | undefined>();
+function openApiPart(name: string): object | undefined {
+  if (!openApiParts.has(name)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { openApiDocument, servesOpenApi } = require('./openapi/document') as typeof import('./openapi/document');
+    openApiParts.set(name, servesOpenApi(name) ? openApiDocument(name) : undefined);
+  }
+  return openApiParts.get(name);
 }
 
 export function mediaTypeOf(contentType: string | undefined): string | undefined {

@@ -21,6 +21,8 @@ export const collections = {
   createdSteps: 'created_steps',
   /** `test_run_claims/goal:{goalId}`: which test run owns each goal it created (resumes adopt only their own). */
   testRunClaims: 'test_run_claims',
+  /** `callback_secrets/{tenantId}`: each tenant's completion-callback signing secret, encrypted (shared/testruns/callback-secrets.ts). */
+  callbackSecrets: 'callback_secrets',
 } as const;
 
 /**
@@ -104,6 +106,15 @@ export const queues = {
     rate: { maxDispatchesPerSecond: 50, maxConcurrentDispatches: 500 },
     retry: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 1800, maxDoublings: 5 },
   },
+  /**
+   * Completion callbacks of test runs (delivered by testRunWorker): 15 attempts, 10 s doubling to
+   * about 3 hours, then every 3 hours: about 15 hours in all, like Standard Webhooks senders retry.
+   */
+  testCallbacks: {
+    name: 'test-callbacks',
+    rate: { maxDispatchesPerSecond: 50, maxConcurrentDispatches: 200 },
+    retry: { maxAttempts: 15, minBackoffSeconds: 10, maxBackoffSeconds: 10800, maxDoublings: 10 },
+  },
 } as const satisfies Record<string, QueueSpec>;
 
 export interface LifecycleRule {
@@ -154,6 +165,11 @@ export const secrets = {
   memorystoreHost: 'memorystore-host',
   /** The Virtuoso organization id (the seed's setup script keeps it as a secret). */
   virtuosoOrgId: 'virtuoso-org-id',
+  /**
+   * The key (32 random bytes, base64) that encrypts each tenant's completion-callback secret in
+   * Firestore; several, separated by whitespace, while rotating it (the first encrypts).
+   */
+  callbackSigningKey: 'callback-signing-key',
 } as const;
 export type SecretName = (typeof secrets)[keyof typeof secrets];
 
@@ -260,7 +276,7 @@ export const functions = [
     minInstances: 0,
     maxInstances: 20,
     concurrency: 80,
-    secrets: [],
+    secrets: [secrets.callbackSigningKey],
     envSecrets: { REDIS_HOST: secrets.memorystoreHost },
     privateNetwork: true,
   },
@@ -277,7 +293,7 @@ export const functions = [
     minInstances: 0,
     maxInstances: 50,
     concurrency: 10,
-    secrets: [secrets.virtuosoApiKey],
+    secrets: [secrets.virtuosoApiKey, secrets.callbackSigningKey],
     // Redis: what a build creates makes the commands API's cached reads of it stale.
     envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
     privateNetwork: true,

@@ -8,7 +8,12 @@
  *   GET  /test-runs/{id}             status, progress, Virtuoso ids and app links
  *   POST /test-runs/{id}/cancel      → 200 the cancelled run; 409 if it already finished
  *   GET  /test-runs/{id}/report      ?format=json|junit; 409 until the run has finished with a report
+ *   GET  /callback-secret            the tenant's completion-callback secret, shown once (409 after)
+ *   POST /callback-secret/rotate     a new one, shown once (the previous one signs for a day more)
+ *   GET  /openapi.json               this function's part of the OpenAPI document (shared/http.ts)
  *
+ * A run may carry a `callbackUrl` (JSON body or query): its summary is POSTed there when it ends,
+ * signed with Standard Webhooks (shared/testruns/callback.ts).
  * Same API keys (scope `test-runs`), tenancy, rate limits and Idempotency-Key as the commands API.
  *
  * `testRunWorker` (private; Cloud Tasks queue `test-execution`) builds, polls and times runs out;
@@ -16,7 +21,7 @@
  */
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { getConfig } from '../../shared/config';
-import { AppError, badRequest, conflict, notFound, unavailable } from '../../shared/errors';
+import { AppError, badRequest, conflict, notFound, unavailable, unprocessable } from '../../shared/errors';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
 import { functions as functionSpecs } from '../../shared/infra';
 import type { Logger } from '../../shared/log';
@@ -25,6 +30,9 @@ import { pubsubFunction } from '../../shared/pubsub-trigger';
 import { schemas, validateBody } from '../../shared/schemas';
 import { getObject } from '../../shared/storage';
 import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
+import { newCallback } from '../../shared/testruns/callback';
+import { callbacksConfigured, revealCallbackSecret, rotateCallbackSecret } from '../../shared/testruns/callback-secrets';
+import { callbackUrlProblem, CallbackRefused, resolveTarget } from '../../shared/testruns/callback-target';
 import { builtStructure, publishPending } from '../../shared/testruns/complete';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { buildPlan } from '../../shared/testruns/plan';
@@ -45,6 +53,7 @@ interface Submission {
   dryRun: boolean;
   execute: boolean;
   variables: Record<string, string>;
+  callbackUrl?: string;
 }
 
 /** A YAML body (options in the query), a JSON definition, or JSON {definition, ...options}. */
@@ -56,20 +65,20 @@ function submissionOf(ctx: HttpRequestContext): Submission {
     return v === 'true';
   };
   if (!ctx.rawBody.length) throw badRequest('Send a test definition (YAML or JSON) in the body');
-  const query = { dryRun: flag('dryRun'), execute: flag('execute') };
+  const query = { dryRun: flag('dryRun'), execute: flag('execute'), callbackUrl: ctx.query.get('callbackUrl') ?? undefined };
   if (ctx.mediaType !== 'application/json') {
-    const text = ctx.rawBody.toString('utf8');
-    return { source: text, dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
+    return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {}, callbackUrl: query.callbackUrl };
   }
   // JSON: its nesting was checked by the HTTP wrapper, before this parse.
   const body = parseJsonObject(ctx.rawBody);
-  if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
-  const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean> }>(schemas.testRunRequest, body, 'test-run request');
+  if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {}, callbackUrl: query.callbackUrl };
+  const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean>; callbackUrl?: string }>(schemas.testRunRequest, body, 'test-run request');
   return {
     source: req.definition as string | Record<string, unknown>,
     dryRun: req.dryRun ?? query.dryRun ?? false,
     execute: req.execute ?? query.execute ?? true,
     variables: Object.fromEntries(Object.entries(req.variables ?? {}).map(([k, v]) => [k, String(v)])),
+    callbackUrl: req.callbackUrl ?? query.callbackUrl,
   };
 }
 
@@ -79,11 +88,13 @@ async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders
   // definition in one of the original CLI's formats (run-test, create-structure) is converted first.
   const def = parseDefinition(sub.source, { variables: sub.variables });
   const plan = buildPlan(def, { execute: sub.execute });
+  if (sub.callbackUrl) await checkCallbackUrl(sub.callbackUrl);
   if (sub.dryRun) return { status: 200, headers: rateHeaders, body: dryRunBody(def, plan) };
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
   const run = newRunRecord(principal, def, plan, { execute: sub.execute, variables: sub.variables, idempotencyKey });
+  if (sub.callbackUrl) run.callback = newCallback(run.id, sub.callbackUrl);
   if (idempotencyKey) {
-    const original = await originalRun(principal, idempotencyKey, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id, ctx.log);
+    const original = await originalRun(principal, idempotencyKey, { definition: def.document, execute: sub.execute, variables: sub.variables, callbackUrl: sub.callbackUrl }, run.id, ctx.log);
     if (original) return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
   }
   // Stored, then queued (submit.ts startRun): a run whose tasks could not be queued is removed, so
@@ -123,6 +134,23 @@ async function originalRun(principal: Principal, idempotencyKey: string, body: u
   return undefined;
 }
 
+/**
+ * A callbackUrl is refused up front (422) when its shape is wrong or its host resolves to an
+ * address callbacks may not reach; a name that does not resolve right now is left to the delivery
+ * (checked again then). Callbacks need the signing key: 503 without it.
+ */
+async function checkCallbackUrl(url: string): Promise<void> {
+  const allowLoopback = getConfig().callbackAllowLoopback;
+  const problem = callbackUrlProblem(url, allowLoopback);
+  if (problem) throw unprocessable(`callbackUrl is refused: ${problem}`, [{ path: '/callbackUrl', message: problem }]);
+  await callbacksConfigured();
+  try {
+    await resolveTarget(url, allowLoopback);
+  } catch (err) {
+    if (err instanceof CallbackRefused) throw unprocessable(`callbackUrl is refused: ${err.message}`, [{ path: '/callbackUrl', message: err.message }]);
+  }
+}
+
 /** The public view of a run: no source, no internal bookkeeping. */
 async function view(run: TestRunRecord, withStructure = true) {
   const app = getConfig().virtuosoAppUrl;
@@ -153,6 +181,7 @@ async function view(run: TestRunRecord, withStructure = true) {
         })),
       })),
     },
+    ...(run.callback ? { callback: run.callback } : {}),
     ...(run.report
       ? { report: { outcome: run.report.outcome, counts: run.report.counts, json: `/test-runs/${run.id}/report?format=json`, junit: `/test-runs/${run.id}/report?format=junit` } }
       : {}),
@@ -182,10 +211,10 @@ async function report(principal: Principal, id: string, format: string | null): 
 httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, accepts: ['application/json', ...YAML_TYPES] }, async (ctx) => {
   const principal = await authenticate(ctx.headers, SCOPE);
   const [, resource, id, action, extra] = ctx.path.split('/');
-  if (resource !== 'test-runs' || extra !== undefined) throw notFound(`No route ${ctx.method} ${ctx.path}`);
+  if ((resource !== 'test-runs' && resource !== 'callback-secret') || extra !== undefined) throw notFound(`No route ${ctx.method} ${ctx.path}`);
   const { headers: rateHeaders } = await rateLimit(principal.userId, SCOPE);
   const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
-  const route = `${ctx.method} /test-runs${id ? '/:id' : ''}${action ? `/${action}` : ''}`;
+  const route = resource === 'callback-secret' ? `${ctx.method} ${ctx.path}` : `${ctx.method} /test-runs${id ? '/:id' : ''}${action ? `/${action}` : ''}`;
   switch (route) {
     case 'POST /test-runs':
       return submit({ ...ctx, log: reqLog }, principal, rateHeaders);
@@ -209,6 +238,10 @@ httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, a
     }
     case 'GET /test-runs/:id/report':
       return { ...(await report(principal, id, ctx.query.get('format'))), headers: rateHeaders };
+    case 'GET /callback-secret':
+      return { status: 200, body: await revealCallbackSecret(principal.tenantId), headers: rateHeaders };
+    case 'POST /callback-secret/rotate':
+      return { status: 200, body: await rotateCallbackSecret(principal.tenantId), headers: rateHeaders };
     default:
       throw notFound(`No route ${ctx.method} ${ctx.path}`);
   }

@@ -15,6 +15,7 @@ import type { Principal } from '../auth';
 import { badRequest, notFound, unavailable } from '../errors';
 import { collections, db, FAILED_PRECONDITION, firestoreCall, firestoreCode } from '../firestore';
 import { parseDefinition, type TestDefinition } from './definition';
+import type { CallbackRecord } from './callback';
 import type { Plan } from './plan';
 import type { RunReport } from './report';
 
@@ -65,6 +66,8 @@ export interface TestRunRecord {
   attempts?: number;
   leaseUntil?: string | null;
   idempotencyKey?: string;
+  /** The completion callback (callback.ts), when the run was submitted with a callbackUrl. */
+  callback?: CallbackRecord;
 }
 
 const runs = () => db().collection(collections.testRuns);

@@ -10,6 +10,7 @@
  * - `poll`: the fallback when no FINISHED webhook comes: `latest_status?jobId=` for each job, then
  *   completion (complete.ts), else the next poll.
  * - `deadline`: queued with the run; ends it `error` if it is not finished by its timeout.
+ * - `callback` (queue `test-callbacks`): one attempt at the run's completion callback (callback.ts).
  */
 import { cacheConfigured } from '../cache';
 import { markWritten, ORG_TAG } from '../commands/read-cache';
@@ -21,6 +22,7 @@ import { enqueueTask, taskId } from '../tasks';
 import { virtuoso } from '../virtuoso';
 import { asAppError } from '../virtuoso/errors';
 import { buildRun } from './build';
+import { deliverCallback } from './callback';
 import { claimGoal } from './claims';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
 import { buildPlan } from './plan';
@@ -32,7 +34,7 @@ export type TestRunTask = RunTask | { kind: 'sweep' };
 
 export interface RunTask {
   runId: string;
-  kind: 'build' | 'poll' | 'deadline';
+  kind: 'build' | 'poll' | 'deadline' | 'callback';
   /** Poll number, or continuation number for a deferred build. */
   n?: number;
 }
@@ -66,6 +68,7 @@ export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: n
 
 async function dispatch(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
   if (task.kind === 'sweep') return sweep(ctx.log);
+  if (task.kind === 'callback') return deliverCallback(task.runId, ctx);
   if (task.kind === 'poll') return poll(task, ctx.log);
   if (task.kind === 'deadline') {
     const run = await loadRun(task.runId);

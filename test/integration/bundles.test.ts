@@ -151,6 +151,20 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     assert.equal(json(bad).error.code, 'unprocessable_entity');
   });
 
+  it('each public function serves its part of the OpenAPI document from inside its bundle; private ones do not', async () => {
+    for (const fn of functions) {
+      const res = await httpRequest(`${url(fn.name)}/openapi.json`);
+      if (fn.trigger.kind === 'http' && fn.trigger.public) {
+        assert.equal(res.status, 200, `${fn.name}: ${res.text}`);
+        const doc = json(res);
+        assert.equal(doc.openapi, '3.1.0');
+        assert.ok(Object.keys(doc.paths).length > 1, fn.name);
+      } else {
+        assert.notEqual(res.status, 200, `${fn.name} is private`);
+      }
+    }
+  });
+
   it('logArchive loads, refuses an unknown source, and drains an empty archive subscription through the bundled Pub/Sub client', async () => {
     const post = (body: unknown) =>
       httpRequest(`${url('logArchive')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

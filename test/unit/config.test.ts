@@ -64,6 +64,8 @@ describe('config', () => {
         archiveHistoryDays: 30,
         archiveBudgetSeconds: 300,
         backupManagedExport: 'auto',
+        callbackAllowLoopback: false,
+        callbackTimeoutMs: 15_000,
       } satisfies Config);
     });
 
@@ -116,6 +118,15 @@ describe('config', () => {
       assert.equal(config.webhookToleranceSeconds, 3600);
       assert.equal(config.secretTtlMs, 3_600_000);
       assert.equal(config.secretManagerEndpoint, 'http://127.0.0.1:8085');
+    });
+
+    it('reads CALLBACK_ALLOW_LOOPBACK as true or false only, and CALLBACK_TIMEOUT_MS in its range', () => {
+      const on = loadConfig({ ...MINIMAL, CALLBACK_ALLOW_LOOPBACK: ' TRUE ', CALLBACK_TIMEOUT_MS: '500' });
+      assert.equal(on.callbackAllowLoopback, true);
+      assert.equal(on.callbackTimeoutMs, 500);
+      assert.equal(loadConfig({ ...MINIMAL, CALLBACK_ALLOW_LOOPBACK: 'false' }).callbackAllowLoopback, false);
+      assert.throws(() => loadConfig({ ...MINIMAL, CALLBACK_ALLOW_LOOPBACK: 'yes' }), /CALLBACK_ALLOW_LOOPBACK must be true or false \(got 'yes'\)/);
+      assert.throws(() => loadConfig({ ...MINIMAL, CALLBACK_TIMEOUT_MS: '60000' }), /CALLBACK_TIMEOUT_MS must be an integer between 100 and 30000/);
     });
 
     it('treats empty and blank values as unset (defaults apply)', () => {
