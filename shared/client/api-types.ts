@@ -28,6 +28,16 @@ export interface CommandRequest {
    * Queue it (202) instead of running it now
    */
   async?: boolean;
+  /**
+   * The files the command line names (run-test login.yaml, --import-csv users.csv), by name: this service cannot read the caller's disk
+   */
+  files?: {
+    [k: string]: string;
+  };
+  /**
+   * What the CLI would have read from standard input (run-test -)
+   */
+  stdin?: string;
 }
 export interface Command {
   id: string;
@@ -103,7 +113,7 @@ export interface TestRunRequest {
    */
   callbackUrl?: string;
   /**
-   * Override the definition's variables
+   * Override the definition's variables (the same limits as a definition's own: at most 200, names of at most 100 characters)
    */
   variables?: {
     [k: string]: string | number | boolean;
