@@ -241,6 +241,10 @@ export interface TestRunList {
 export interface TestRunPlan {
   dryRun: true;
   name: string;
+  /**
+   * The format the definition was written in; another one is converted into the native definition
+   */
+  format: 'native' | 'run-test' | 'create-structure' | 'compact';
   totals: {
     [k: string]: number;
   };
@@ -257,6 +261,16 @@ export interface TestRunPlan {
     operation: string;
     after: string[];
   }[];
+  /**
+   * For a definition in another format: the native definition it was converted into
+   */
+  definition?: {
+    [k: string]: unknown;
+  };
+  /**
+   * For a definition in another format: what the conversion adapted
+   */
+  notes?: string[];
 }
 export interface TestRunReport {
   schemaVersion: 1;
