@@ -259,7 +259,9 @@ async function main(args: string[]): Promise<void> {
     relative(ROOT, r.outfile),
   ]);
   console.log(formatTable(['bundle', 'entry points', 'bytes', 'size', 'output'], rows, ['bytes', 'size']));
-  console.log(`\n${results.length} bundle(s) built in ${Date.now() - started} ms`);
+  // The OpenAPI document of the public functions, made from the same schemas (scripts/openapi.ts).
+  const { writeOpenApi } = await import('./openapi');
+  console.log(`\n${results.length} bundle(s) built in ${Date.now() - started} ms; OpenAPI document: ${relative(ROOT, writeOpenApi())}`);
 }
 
 if (require.main === module) {

@@ -33,7 +33,7 @@ export interface PlanFunction {
   trigger:
     | { kind: 'http'; public: boolean }
     | { kind: 'pubsub'; topic: string; deadLetter: { topic: string; maxDeliveryAttempts: number } }
-    | { kind: 'task'; queue: string };
+    | { kind: 'task'; queues: readonly string[] };
   memory: string;
   timeoutSeconds: number;
   ingress: 'ALLOW_ALL' | 'ALLOW_INTERNAL_ONLY' | 'ALLOW_INTERNAL_AND_GCLB';
@@ -356,7 +356,10 @@ export function validateInfra(input: InfraInput): void {
       if (!topicNames.has(f.trigger.topic)) problems.push(`${where}: unknown trigger topic '${f.trigger.topic}'`);
       checkDeadLetter(`${where} (its Eventarc subscription)`, f.trigger.topic, f.trigger.deadLetter);
     }
-    if (f.trigger.kind === 'task' && !input.queues[f.trigger.queue]) problems.push(`${where}: unknown queue '${f.trigger.queue}'`);
+    if (f.trigger.kind === 'task') {
+      if (!f.trigger.queues.length) problems.push(`${where}: a task worker needs a queue`);
+      for (const q of f.trigger.queues) if (!input.queues[q]) problems.push(`${where}: unknown queue '${q}'`);
+    }
     if (f.trigger.kind !== 'http' && f.ingress === 'ALLOW_ALL') problems.push(`${where}: a private function must not take traffic from everywhere`);
     for (const s of [...f.secrets, ...Object.values(f.envSecrets ?? {})]) {
       if (!secretNames.has(s)) problems.push(`${where}: unknown secret '${s}'`);
@@ -677,7 +680,7 @@ function deadLetterRightSteps(c: Ctx, subs: readonly PlanSubscription[]): PlanSt
 function queueSteps(c: Ctx): PlanStep[] {
   const keys = c.full
     ? Object.keys(c.input.queues)
-    : unique([...c.fns.flatMap(enqueuesOf), ...c.fns.flatMap((f) => (f.trigger.kind === 'task' ? [f.trigger.queue] : []))]);
+    : unique([...c.fns.flatMap(enqueuesOf), ...c.fns.flatMap((f) => (f.trigger.kind === 'task' ? f.trigger.queues : []))]);
   const steps: PlanStep[] = [];
   for (const key of keys) {
     const q = c.input.queues[key];
@@ -909,13 +912,13 @@ const INGRESS_FLAG: Record<PlanFunction['ingress'], string> = {
 
 function describeFunction(f: PlanFunction): string {
   const t = f.trigger;
-  const trigger = t.kind === 'http' ? (t.public ? 'public HTTP' : 'private HTTP') : t.kind === 'task' ? `Cloud Tasks ${t.queue}` : `Pub/Sub ${t.topic}`;
+  const trigger = t.kind === 'http' ? (t.public ? 'public HTTP' : 'private HTTP') : t.kind === 'task' ? `Cloud Tasks ${t.queues.join(', ')}` : `Pub/Sub ${t.topic}`;
   return `function ${f.name} (bundle ${f.bundle}, ${trigger}), running as ${infra.functionServiceAccount(f.name).id}`;
 }
 
 /** Plain environment variables: the project, the version, and what the function's `uses` needs to find. */
 function functionEnv(c: Ctx, f: PlanFunction): string[] {
-  const workers = c.input.functions.filter((w) => w.urlEnv && w.trigger.kind === 'task' && enqueuesOf(f).includes(w.trigger.queue));
+  const workers = c.input.functions.filter((w) => w.urlEnv && w.trigger.kind === 'task' && w.trigger.queues.some((q) => enqueuesOf(f).includes(q)));
   return [
     `GOOGLE_CLOUD_PROJECT=${c.P}`,
     `REGION=${c.R}`,

@@ -4,17 +4,19 @@
  * builds every function bundle and runs each through the Functions Framework on its own port
  * (firebase.json's functions port, then the next ones in shared/infra.ts order), creates the
  * topics and subscriptions of shared/infra.ts, keeps Cloud Storage in a folder (.local/storage), runs
- * the scheduler jobs, prints the URLs and example requests, and stops everything on Ctrl-C.
+ * the scheduler jobs, prints the URLs and example requests, and stops everything on Ctrl-C. A
+ * function whose process dies is started again on its port, as Cloud Run would (supervisor.ts).
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { functions as functionSpecs, schedules, secretEnvName, secrets, type FunctionSpec } from '../shared/infra';
 import { buildBundles } from './build';
 import { emulatorJars } from './local-stack/emulators';
 import { LOG_DIR, portInUse, spawnService, waitUntil } from './local-stack/processes';
 import { startScheduler } from './local-stack/scheduler';
+import { supervise } from './local-stack/supervisor';
 import { startStack, type Stack } from './local-stack/stack';
 import { startSandbox, type Sandbox } from './virtuoso-sandbox/server';
 import { startStorageServer, type StorageServer } from './local-stack/storage-server';
@@ -39,7 +41,12 @@ export interface RunningFunction {
   spec: FunctionSpec;
   port: number;
   url: string;
-  child: ChildProcess;
+  /** The process serving it now (its watchdog; a new one after a restart). */
+  readonly child: ChildProcess;
+  /** The function's own process id, now. */
+  pid(): number | undefined;
+  /** How many times it was started again after dying. */
+  restarts(): number;
   stop(): Promise<void>;
 }
 
@@ -75,10 +82,13 @@ function localSecrets(): Record<string, string> {
     [secretEnvName(secrets.webhookSigningSecret)]:
       process.env[secretEnvName(secrets.webhookSigningSecret)] ?? `whsec_${randomBytes(24).toString('base64')}`,
     [secretEnvName(secrets.virtuosoApiKey)]: process.env[secretEnvName(secrets.virtuosoApiKey)] ?? 'local-virtuoso-token',
+    // Seals the tenants' callback secrets in the (in-memory) Firestore emulator: a new one per start is enough.
+    [secretEnvName(secrets.callbackSigningKey)]: process.env[secretEnvName(secrets.callbackSigningKey)] ?? randomBytes(32).toString('base64'),
   };
 }
 
-async function startFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<RunningFunction> {
+/** One instance of a function: its process under the watchdog, ready to serve. */
+export async function startFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<{ child: ChildProcess; pid(): number | undefined; stop(): Promise<void> }> {
   const signatureType = spec.trigger.kind === 'pubsub' ? 'cloudevent' : 'http';
   // Under the same watchdog as the emulators: a function process never outlives `npm start`.
   const svc = spawnService(
@@ -104,7 +114,23 @@ async function startFunction(spec: FunctionSpec, port: number, env: Record<strin
       ? () => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ message: { data: '', messageId: 'probe' }, subscription: 'probe' }) })
       : () => fetch(`${url}/?probe=live`);
   await waitUntil(`function ${spec.name} on port ${port}`, async () => (await probe()).status < 500, 20_000, svc.exited);
-  return { spec, port, url, child: svc.child, stop: svc.stop };
+  return { child: svc.child, pid: svc.pid, stop: svc.stop };
+}
+
+/** A function kept running: started again on its port whenever its process dies. */
+export async function runFunction(spec: FunctionSpec, port: number, env: Record<string, string>, quiet: boolean): Promise<RunningFunction> {
+  const supervised = await supervise(spec.name, () => startFunction(spec, port, env, quiet), (message) => process.stderr.write(`[${spec.name}] ${message} (logs: ${LOG_DIR})\n`));
+  return {
+    spec,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    get child() {
+      return supervised.current().child;
+    },
+    pid: () => supervised.current().pid(),
+    restarts: supervised.restarts,
+    stop: supervised.stop,
+  };
 }
 
 /** Starts the stack and every function; used by `npm start` and the benchmarks. */
@@ -145,6 +171,8 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     ...Object.fromEntries((functionSpecs as readonly FunctionSpec[]).filter((f) => f.urlEnv).map((f) => [f.urlEnv!, urlOf(f.name)])),
     REGION: 'local',
     APP_VERSION: 'local',
+    // Completion callbacks may go to receivers on this machine (http://127.0.0.1:…), and only here.
+    CALLBACK_ALLOW_LOOPBACK: process.env.CALLBACK_ALLOW_LOOPBACK ?? 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     VIRTUOSO_BASE_URL: sandbox.url,
     VIRTUOSO_ORG_ID: String(ports.organizationId),
@@ -157,7 +185,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
     await Promise.all([...running.map((f) => f.stop()), stack.stop(), sandbox.close(), tasks.close(), storage.close()]);
   };
   try {
-    running.push(...(await Promise.all(functionSpecs.map((spec, i) => startFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
+    running.push(...(await Promise.all(functionSpecs.map((spec, i) => runFunction(spec, fnPorts[i], env, options.quiet ?? false)))));
     // Loaded only now: the Pub/Sub client reads PUBSUB_EMULATOR_HOST when it is created.
     const { pubsub } = await import('../shared/events');
     const { provisionPubsub } = await import('./local-stack/provision');
@@ -213,9 +241,10 @@ function printSummary(sys: LocalSystem): void {
     '  # the Virtuoso sandbox (executions there send signed webhooks to the webhook function)',
     `  ${sandboxCurl}`,
     '',
-    '  # the message it published on webhook-events, and the delivery log',
+    '  # the message it published on webhook-events, and the webhook inbox (an admin key, after the export above)',
     `  PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run pull -- webhook-events-archive`,
-    `  FIRESTORE_EMULATOR_HOST=127.0.0.1:${stack.firestore.port} PUBSUB_EMULATOR_HOST=127.0.0.1:${stack.pubsub.port} GOOGLE_CLOUD_PROJECT=${stack.projectId} npm run deliveries -- list`,
+    `  ADMIN=$(npm run -s api-keys -- create --tenant ops --user operator --scopes admin 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).key')`,
+    `  WEBHOOK_URL=${url('webhook')} API_KEY=$ADMIN npm run deliveries -- list --limit 5`,
     '',
     '  # archive what the archive subscriptions hold now (the scheduler does it at 5 past each hour)',
     `  curl -s -X POST '${url('logArchive')}/' -H 'Content-Type: application/json' -d '{}'`,
@@ -230,10 +259,48 @@ function printSummary(sys: LocalSystem): void {
   process.stdout.write(out.join('\n'));
 }
 
+/**
+ * An API key for a local user and `.local/virtuoso-config.yaml`, the last place `api-cli` looks for
+ * its config (shared/client/config.ts): `npx api-cli …` in this checkout then talks to this stack.
+ */
+async function configureClient(sys: LocalSystem): Promise<string> {
+  const { newApiKey, storeApiKey } = await import('../shared/auth');
+  const { key, record } = newApiKey({ tenantId: 'local', userId: 'developer', scopes: ['commands', 'test-runs'], name: 'npm start' });
+  await storeApiKey(record);
+  const url = (name: string) => sys.functions.find((f) => f.spec.name === name)!.url;
+  const file = join(ROOT, '.local', 'virtuoso-config.yaml');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, clientConfigYaml({ commandsUrl: url('commands'), testRunsUrl: url('testRuns'), apiKey: key }), { mode: 0o600 });
+  return file;
+}
+
+/** The api-cli config file for a local stack (the original CLI's keys, shared/client/config.ts). */
+export function clientConfigYaml(o: { commandsUrl: string; testRunsUrl: string; apiKey: string }): string {
+  return [
+    '# Written by npm start for this local stack (api-cli reads it last: shared/client/config.ts).',
+    'api:',
+    `  commands_url: ${o.commandsUrl}`,
+    `  test_runs_url: ${o.testRunsUrl}`,
+    `  auth_token: ${o.apiKey}`,
+    'output:',
+    '  default_format: human',
+    '',
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
   process.env.METADATA_SERVER_DETECTION = 'none';
   const sys = await startLocalSystem();
   printSummary(sys);
+  const clientConfig = await configureClient(sys);
+  process.stdout.write(
+    [
+      `api-cli is set up for this stack (${clientConfig}, tenant "local"):`,
+      '  npx api-cli run-test shared/schemas/examples/checkout.yaml --junit out.xml',
+      '  npx api-cli create-project "Demo" -o json',
+      '',
+    ].join('\n'),
+  );
   const stopScheduler = startScheduler(
     schedules,
     (job) => sys.functions.find((f) => f.spec.name === job.target)?.url,
@@ -244,9 +311,6 @@ async function main(): Promise<void> {
     stopScheduler();
     process.stdout.write('\nStopping…\n');
   });
-  for (const f of sys.functions) {
-    f.child.on('exit', (code) => process.stderr.write(`[${f.spec.name}] exited (code ${code}); see ${LOG_DIR}\n`));
-  }
   // If whatever started us (npm, a shell) is killed outright, stop too, taking every child along.
   const parent = process.ppid;
   setInterval(() => {

@@ -14,10 +14,9 @@
  */
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { cacheKeys, cacheTtlSeconds, withRedis } from './cache';
-import { AppError, dependencyError, forbidden, unauthenticated } from './errors';
-import { collections, db } from './firestore';
-import { log } from './log';
+import { cacheKeys, cacheTtlSeconds, warn as warnCache, withRedis } from './cache';
+import { AppError, forbidden, unauthenticated } from './errors';
+import { collections, db, firestoreCall } from './firestore';
 
 export interface Principal {
   keyHash: string;
@@ -46,14 +45,14 @@ export function newApiKey(owner: { tenantId: string; userId: string; scopes: str
 }
 
 export async function storeApiKey(record: ApiKeyRecord): Promise<void> {
-  await db().collection(collections.apiKeys).doc(record.keyHash).create(record);
+  await firestoreCall(db().collection(collections.apiKeys).doc(record.keyHash).create(record));
 }
 
 export async function revokeApiKey(keyHash: string): Promise<boolean> {
   const ref = db().collection(collections.apiKeys).doc(keyHash);
-  const snap = await ref.get();
+  const snap = await firestoreCall(ref.get());
   if (!snap.exists) return false;
-  await ref.update({ active: false, revokedAt: new Date() });
+  await firestoreCall(ref.update({ active: false, revokedAt: new Date() }));
   keyCache.delete(keyHash);
   return true;
 }
@@ -74,13 +73,8 @@ const keyCache = new Map<string, { record: ApiKeyRecord | undefined; expires: nu
 async function lookup(keyHash: string): Promise<ApiKeyRecord | undefined> {
   const hit = keyCache.get(keyHash);
   if (hit && hit.expires > Date.now()) return hit.record;
-  let record: ApiKeyRecord | undefined;
-  try {
-    const snap = await db().collection(collections.apiKeys).doc(keyHash).get();
-    record = snap.exists ? (snap.data() as ApiKeyRecord) : undefined;
-  } catch (err) {
-    throw dependencyError('Firestore', err);
-  }
+  const snap = await firestoreCall(db().collection(collections.apiKeys).doc(keyHash).get());
+  const record = snap.exists ? (snap.data() as ApiKeyRecord) : undefined;
   keyCache.set(keyHash, { record, expires: Date.now() + KEY_CACHE_MS });
   return record;
 }
@@ -122,7 +116,7 @@ export async function rateLimit(userId: string, endpoint: string, limit = DEFAUL
       return [Number(replies[0]), Number(replies[2])] as [number, number];
     });
   } catch (err) {
-    log.warn('rate limiter unavailable; request allowed', { error: (err as Error).message, endpoint });
+    warnCache('rate limiter unavailable; request allowed', err, { endpoint });
     return { limit, remaining: limit, resetSeconds: cacheTtlSeconds.rateLimit, headers: {} };
   }
   const resetSeconds = ttl > 0 ? ttl : cacheTtlSeconds.rateLimit;

@@ -1,14 +1,17 @@
 /**
  * The Redis cache (Memorystore). Optional by design: when Redis is not configured, down or slow,
  * reads miss, writes are skipped, a warning is logged (at most one per WARN_INTERVAL_MS) and the
- * request goes on uncached. Every command has a deadline, and the client never queues commands
- * while disconnected, so a dead Redis costs a request milliseconds, not seconds.
+ * request goes on uncached. Every command has a deadline (REDIS_TIMEOUT_MS), the client never
+ * queues commands while disconnected, and a circuit breaker skips Redis for a second or a few
+ * after three failures in a row (then probes it with one command), so a dead or frozen Redis
+ * costs requests almost nothing, not a deadline per command.
  *
  * In production the connection is Memorystore's in-transit encryption (REDIS_TLS=on): TLS checked
  * against the instance's own CA and AUTH, both from Secret Manager; locally plain TCP.
  */
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { createClient, RedisClientOptions } from 'redis';
+import { CircuitBreaker } from './breaker';
 import { getConfig, redisUrlOf } from './config';
 import { withDeadline } from './deadline';
 import { secrets } from './infra';
@@ -110,10 +113,19 @@ async function connected(): Promise<RedisClient> {
   return c;
 }
 
-/** Runs one Redis operation under the configured deadline. Throws on failure: for callers that must know. */
+class RedisTimeoutError extends Error {}
+const breaker = new CircuitBreaker('Redis', { failuresToOpen: 3, openMs: 1000, maxOpenMs: 8000 });
+
+/**
+ * Runs one Redis operation under the configured deadline, unless the breaker is open (then it
+ * fails at once). Throws on failure: for callers that must know.
+ */
 export async function withRedis<T>(op: (c: RedisClient) => Promise<T>, timeout = getConfig().redisTimeoutMs): Promise<T> {
-  return withDeadline(connected().then(op), timeout, () => new Error(`Redis did not answer within ${timeout} ms`));
+  return breaker.run(() => withDeadline(connected().then(op), timeout, () => new RedisTimeoutError(`Redis did not answer within ${timeout} ms`)));
 }
+
+/** The breaker's state: `closed` (Redis used), `open` (skipped), `half-open` (being probed). */
+export const cacheCircuit = (): string => breaker.state;
 
 export async function cacheGet<T>(key: string): Promise<T | undefined> {
   if (!cacheConfigured()) return undefined;
@@ -144,9 +156,9 @@ export async function cacheDelete(key: string): Promise<void> {
   }
 }
 
-/** PING, for the health check. Throws when Redis does not answer within `timeoutMs`. */
-export async function redisPing(timeoutMs?: number): Promise<void> {
-  const reply = await withRedis((c) => c.ping(), timeoutMs);
+/** PING, for the health check (past the breaker: it reports Redis itself). Throws when Redis does not answer within `timeoutMs`. */
+export async function redisPing(timeoutMs = getConfig().redisTimeoutMs): Promise<void> {
+  const reply = await withDeadline(connected().then((c) => c.ping()), timeoutMs, () => new RedisTimeoutError(`Redis did not answer within ${timeoutMs} ms`));
   if (reply !== 'PONG') throw new Error(`unexpected PING reply ${String(reply)}`);
 }
 
@@ -155,13 +167,15 @@ export async function closeCache(): Promise<void> {
   const c = client;
   client = undefined;
   connecting = undefined;
+  breaker.reset();
   if (c) await c.close().catch(() => c.destroy());
 }
 
 const WARN_INTERVAL_MS = 5000;
 let lastWarn = 0;
 let suppressed = 0;
-function warn(message: string, err: unknown, fields: Record<string, unknown> = {}): void {
+/** A warning about the cache, at most one per WARN_INTERVAL_MS (the others are counted). */
+export function warn(message: string, err: unknown, fields: Record<string, unknown> = {}): void {
   const now = Date.now();
   if (now - lastWarn < WARN_INTERVAL_MS) {
     suppressed++;

@@ -48,6 +48,15 @@ const oneOf =
     return v;
   };
 
+const bool =
+  (fallback: boolean): Parser<boolean> =>
+  (raw, name) => {
+    const v = raw?.trim().toLowerCase();
+    if (!v) return fallback;
+    if (v !== 'true' && v !== 'false') throw new Problem(`${name} must be true or false (got '${raw}')`);
+    return v === 'true';
+  };
+
 const url =
   (protocols: readonly string[]): Parser<string | undefined> =>
   (raw, name) => {
@@ -88,12 +97,20 @@ const SPEC = {
   dependencyTimeoutMs: ['DEPENDENCY_TIMEOUT_MS', int(2000, 50, 30_000)],
   /** How long a deep health report is reused, so a flood of checks cannot hammer the backends. */
   healthCacheMs: ['HEALTH_CACHE_MS', int(5000, 0, 300_000)],
-  /** How long a publish may take before the webhook answers 503 (senders time out at 15–30 s). */
-  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(10_000, 100, 30_000)],
+  /**
+   * Deadline of each Firestore, Cloud Tasks and Cloud Storage call made while answering: past it
+   * the call is given up and the request answers 503 with Retry-After, so a frozen dependency never
+   * holds a caller (their own clients wait up to 60 s, or forever for a query).
+   */
+  dependencyDeadlineMs: ['DEPENDENCY_DEADLINE_MS', int(5000, 100, 60_000)],
+  /** How long a publish may take before it fails (webhook: 503; an event after the work: logged). */
+  publishTimeoutMs: ['PUBLISH_TIMEOUT_MS', int(5000, 100, 30_000)],
   /** At most 700 KB: the raw body is kept in the delivery's Firestore document (1 MiB at most). */
   webhookMaxBodyBytes: ['WEBHOOK_MAX_BODY_BYTES', int(256 * 1024, 1024, 700 * 1024)],
   /** Duplicate deliveries inside this window are acknowledged and not published again. */
   webhookDedupeHours: ['WEBHOOK_DEDUPE_HOURS', int(72, 1, 24 * 30)],
+  /** How long the inbox keeps a delivery (body, attempts, replays); at least the dedupe window, whose marker it is. */
+  webhookRetentionHours: ['WEBHOOK_RETENTION_HOURS', int(72, 1, 24 * 90)],
   /** Standard Webhooks timestamp tolerance, both directions. */
   webhookToleranceSeconds: ['WEBHOOK_TOLERANCE_SECONDS', int(300, 1, 3600)],
   /** Secret Manager values are cached in memory this long (rotation reaches warm instances after it). */
@@ -119,6 +136,12 @@ const SPEC = {
    * waits this long before taking over from an attempt that died.
    */
   testRunLeaseSeconds: ['TEST_RUN_LEASE_SECONDS', int(30, 1, 600)],
+  /**
+   * How long a queued command's attempt holds it without renewing (it renews every third of this
+   * while it works); a delivery that finds a live lease queues itself for after it, and one that
+   * finds a lapsed lease takes the command over (the attempt that held it died).
+   */
+  commandLeaseSeconds: ['COMMAND_LEASE_SECONDS', int(30, 1, 600)],
   /** Virtuoso calls a test-run worker makes at once while building (Virtuoso answers 429 beyond its quota). */
   testRunConcurrency: ['TEST_RUN_CONCURRENCY', int(50, 1, 200)],
   /** The Virtuoso web app, for the links in a run's status (`#/project/…`, `#/checkpoint/…`). */
@@ -129,6 +152,13 @@ const SPEC = {
   archiveBudgetSeconds: ['ARCHIVE_BUDGET_SECONDS', int(300, 1, 3000)],
   /** `auto`: a full backup also starts Firestore's managed export (not on the emulator); `off`: never. */
   backupManagedExport: ['BACKUP_MANAGED_EXPORT', oneOf(['auto', 'off'] as const, 'auto')],
+  /**
+   * Local stack and tests only: completion callbacks may go to loopback addresses (127.0.0.0/8,
+   * ::1) over plain http. Never set in production, where callbacks are https to public addresses.
+   */
+  callbackAllowLoopback: ['CALLBACK_ALLOW_LOOPBACK', bool(false)],
+  /** How long a completion callback's receiver has to answer (Standard Webhooks senders: 15–30 s). */
+  callbackTimeoutMs: ['CALLBACK_TIMEOUT_MS', int(15_000, 100, 30_000)],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

@@ -1,9 +1,14 @@
 /**
- * Firestore: one lazily created client per process, and the collection names (from the seed).
- * Locally the client talks to the emulator through FIRESTORE_EMULATOR_HOST.
+ * Firestore: one lazily created client per process, the collection names (from the seed), and
+ * `firestoreCall`, through which every call made while answering goes: a deadline
+ * (DEPENDENCY_DEADLINE_MS) and the error taxonomy. The client's own deadlines are 60 s for most
+ * calls and none for a query, so a frozen or partitioned Firestore would otherwise hold a request
+ * that long, or forever. Locally the client talks to the emulator through FIRESTORE_EMULATOR_HOST.
  */
 import type { Firestore, WriteBatch, WriteResult } from '@google-cloud/firestore';
 import { getConfig } from './config';
+import { withDeadline } from './deadline';
+import { dependencyError, unavailable } from './errors';
 
 export { collections } from './infra';
 
@@ -19,10 +24,36 @@ export function db(): Firestore {
   return client;
 }
 
+/**
+ * Awaits one Firestore call (a read, a write, a commit, a whole transaction) for at most
+ * `deadlineMs`: past it, or on a transient failure, `unavailable` (503); on another failure
+ * `internal`, its gRPC code kept in `cause` (`firestoreCode`). A call given up may still complete
+ * later: every caller is idempotent, or checks its precondition, so a late write changes nothing.
+ */
+export function firestoreCall<T>(call: Promise<T>, deadlineMs = getConfig().dependencyDeadlineMs): Promise<T> {
+  return withDeadline(call, deadlineMs, () => unavailable(`Firestore did not answer within ${deadlineMs} ms`, 5)).catch((err: unknown) => {
+    throw dependencyError('Firestore', err);
+  });
+}
+
+/** The gRPC status code of a Firestore error, also when `firestoreCall` wrapped it. */
+export function firestoreCode(err: unknown): number | undefined {
+  const own = (err as { code?: unknown } | null)?.code;
+  if (typeof own === 'number') return own;
+  const cause = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof cause === 'number' ? cause : undefined;
+}
+
 /** gRPC ALREADY_EXISTS, as raised by `DocumentReference.create` on an existing document. */
 export const ALREADY_EXISTS = 6;
 /** gRPC FAILED_PRECONDITION, as raised by a write whose `lastUpdateTime` precondition no longer holds. */
 export const FAILED_PRECONDITION = 9;
+
+/** `FieldPath.documentId()` (to order or page by document id), without loading the library at import time. */
+export function documentId(): import('@google-cloud/firestore').FieldPath {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('@google-cloud/firestore') as typeof import('@google-cloud/firestore')).FieldPath.documentId();
+}
 
 /** The FieldValue sentinels, without loading the library at import time. */
 export function fieldValue(): typeof import('@google-cloud/firestore').FieldValue {

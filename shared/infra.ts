@@ -21,6 +21,8 @@ export const collections = {
   createdSteps: 'created_steps',
   /** `test_run_claims/goal:{goalId}`: which test run owns each goal it created (resumes adopt only their own). */
   testRunClaims: 'test_run_claims',
+  /** `callback_secrets/{tenantId}`: each tenant's completion-callback signing secret, encrypted (shared/testruns/callback-secrets.ts). */
+  callbackSecrets: 'callback_secrets',
 } as const;
 
 /**
@@ -110,6 +112,15 @@ export const queues = {
     rate: { maxDispatchesPerSecond: 50, maxConcurrentDispatches: 500 },
     retry: { maxAttempts: 3, minBackoffSeconds: 10, maxBackoffSeconds: 1800, maxDoublings: 5 },
   },
+  /**
+   * Completion callbacks of test runs (delivered by testRunWorker): 15 attempts, 10 s doubling to
+   * about 3 hours, then every 3 hours: about 15 hours in all, like Standard Webhooks senders retry.
+   */
+  testCallbacks: {
+    name: 'test-callbacks',
+    rate: { maxDispatchesPerSecond: 50, maxConcurrentDispatches: 200 },
+    retry: { maxAttempts: 15, minBackoffSeconds: 10, maxBackoffSeconds: 10800, maxDoublings: 10 },
+  },
 } as const satisfies Record<string, QueueSpec>;
 
 export interface LifecycleRule {
@@ -165,6 +176,11 @@ export const secrets = {
   memorystoreCa: 'memorystore-ca',
   /** The Virtuoso organization id (the seed's setup script keeps it as a secret). */
   virtuosoOrgId: 'virtuoso-org-id',
+  /**
+   * The key (32 random bytes, base64) that encrypts each tenant's completion-callback secret in
+   * Firestore; several, separated by whitespace, while rotating it (the first encrypts).
+   */
+  callbackSigningKey: 'callback-signing-key',
 } as const;
 export type SecretName = (typeof secrets)[keyof typeof secrets];
 
@@ -187,6 +203,11 @@ export const secretSources: Readonly<Record<SecretName, SecretSource>> = {
   'memorystore-host': { kind: 'memorystore', field: 'host' },
   'memorystore-auth': { kind: 'memorystore', field: 'authString' },
   'memorystore-ca': { kind: 'memorystore', field: 'serverCa' },
+  'callback-signing-key': {
+    kind: 'manual',
+    required: false,
+    value: "32 random bytes, base64 (VALUE=$(openssl rand -base64 32)), which seals tenants' callback secrets; without it a test run asking for a completion callback is refused",
+  },
 };
 
 /**
@@ -269,7 +290,8 @@ export interface FunctionSpec {
   trigger:
     | { kind: 'http'; public: boolean }
     | { kind: 'pubsub'; topic: TopicName; deadLetter: { topic: TopicName; maxDeliveryAttempts: number } }
-    | { kind: 'task'; queue: keyof typeof queues };
+    /** Cloud Tasks calls it with the tasks of these queues. */
+    | { kind: 'task'; queues: readonly (keyof typeof queues)[] };
   memory: '256Mi' | '512Mi' | '1Gi' | '2Gi';
   timeoutSeconds: number;
   ingress: 'ALLOW_ALL' | 'ALLOW_INTERNAL_ONLY' | 'ALLOW_INTERNAL_AND_GCLB';
@@ -336,7 +358,7 @@ export const functions = [
     // Private: invoked only by Cloud Tasks (queue command-execution) with an OIDC token.
     name: 'commandWorker',
     bundle: 'commands',
-    trigger: { kind: 'task', queue: 'commandExecution' },
+    trigger: { kind: 'task', queues: ['commandExecution'] },
     urlEnv: 'COMMAND_WORKER_URL',
     memory: '512Mi',
     timeoutSeconds: 600,
@@ -346,7 +368,8 @@ export const functions = [
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
     envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
-    uses: { firestore: true, redis: true, publishes: [topics.commandEvents] },
+    // Enqueues too: a continuation after a live lease, and the sweep's requeues.
+    uses: { firestore: true, redis: true, publishes: [topics.commandEvents], enqueues: ['commandExecution'] },
   },
   {
     name: 'testRuns',
@@ -358,16 +381,23 @@ export const functions = [
     minInstances: 0,
     maxInstances: 20,
     concurrency: 80,
-    secrets: [],
-    // Reads the reports it serves; a cancel publishes test.cancelled.
-    uses: { firestore: true, redis: true, publishes: [topics.testEvents], enqueues: ['testExecution'], objects: [{ prefix: TEST_RESULTS, access: 'read' }] },
+    secrets: [secrets.callbackSigningKey],
+    // Reads the reports it serves and the tenant's callback secret; a cancel publishes
+    // test.cancelled and queues the run's completion callback.
+    uses: {
+      firestore: true,
+      redis: true,
+      publishes: [topics.testEvents],
+      enqueues: ['testExecution', 'testCallbacks'],
+      objects: [{ prefix: TEST_RESULTS, access: 'read' }],
+    },
   },
   {
-    // Private: invoked only by Cloud Tasks (queue test-execution) with an OIDC token. A build of
-    // thousands of steps runs up to Cloud Tasks' 30-minute dispatch deadline.
+    // Private: invoked only by Cloud Tasks (queues test-execution and test-callbacks) with an OIDC
+    // token. A build of thousands of steps runs up to Cloud Tasks' 30-minute dispatch deadline.
     name: 'testRunWorker',
     bundle: 'test-runs',
-    trigger: { kind: 'task', queue: 'testExecution' },
+    trigger: { kind: 'task', queues: ['testExecution', 'testCallbacks'] },
     urlEnv: 'TEST_RUN_WORKER_URL',
     memory: '1Gi',
     timeoutSeconds: 1800,
@@ -375,9 +405,16 @@ export const functions = [
     minInstances: 0,
     maxInstances: 50,
     concurrency: 10,
-    secrets: [secrets.virtuosoApiKey],
+    secrets: [secrets.virtuosoApiKey, secrets.callbackSigningKey],
     envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
-    uses: { firestore: true, publishes: [topics.testEvents], enqueues: ['testExecution'], objects: [{ prefix: TEST_RESULTS, access: 'readwrite' }] },
+    // Redis: what a build creates makes the commands API's cached reads of it stale.
+    uses: {
+      firestore: true,
+      redis: true,
+      publishes: [topics.testEvents],
+      enqueues: ['testExecution', 'testCallbacks'],
+      objects: [{ prefix: TEST_RESULTS, access: 'readwrite' }],
+    },
   },
   {
     // Private: Eventarc delivers webhook-events as CloudEvents; FINISHED executions complete runs.
@@ -392,7 +429,8 @@ export const functions = [
     maxInstances: 20,
     concurrency: 20,
     secrets: [secrets.virtuosoApiKey],
-    uses: { firestore: true, publishes: [topics.testEvents], objects: [{ prefix: TEST_RESULTS, access: 'readwrite' }] },
+    // A run it completes queues its completion callback.
+    uses: { firestore: true, publishes: [topics.testEvents], enqueues: ['testCallbacks'], objects: [{ prefix: TEST_RESULTS, access: 'readwrite' }] },
   },
   {
     // Private: Cloud Scheduler calls it hourly (OIDC); drains the archive subscriptions into Storage.
@@ -438,6 +476,8 @@ export const schedules: readonly ScheduleSpec[] = [
   { name: 'health-check', schedule: '*/5 * * * *', target: 'health', method: 'GET' },
   // A safety net: a run whose deadline task never got through is ended here.
   { name: 'test-runs-sweep', schedule: '*/15 * * * *', target: 'testRunWorker', method: 'POST', body: { kind: 'sweep' } },
+  // Queued commands whose attempts ran out (a long outage) or died are resumed, or ended (shared/commands/sweep.ts).
+  { name: 'commands-sweep', schedule: '*/5 * * * *', target: 'commandWorker', method: 'POST', body: { kind: 'sweep' } },
   // Hourly, a few minutes past the hour, so the last hour's messages are in.
   { name: 'log-archive', schedule: '5 * * * *', target: 'logArchive', method: 'POST', body: {} },
   // Recovery point objective < 1 h: a full backup daily, and an incremental one every hour but the

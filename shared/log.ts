@@ -2,6 +2,12 @@
  * Structured logging for Cloud Logging: one JSON object per line with `severity`, `message`,
  * the trace (`logging.googleapis.com/trace`, from `X-Cloud-Trace-Context` or `traceparent`) and
  * labels. Secrets, API keys, signatures and `Authorization` values are redacted before writing.
+ *
+ * An ERROR entry is also an Error Reporting event, in the format Google documents for structured
+ * logs (cloud.google.com/error-reporting/docs/formatting-error-messages): the stack in
+ * `stack_trace`, `serviceContext {service, version}`, `context.httpRequest` for a request; an error
+ * without a stack is typed as a `ReportedErrorEvent` with the place it was logged from
+ * (`context.reportLocation`), which that type requires.
  */
 import { getConfig, type LogLevel } from './config';
 
@@ -72,6 +78,59 @@ function first(v: string | string[] | undefined): string | undefined {
 
 export type Fields = Record<string, unknown>;
 
+/** What Error Reporting shows of the request an error happened in (its `HttpRequestContext`). */
+export interface HttpRequestInfo {
+  method: string;
+  url: string;
+  responseStatusCode?: number;
+  userAgent?: string;
+  referrer?: string;
+  remoteIp?: string;
+}
+
+/** The `@type` that makes Error Reporting take an entry without a stack trace. */
+export const REPORTED_ERROR_EVENT = 'type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent';
+
+/**
+ * The Error Reporting fields of an ERROR entry. `fields.error` gives the stack, `fields.httpRequest`
+ * (taken out of the fields) the request; the service is the Cloud Run service (K_SERVICE), else
+ * the `function` label, else the function target.
+ */
+function errorReport(fields: Fields, labels: Record<string, string>, version: string, location: () => ReportLocation): Fields {
+  const { httpRequest, ...rest } = fields;
+  const error = rest.error as { stack?: unknown } | undefined;
+  const stack = typeof error?.stack === 'string' ? error.stack : undefined;
+  const service = process.env.K_SERVICE ?? labels.function ?? process.env.FUNCTION_TARGET ?? 'virtuoso-api-cli';
+  const context: Record<string, unknown> = {};
+  if (httpRequest && typeof httpRequest === 'object') context.httpRequest = httpRequest;
+  const report: Fields = { ...rest, serviceContext: { service, version } };
+  if (stack) {
+    report.stack_trace = stack;
+    // The stack is in stack_trace; the serialized error keeps name, message, code and cause.
+    report.error = { ...(error as object), stack: undefined };
+  } else {
+    report['@type'] = REPORTED_ERROR_EVENT;
+    context.reportLocation = location();
+  }
+  if (Object.keys(context).length) report.context = context;
+  return report;
+}
+
+interface ReportLocation {
+  filePath: string;
+  lineNumber: number;
+  functionName: string;
+}
+
+/** Where `below` was called from: the first stack frame above it. */
+function callerOf(below: (...args: never[]) => unknown): ReportLocation {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, below);
+  const frame = (holder.stack ?? '').split('\n')[1]?.trim() ?? '';
+  const m = /^at (?:(.+?) \()?(.+?):(\d+):\d+\)?$/.exec(frame);
+  return m ? { filePath: m[2], lineNumber: Number(m[3]), functionName: m[1] ?? '<anonymous>' } : { filePath: 'unknown', lineNumber: 0, functionName: 'unknown' };
+}
+
 export class Logger {
   constructor(
     private readonly labels: Record<string, string> = {},
@@ -94,17 +153,18 @@ export class Logger {
     this.write('WARNING', message, fields);
   }
   error(message: string, fields?: Fields): void {
-    this.write('ERROR', message, fields);
+    this.write('ERROR', message, fields, () => callerOf(this.error));
   }
 
-  private write(severity: Severity, message: string, fields?: Fields): void {
-    const { logLevel, projectId } = safeConfig();
+  private write(severity: Severity, message: string, fields?: Fields, location = (): ReportLocation => callerOf(this.write)): void {
+    const { logLevel, projectId, version } = safeConfig();
     if (SEVERITY_RANK[severity] < RANK[logLevel]) return;
+    const redacted = fields ? (redact(fields) as Fields) : {};
     const entry: Record<string, unknown> = {
       severity,
       message,
       time: new Date().toISOString(),
-      ...(fields ? (redact(fields) as Fields) : {}),
+      ...(severity === 'ERROR' ? errorReport(redacted, this.labels, version, location) : redacted),
     };
     if (Object.keys(this.labels).length) entry['logging.googleapis.com/labels'] = this.labels;
     if (this.trace) {
@@ -119,12 +179,12 @@ export class Logger {
 }
 
 /** Logging must work even while the configuration is being reported as broken. */
-function safeConfig(): { logLevel: LogLevel; projectId: string } {
+function safeConfig(): { logLevel: LogLevel; projectId: string; version: string } {
   try {
     const c = getConfig();
-    return { logLevel: c.logLevel, projectId: c.projectId };
+    return { logLevel: c.logLevel, projectId: c.projectId, version: c.version };
   } catch {
-    return { logLevel: 'info', projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'unknown' };
+    return { logLevel: 'info', projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'unknown', version: process.env.APP_VERSION ?? 'unknown' };
   }
 }
 

@@ -12,6 +12,7 @@ import { hash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bucket } from '@google-cloud/storage';
 import { getConfig } from './config';
+import { withDeadline } from './deadline';
 import { AppError, dependencyError, isTransient, notFound, unavailable } from './errors';
 import { bucketName } from './infra';
 
@@ -106,9 +107,16 @@ export async function putObject(
   return { name, size, ...(storedMd5 ? { md5: storedMd5 } : {}) };
 }
 
-/** The object's bytes (CRC32C-checked by the library); not_found when it does not exist. */
-export async function getObject(name: string): Promise<Buffer> {
-  const [data] = await withRetries(name, () => bucket().file(name).download());
+/**
+ * The object's bytes (CRC32C-checked by the library); not_found when it does not exist. With
+ * `deadlineMs` (a request waiting for it), `unavailable` past that time, retries included.
+ */
+export async function getObject(name: string, options: { deadlineMs?: number } = {}): Promise<Buffer> {
+  const download = withRetries(name, () => bucket().file(name).download());
+  const [data] =
+    options.deadlineMs === undefined
+      ? await download
+      : await withDeadline(download, options.deadlineMs, () => unavailable(`Cloud Storage did not answer within ${options.deadlineMs} ms`, 5));
   return data;
 }
 

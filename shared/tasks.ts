@@ -8,7 +8,8 @@
 import { hash } from 'node:crypto';
 import type { CloudTasksClient } from '@google-cloud/tasks';
 import { getConfig } from './config';
-import { dependencyError } from './errors';
+import { withDeadline } from './deadline';
+import { dependencyError, unavailable } from './errors';
 import { queues } from './infra';
 import { standInOptions } from './stand-in';
 
@@ -44,13 +45,17 @@ export interface EnqueueOptions {
   dispatchDeadlineSeconds?: number;
 }
 
-/** Creates the task; an existing task of the same name counts as enqueued. Returns its full name. */
+/**
+ * Creates the task; an existing task of the same name counts as enqueued. Returns its full name.
+ * Answers within DEPENDENCY_DEADLINE_MS or fails `unavailable`; a create given up may still land,
+ * which the workers tolerate (a task for work that is gone, or done, is acknowledged and ignored).
+ */
 export async function enqueueTask(options: EnqueueOptions): Promise<string> {
-  const { projectId, region, tasksInvokerServiceAccount } = getConfig();
+  const { projectId, region, tasksInvokerServiceAccount, dependencyDeadlineMs } = getConfig();
   const parent = `projects/${projectId}/locations/${region}/queues/${queues[options.queue].name}`;
   const name = `${parent}/tasks/${options.id}`;
   try {
-    await tasksClient().createTask({
+    const created = tasksClient().createTask({
       parent,
       task: {
         name,
@@ -64,7 +69,8 @@ export async function enqueueTask(options: EnqueueOptions): Promise<string> {
         ...(options.delaySeconds ? { scheduleTime: { seconds: Math.floor(Date.now() / 1000) + options.delaySeconds } } : {}),
         dispatchDeadline: { seconds: options.dispatchDeadlineSeconds ?? 600 },
       },
-    });
+    }, { timeout: dependencyDeadlineMs });
+    await withDeadline(created, dependencyDeadlineMs, () => unavailable(`Cloud Tasks did not answer within ${dependencyDeadlineMs} ms`, 5));
   } catch (err) {
     const code = (err as { code?: number }).code;
     if (code !== ALREADY_EXISTS && code !== HTTP_CONFLICT) throw dependencyError('Cloud Tasks', err);

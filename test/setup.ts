@@ -35,6 +35,10 @@ export const TEST_ENV = {
   TEST_RUN_WORKER_URL: `http://127.0.0.1:${testRunWorkerPort}/`,
   TEST_RUN_POLL_SECONDS: '1',
   STORAGE_ENDPOINT: `http://127.0.0.1:${storagePort}`,
+  // Completion callbacks: the key that seals tenants' secrets, and receivers on this machine's loopback.
+  CALLBACK_SIGNING_KEY: 'q3Rz0m9yLr6v8WwK1pX2cD4eF5gH7jJ8kL9mN0pQ1rs=',
+  CALLBACK_ALLOW_LOOPBACK: 'true',
+  CALLBACK_TIMEOUT_MS: '2000',
 };
 Object.assign(process.env, TEST_ENV);
 delete process.env.SECRET_MANAGER_ENDPOINT;

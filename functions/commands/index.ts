@@ -13,8 +13,11 @@
  *
  * Every request: API key (401/403) → rate limit per user and endpoint (429) → validation (400/422).
  * POSTs honour `Idempotency-Key` (24 h): a repeat returns the original command, nothing runs twice.
+ * A command whose effect happened but whose record could not be written answers 503; its retry
+ * (the same key, or the same request within an hour) ends with that effect's outcome (parked.ts).
  *
- * `commandWorker` (private, Cloud Tasks queue `command-execution`) runs queued commands.
+ * `commandWorker` (private, Cloud Tasks queue `command-execution`) runs queued commands, and the
+ * stale-work sweep (Cloud Scheduler `commands-sweep`).
  */
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
@@ -22,13 +25,17 @@ import { getConfig } from '../../shared/config';
 import { AppError, badRequest, notFound, toAppError, unavailable } from '../../shared/errors';
 import { publishEvent } from '../../shared/events';
 import type { AddWrite } from '../../shared/firestore';
+import { runOrderedBatch, type BatchInput, type BatchItemResult } from '../../shared/commands/batch';
 import { deleteCommand, getCommand, listCommands, newCommandRecord, recordedError, saveCommand, type CommandRecord } from '../../shared/commands/history';
-import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
-import { commandName, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
+import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, requestHash, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
+import { park, parked, parkingKey, unpark } from '../../shared/commands/parked';
+import { checkCommand } from '../../shared/commands/parse';
+import { commandName, isReadCommand, pinSession, runOwned, type CommandInput } from '../../shared/commands/run';
 import { createSession, deleteSession, getSession, listSessions } from '../../shared/commands/sessions';
-import { processCommandTask, type BatchInput, type CommandTask } from '../../shared/commands/worker';
+import { sweepCommands } from '../../shared/commands/sweep';
+import { processCommandTask, type CommandTask } from '../../shared/commands/worker';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
-import { topics } from '../../shared/infra';
+import { functions as functionSpecs, topics } from '../../shared/infra';
 import { parseJsonObject } from '../../shared/json';
 import type { Logger } from '../../shared/log';
 import { schemas, validateBody } from '../../shared/schemas';
@@ -38,10 +45,15 @@ import { OUTPUT_FORMATS, render, type OutputFormat } from '../../shared/virtuoso
 getConfig();
 
 const SCOPE = 'commands';
+/**
+ * How long the original request of an Idempotency-Key may still be running (the function's
+ * timeout): a key whose command left no trace after that is taken over by its retry.
+ */
+const ORIGINAL_MAY_RUN_MS = (functionSpecs.find((f) => f.name === 'commands')!.timeoutSeconds + 10) * 1000;
 
-/** `?output=json|yaml|human|ai` (the CLI's formats); errors are always the JSON error body. */
-function formatOf(query: URLSearchParams): OutputFormat {
-  const f = query.get('output') ?? 'json';
+/** `?output=json|yaml|human|ai` (the CLI's formats), else the command line's `-o`; errors are always the JSON error body. */
+function formatOf(query: URLSearchParams, fromCommand?: OutputFormat): OutputFormat {
+  const f = query.get('output') ?? fromCommand ?? 'json';
   if (!(OUTPUT_FORMATS as readonly string[]).includes(f)) throw badRequest(`output must be one of ${OUTPUT_FORMATS.join(', ')}`);
   return f as OutputFormat;
 }
@@ -52,25 +64,63 @@ function answer(status: number, r: CommandRecord | ReturnType<typeof view>, form
 }
 
 function view(r: CommandRecord) {
-  return { id: r.id, status: r.status, command: r.command, output: r.output, error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
+  return { id: r.id, status: r.status, command: r.command, output: r.output, ...(r.notes?.length ? { notes: r.notes } : {}), error: r.error, createdAt: r.createdAt, updatedAt: r.updatedAt, durationMs: r.durationMs };
+}
+
+const REPLAYED = { 'Idempotent-Replayed': 'true' };
+
+/** Where a retry of this request finds what an earlier attempt did but could not record. */
+const parkingKeyOf = (principal: Principal, route: 'command' | 'batch', idempotencyKey: string | undefined, body: unknown) =>
+  parkingKey(principal.tenantId, principal.userId, route, idempotencyKey ? `key:${idempotencyKey}` : `body:${requestHash(body)}`);
+
+/**
+ * Binds the request's Idempotency-Key to `commandId`, or finds the command it already stands for
+ * (returned: the request is a repeat). Undefined: run the request — the key is new, it is bound
+ * to this very command (a retry resuming its parked progress), or its original request left no
+ * trace long after it could still be running (a claim written late, after the request had already
+ * answered 503), and the key was taken over.
+ */
+async function originalOf(principal: Principal, key: string, body: unknown, commandId: string, log: Logger): Promise<CommandRecord | undefined> {
+  const claim = await claimIdempotencyKey(principal, key, body, commandId);
+  if (!claim.existingCommandId || claim.existingCommandId === commandId) return undefined;
+  try {
+    return await getCommand(principal, claim.existingCommandId);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+  }
+  if (Date.now() - (claim.claimedAt ?? 0) < ORIGINAL_MAY_RUN_MS) throw unavailable('The original request with this Idempotency-Key is still in progress; retry shortly', 2);
+  if (!(await takeOverIdempotencyKey(principal, key, claim.existingCommandId, commandId))) throw unavailable('The Idempotency-Key changed hands; retry', 1);
+  log.warn('took over an Idempotency-Key whose original request left no trace', { abandoned: claim.existingCommandId, commandId });
+  return undefined;
+}
+
+/** Records a finished command: its history (with a created step's owner, one commit), its cached result and its event. */
+async function recordOutcome(record: CommandRecord, log: Logger, ownerWrite?: AddWrite): Promise<void> {
+  await Promise.all([saveCommand(record, ownerWrite), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, log)]);
 }
 
 async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
-  const format = formatOf(ctx.query);
+  formatOf(ctx.query); // an unknown ?output is refused before the body is read
   const { async: queued, ...input } = validateBody<CommandInput & { async?: boolean }>(schemas.commandRequest, parseJsonObject(ctx.rawBody), 'command request');
+  // A command that cannot be read, or whose arguments are refused, is answered before anything is recorded or queued.
+  const format = formatOf(ctx.query, checkCommand(input).output);
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
-  const record = newCommandRecord(principal, commandName(input), input, queued ? 'queued' : 'running', idempotencyKey);
+  const parkKey = parkingKeyOf(principal, 'command', idempotencyKey, input);
+  // A retry of a command whose effect happened but could not be recorded: that effect's outcome.
+  const writes = !queued && !isReadCommand(input);
+  const earlier = writes ? await parked<CommandRecord>(parkKey) : undefined;
+  const record = earlier ?? newCommandRecord(principal, commandName(input), input, queued ? 'queued' : 'running', idempotencyKey);
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey(principal, idempotencyKey, input, record.id);
-    if (claim.existingCommandId) {
-      const original = await getCommand(principal, claim.existingCommandId).catch((err) => {
-        if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being recorded; retry shortly', 1);
-        throw err;
-      });
-      return answer(original.status === 'queued' ? 202 : 200, original, format, { ...rateHeaders, 'Idempotent-Replayed': 'true' });
-    }
+    const original = await originalOf(principal, idempotencyKey, input, record.id, ctx.log);
+    if (original) return answer(original.status === 'queued' ? 202 : 200, original, format, { ...rateHeaders, ...REPLAYED });
   }
   if (queued) return enqueue(record, principal, idempotencyKey, rateHeaders);
+  if (earlier) {
+    await recordOutcome(earlier, ctx.log);
+    await unpark(parkKey);
+    ctx.log.info('recorded the outcome of an earlier attempt instead of running the command again', { commandId: earlier.id });
+    return answer(200, earlier, format, { ...rateHeaders, ...REPLAYED });
+  }
   // Run now: the record is written once, when the outcome is known (the caller is waiting on it),
   // together with the cached result and the event.
   const started = performance.now();
@@ -78,7 +128,7 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   let ownerWrite: AddWrite | undefined;
   try {
     const ran = await runOwned(input, principal, record.id);
-    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded' });
+    Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded', ...(ran.notes ? { notes: ran.notes } : {}) });
     ownerWrite = ran.ownerWrite;
   } catch (err) {
     failure = toAppError(err);
@@ -87,11 +137,18 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   }
   record.durationMs = Math.round(performance.now() - started);
   record.updatedAt = new Date().toISOString();
-  // The history and the owner of a created step in one commit, beside the cache and the event.
-  await Promise.all([saveCommand(record, ownerWrite), cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, ctx.log)]);
+  try {
+    await recordOutcome(record, ctx.log, ownerWrite);
+  } catch (err) {
+    // The effect happened; only its record is missing: the retry ends with it (a failure had no
+    // effect to keep; a read is simply read again).
+    if (writes && record.status === 'succeeded') await park(parkKey, record);
+    throw err;
+  }
   if (failure) {
     throw new AppError(failure.code, failure.message, {
-      details: { commandId: record.id, ...(failure.details && typeof failure.details === 'object' ? failure.details : {}) },
+      // A list of problems (a test definition's) stays a list, beside the command's id.
+      details: { commandId: record.id, ...(Array.isArray(failure.details) ? { problems: failure.details } : failure.details && typeof failure.details === 'object' ? failure.details : {}) },
       retryAfterSeconds: failure.retryAfterSeconds,
       headers: rateHeaders,
     });
@@ -99,30 +156,29 @@ async function runNow(ctx: HttpRequestContext, principal: Principal, rateHeaders
   return answer(200, record, format, rateHeaders);
 }
 
-interface BatchResult {
-  index: number;
-  command: string;
-  id?: string;
-  status: 'succeeded' | 'failed' | 'skipped';
-  output?: unknown;
-  error?: { code: string; message: string; status: number };
+/** A synchronous batch's progress, parked when it could not be recorded. */
+interface ParkedBatch {
+  batch: CommandRecord;
+  results: BatchItemResult[];
+  /** The last command's record, when it is what could not be written. */
+  unrecorded?: CommandRecord;
 }
 
 /**
- * Runs an ordered list now, each command recorded on its own; with stopOnError (default) the rest
- * are skipped after the first failure. The batch itself is recorded too (command `batch`), which is
- * what an Idempotency-Key repeat returns.
+ * Runs an ordered list now (batch.ts), each command recorded on its own; with stopOnError
+ * (default) the rest are skipped after the first failure. The batch itself is recorded too
+ * (command `batch`), which is what an Idempotency-Key repeat returns. When recording fails after
+ * some commands ran, their results are parked and the retry resumes after them.
  */
 async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
   const { async: queued, ...body } = validateBody<BatchInput & { async?: boolean }>(schemas.batchRequest, parseJsonObject(ctx.rawBody), 'batch request');
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
-  const batch = newCommandRecord(principal, 'batch', body, queued ? 'queued' : 'running', idempotencyKey);
+  const parkKey = parkingKeyOf(principal, 'batch', idempotencyKey, body);
+  const progress = queued ? undefined : await parked<ParkedBatch>(parkKey);
+  const batch = progress?.batch ?? newCommandRecord(principal, 'batch', body, queued ? 'queued' : 'running', idempotencyKey);
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey(principal, idempotencyKey, body, batch.id);
-    if (claim.existingCommandId) {
-      const original = await getCommand(principal, claim.existingCommandId);
-      return { status: original.status === 'queued' ? 202 : 200, body: view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
-    }
+    const original = await originalOf(principal, idempotencyKey, body, batch.id, ctx.log);
+    if (original) return { status: original.status === 'queued' ? 202 : 200, body: view(original), headers: { ...rateHeaders, ...REPLAYED } };
   }
   if (queued) {
     // Session positions are fixed now, in order, so the worker's retries cannot take new ones.
@@ -131,46 +187,59 @@ async function runBatch(ctx: HttpRequestContext, principal: Principal, rateHeade
     batch.input = { ...body, commands: pinned };
     return enqueue(batch, principal, idempotencyKey, rateHeaders);
   }
-  await saveCommand(batch);
+  const results: BatchItemResult[] = progress ? [...progress.results] : [];
   const started = performance.now();
-  const results: BatchResult[] = [];
-  let failed = false;
-  for (const [index, input] of body.commands.entries()) {
-    if (failed && body.stopOnError !== false) {
-      results.push({ index, command: commandName(input), status: 'skipped' });
-      continue;
+  // The last command's record, written after its result is known (the runner's bookkeeping step).
+  let unrecorded: { record: CommandRecord; ownerWrite?: AddWrite } | undefined = progress?.unrecorded ? { record: progress.unrecorded } : undefined;
+  let output;
+  try {
+    if (!progress) await saveCommand(batch);
+    if (unrecorded) {
+      await recordOutcome(unrecorded.record, ctx.log);
+      unrecorded = undefined;
     }
-    const record = newCommandRecord(principal, commandName(input), input, 'running');
-    await saveCommand(record);
-    const t0 = performance.now();
-    let ownerWrite: AddWrite | undefined;
-    try {
-      const ran = await runOwned(input, principal, record.id);
-      const { command, output } = ran;
-      ownerWrite = ran.ownerWrite;
-      Object.assign(record, { command, output, status: 'succeeded' });
-      results.push({ index, command, id: record.id, status: 'succeeded', output });
-    } catch (err) {
-      const e = toAppError(err);
-      failed = true;
-      record.status = 'failed';
-      record.error = recordedError(e);
-      results.push({ index, command: record.command, id: record.id, status: 'failed', error: record.error });
-    }
-    record.durationMs = Math.round(performance.now() - t0);
-    record.updatedAt = new Date().toISOString();
-    await saveCommand(record, ownerWrite);
-    await announce(record, ctx.log);
+    output = await runOrderedBatch(body, results, {
+      run: async (input, index) => {
+        const record = newCommandRecord(principal, commandName(input), input, 'running');
+        await saveCommand(record); // before the effect: a command that cannot be recorded is not run
+        const t0 = performance.now();
+        let result: BatchItemResult;
+        let ownerWrite: AddWrite | undefined;
+        try {
+          const ran = await runOwned(input, principal, record.id);
+          ownerWrite = ran.ownerWrite;
+          const notes = ran.notes ? { notes: ran.notes } : {};
+          Object.assign(record, { command: ran.command, output: ran.output, status: 'succeeded', ...notes });
+          result = { index, command: ran.command, id: record.id, status: 'succeeded', output: ran.output, ...notes };
+        } catch (err) {
+          record.status = 'failed';
+          record.error = recordedError(toAppError(err));
+          result = { index, command: record.command, id: record.id, status: 'failed', error: record.error };
+        }
+        record.durationMs = Math.round(performance.now() - t0);
+        record.updatedAt = new Date().toISOString();
+        unrecorded = { record, ownerWrite };
+        return result;
+      },
+      after: async () => {
+        if (!unrecorded) return;
+        await recordOutcome(unrecorded.record, ctx.log, unrecorded.ownerWrite);
+        unrecorded = undefined;
+      },
+    });
+    Object.assign(batch, {
+      status: output.status === 'succeeded' ? 'succeeded' : 'failed',
+      output,
+      durationMs: Math.round(performance.now() - started),
+      updatedAt: new Date().toISOString(),
+    });
+    await saveCommand(batch);
+  } catch (err) {
+    if (results.length || progress) await park(parkKey, { batch, results, ...(unrecorded ? { unrecorded: unrecorded.record } : {}) } satisfies ParkedBatch);
+    throw err;
   }
-  const ok = results.filter((r) => r.status === 'succeeded').length;
-  Object.assign(batch, {
-    status: failed ? 'failed' : 'succeeded',
-    output: { status: !failed ? 'succeeded' : ok ? 'partial' : 'failed', results },
-    durationMs: Math.round(performance.now() - started),
-    updatedAt: new Date().toISOString(),
-  });
-  await saveCommand(batch);
-  return { status: 200, body: view(batch), headers: rateHeaders };
+  if (progress) await unpark(parkKey);
+  return { status: 200, body: view(batch), headers: progress ? { ...rateHeaders, ...REPLAYED } : rateHeaders };
 }
 
 /** Queues a command for commandWorker: recorded as `queued` first, so the worker always finds it. */
@@ -178,6 +247,7 @@ async function enqueue(record: CommandRecord, principal: Principal, idempotencyK
   const workerUrl = getConfig().commandWorkerUrl;
   if (!workerUrl) throw unavailable('Queued commands are not configured (COMMAND_WORKER_URL)', 60);
   if (record.command !== 'batch') record.input = await pinSession(record.input as CommandInput, principal);
+  record.queuedAt = new Date().toISOString();
   await saveCommand(record);
   try {
     await enqueueTask({
@@ -194,33 +264,50 @@ async function enqueue(record: CommandRecord, principal: Principal, idempotencyK
   return { status: 202, body: { ...view(record), statusUrl: `/commands/${record.id}` }, headers: rateHeaders };
 }
 
-/** command.executed / command.failed on command-events; the command already ran, so a failed publish is logged, not fatal. */
+/**
+ * command.executed / command.failed on command-events; the command already ran, so a failed
+ * publish is logged, not fatal. The event id is stable, so a consumer dedupes a repeat.
+ */
 async function announce(record: CommandRecord, log: Logger): Promise<void> {
   const type = record.status === 'succeeded' ? 'command.executed' : 'command.failed';
   await publishEvent(topics.commandEvents, type, { commandId: record.id, command: record.command, status: record.status, durationMs: record.durationMs, error: record.error }, {
     source: 'commands',
+    eventId: `${record.id}.${type}`,
     userId: record.userId,
     attributes: { tenantId: record.tenantId, command: record.command },
   }).catch((err) => log.warn('could not publish the command event', { error: (err as Error).message, commandId: record.id }));
 }
 
 httpFunction('commandWorker', { methods: ['POST'] }, async ({ rawBody, headers, log }) => {
-  const task = validateBody<CommandTask>(schemas.commandTask, parseJsonObject(rawBody), 'command task');
+  const task = validateBody<CommandTask | { kind: 'sweep' }>(schemas.commandTask, parseJsonObject(rawBody), 'command task');
+  if ('kind' in task) {
+    const swept = await sweepCommands(log);
+    log.info('stale-command sweep', { ...swept });
+    return { status: 200, body: { outcome: 'swept', ...swept } };
+  }
   const wlog = log.child({ commandId: task.commandId, attempt: String(headers['x-cloudtasks-taskretrycount'] ?? '') });
   const result = await processCommandTask(task);
-  if (result.outcome === 'ignored') {
-    wlog.info(`task ignored: ${result.reason}`);
-    return { status: 200, body: { outcome: 'ignored', reason: result.reason } };
+  if (result.outcome === 'ignored' || result.outcome === 'deferred') {
+    wlog.info(`task ${result.outcome}: ${result.reason}`);
+    return { status: 200, body: result };
   }
   const record = { ...result.record, updatedAt: new Date().toISOString() };
   await Promise.all([cacheSet(cacheKeys.commandResult(record.id), view(record), cacheTtlSeconds.commandResult), announce(record, wlog)]);
   return { status: 200, body: { outcome: result.outcome, id: record.id } };
 });
 
+/** `?limit=` of a list: an integer from 1 to 100 (20 when absent). */
+function limitOf(query: URLSearchParams): number {
+  const text = query.get('limit') ?? '20';
+  const limit = Number(text);
+  if (!/^\d+$/.test(text) || limit < 1 || limit > 100) throw badRequest('limit must be an integer from 1 to 100');
+  return limit;
+}
+
 httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 1024 * 1024 }, async (ctx) => {
   const principal = await authenticate(ctx.headers, SCOPE);
   const [, resource, id, extra] = ctx.path.split('/');
-  if (extra !== undefined || (resource !== 'commands' && resource !== 'sessions')) throw notFound(`No route ${ctx.method} ${ctx.path}`);
+  if (extra !== undefined || (resource !== 'commands' && resource !== 'sessions')) throw notFound(`No route ${ctx.method} ${ctx.path.slice(0, 100)}`);
   // Batches have their own window: one request can carry up to 200 commands.
   const { headers: rateHeaders } = await rateLimit(principal.userId, resource === 'commands' && id === 'batch' ? 'commands.batch' : resource);
   const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
@@ -230,8 +317,7 @@ httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 102
     case 'POST /commands':
       return runNow({ ...ctx, log: reqLog }, principal, rateHeaders);
     case 'GET /commands': {
-      const limit = Math.min(Math.max(Number(ctx.query.get('limit') ?? 20) || 20, 1), 100);
-      const page = await listCommands(principal, limit, ctx.query.get('pageToken') ?? undefined);
+      const page = await listCommands(principal, limitOf(ctx.query), ctx.query.get('pageToken') ?? undefined);
       return { status: 200, body: { items: page.items.map(view), ...(page.nextPageToken ? { nextPageToken: page.nextPageToken } : {}) }, headers: rateHeaders };
     }
     case 'GET /commands/:id':
@@ -249,6 +335,6 @@ httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 102
       await deleteSession(principal, id);
       return { status: 204, headers: rateHeaders };
     default:
-      throw notFound(`No route ${ctx.method} ${ctx.path}`);
+      throw notFound(`No route ${ctx.method} ${ctx.path.slice(0, 100)}`);
   }
 });

@@ -1,13 +1,19 @@
 /**
  * `test-runs` — whole test definitions built in Virtuoso, executed, tracked and reported.
  *
- *   POST /test-runs                  a definition (YAML or JSON body, or JSON {definition, dryRun?, execute?, variables?})
- *                                    → 202 {id, status: "queued", statusUrl}; dryRun → 200 {plan}, nothing created
+ *   POST /test-runs                  a definition (YAML or JSON body, or JSON {definition, dryRun?, execute?, variables?}),
+ *                                    native or in one of the original CLI's formats (run-test, create-structure, compact)
+ *                                    → 202 {id, status: "queued", statusUrl}; dryRun → 200 {plan, and the converted definition}
  *   GET  /test-runs                  the caller's runs, newest first (?status=, ?limit=, ?pageToken=)
  *   GET  /test-runs/{id}             status, progress, Virtuoso ids and app links
  *   POST /test-runs/{id}/cancel      → 200 the cancelled run; 409 if it already finished
  *   GET  /test-runs/{id}/report      ?format=json|junit; 409 until the run has finished with a report
+ *   GET  /callback-secret            the tenant's completion-callback secret, shown once (409 after)
+ *   POST /callback-secret/rotate     a new one, shown once (the previous one signs for a day more)
+ *   GET  /openapi.json               this function's part of the OpenAPI document (shared/http.ts)
  *
+ * A run may carry a `callbackUrl` (JSON body or query): its summary is POSTed there when it ends,
+ * signed with Standard Webhooks (shared/testruns/callback.ts).
  * Same API keys (scope `test-runs`), tenancy, rate limits and Idempotency-Key as the commands API.
  *
  * `testRunWorker` (private; Cloud Tasks queue `test-execution`) builds, polls and times runs out;
@@ -15,24 +21,31 @@
  */
 import { authenticate, rateLimit, type Principal } from '../../shared/auth';
 import { getConfig } from '../../shared/config';
-import { AppError, badRequest, conflict, notFound, unavailable } from '../../shared/errors';
+import { AppError, badRequest, conflict, notFound, unavailable, unprocessable } from '../../shared/errors';
 import { httpFunction, type HttpRequestContext, type HttpResult } from '../../shared/http';
+import { functions as functionSpecs } from '../../shared/infra';
+import type { Logger } from '../../shared/log';
 import { parseJsonObject } from '../../shared/json';
 import { pubsubFunction } from '../../shared/pubsub-trigger';
 import { schemas, validateBody } from '../../shared/schemas';
 import { getObject } from '../../shared/storage';
-import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey } from '../../shared/commands/idempotency';
+import { claimIdempotencyKey, idempotencyKeyOf, releaseIdempotencyKey, takeOverIdempotencyKey } from '../../shared/commands/idempotency';
+import { newCallback } from '../../shared/testruns/callback';
+import { callbacksConfigured, revealCallbackSecret, rotateCallbackSecret } from '../../shared/testruns/callback-secrets';
+import { callbackUrlProblem, CallbackRefused, resolveTarget } from '../../shared/testruns/callback-target';
 import { builtStructure, publishPending } from '../../shared/testruns/complete';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { buildPlan } from '../../shared/testruns/plan';
-import { createRun, deleteRun, FINAL, getRun, listRuns, newRunId, runOfJob, RUN_STATUSES, transition, type RunStatus, type TestRunRecord } from '../../shared/testruns/store';
-import { enqueueRunTask, onJobFinished, processTestRunTask, type TestRunTask } from '../../shared/testruns/worker';
+import { FINAL, getRun, listRuns, runOfJob, RUN_STATUSES, transition, type RunStatus, type TestRunRecord } from '../../shared/testruns/store';
+import { dryRunBody, newRunRecord, startRun } from '../../shared/testruns/submit';
+import { onJobFinished, processTestRunTask, type TestRunTask } from '../../shared/testruns/worker';
 import { WEBHOOK_EVENT_TYPE } from '../../shared/webhooks/deliveries';
 
 getConfig();
 
 const SCOPE = 'test-runs';
-const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain'];
+/** YAML's media types (RFC 9512 and the common older ones); `text/plain` is not one: 415, as for anything else. */
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
 
 interface Submission {
   /** YAML or JSON text, or the parsed object of a JSON body. */
@@ -40,6 +53,7 @@ interface Submission {
   dryRun: boolean;
   execute: boolean;
   variables: Record<string, string>;
+  callbackUrl?: string;
 }
 
 /** A YAML body (options in the query), a JSON definition, or JSON {definition, ...options}. */
@@ -51,69 +65,90 @@ function submissionOf(ctx: HttpRequestContext): Submission {
     return v === 'true';
   };
   if (!ctx.rawBody.length) throw badRequest('Send a test definition (YAML or JSON) in the body');
-  const query = { dryRun: flag('dryRun'), execute: flag('execute') };
+  const query = { dryRun: flag('dryRun'), execute: flag('execute'), callbackUrl: ctx.query.get('callbackUrl') ?? undefined };
   if (ctx.mediaType !== 'application/json') {
-    return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
+    return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {}, callbackUrl: query.callbackUrl };
   }
+  // JSON: its nesting was checked by the HTTP wrapper, before this parse.
   const body = parseJsonObject(ctx.rawBody);
-  if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {} };
-  const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean> }>(schemas.testRunRequest, body, 'test-run request');
+  if (!('definition' in body)) return { source: ctx.rawBody.toString('utf8'), dryRun: query.dryRun ?? false, execute: query.execute ?? true, variables: {}, callbackUrl: query.callbackUrl };
+  const req = validateBody<{ definition: string | object; dryRun?: boolean; execute?: boolean; variables?: Record<string, string | number | boolean>; callbackUrl?: string }>(schemas.testRunRequest, body, 'test-run request');
   return {
     source: req.definition as string | Record<string, unknown>,
     dryRun: req.dryRun ?? query.dryRun ?? false,
     execute: req.execute ?? query.execute ?? true,
     variables: Object.fromEntries(Object.entries(req.variables ?? {}).map(([k, v]) => [k, String(v)])),
+    callbackUrl: req.callbackUrl ?? query.callbackUrl,
   };
 }
 
 async function submit(ctx: HttpRequestContext, principal: Principal, rateHeaders: Record<string, string>): Promise<HttpResult> {
   const sub = submissionOf(ctx);
-  // The whole definition is validated (every step through its builder) before anything else.
+  // The whole definition is validated (every step through its builder) before anything else; a
+  // definition in one of the original CLI's formats (run-test, create-structure) is converted first.
   const def = parseDefinition(sub.source, { variables: sub.variables });
   const plan = buildPlan(def, { execute: sub.execute });
-  if (sub.dryRun) {
-    return {
-      status: 200,
-      headers: rateHeaders,
-      body: {
-        dryRun: true, name: def.name, totals: plan.totals, criticalPathCalls: plan.criticalPathCalls,
-        operations: plan.operations.map((op) => ({ key: op.key, at: op.at, operation: op.describe, after: op.deps })),
-      },
-    };
-  }
+  if (sub.callbackUrl) await checkCallbackUrl(sub.callbackUrl);
+  if (sub.dryRun) return { status: 200, headers: rateHeaders, body: dryRunBody(def, plan) };
   const idempotencyKey = idempotencyKeyOf(ctx.headers['idempotency-key']);
-  const now = new Date();
-  const run: TestRunRecord = {
-    id: newRunId(), tenantId: principal.tenantId, userId: principal.userId, name: def.name, status: 'queued',
-    createdAt: now.toISOString(), updatedAt: now.toISOString(), deadlineAt: new Date(now.getTime() + def.options.timeoutSeconds * 1000).toISOString(),
-    variables: sub.variables, execute: sub.execute,
-    totals: { ...plan.totals, criticalPathCalls: plan.criticalPathCalls }, progress: { operationsDone: 0, stepsCreated: 0 }, ids: {},
-    ...(idempotencyKey ? { idempotencyKey } : {}),
-  };
+  const run = newRunRecord(principal, def, plan, { execute: sub.execute, variables: sub.variables, idempotencyKey });
+  if (sub.callbackUrl) run.callback = newCallback(run.id, sub.callbackUrl);
   if (idempotencyKey) {
-    const claim = await claimIdempotencyKey(principal, `test-runs:${idempotencyKey}`, { definition: def.document, execute: sub.execute, variables: sub.variables }, run.id);
-    if (claim.existingCommandId) {
-      const original = await getRun(principal, claim.existingCommandId).catch((err) => {
-        // The first request holds the key but has not stored its run yet (or failed doing so).
-        if (err instanceof AppError && err.code === 'not_found') throw unavailable('The original request is still being accepted; retry shortly', 1);
-        throw err;
-      });
-      return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
-    }
+    const original = await originalRun(principal, idempotencyKey, { definition: def.document, execute: sub.execute, variables: sub.variables, callbackUrl: sub.callbackUrl }, run.id, ctx.log);
+    if (original) return { status: 202, body: await view(original), headers: { ...rateHeaders, 'Idempotent-Replayed': 'true' } };
   }
+  // Stored, then queued (submit.ts startRun): a run whose tasks could not be queued is removed, so
+  // nothing blocks the caller's retry; one whose write landed after its deadline is ended by the
+  // overdue-run sweep, and its Idempotency-Key taken over by the retry in time.
   try {
-    await createRun(run, def.document);
-    await Promise.all([
-      enqueueRunTask({ runId: run.id, kind: 'build' }),
-      enqueueRunTask({ runId: run.id, kind: 'deadline' }, def.options.timeoutSeconds + 1),
-    ]);
+    await startRun(run, def);
   } catch (err) {
     // Not accepted: nothing stays behind that could block the caller's retry.
-    await Promise.all([deleteRun(run.id), idempotencyKey ? releaseIdempotencyKey(principal, `test-runs:${idempotencyKey}`) : undefined]).catch(() => undefined);
+    if (idempotencyKey) await releaseIdempotencyKey(principal, `test-runs:${idempotencyKey}`).catch(() => undefined);
     throw err;
   }
   ctx.log.info('test run queued', { runId: run.id, operations: plan.totals.operations });
   return { status: 202, body: await view(run), headers: { ...rateHeaders, Location: `/test-runs/${run.id}` } };
+}
+
+/** How long the original request of an Idempotency-Key may still be running (the function's timeout). */
+const ORIGINAL_MAY_RUN_MS = (functionSpecs.find((f) => f.name === 'testRuns')!.timeoutSeconds + 10) * 1000;
+
+/**
+ * The run an Idempotency-Key already stands for, or undefined: accept this request as `runId` — the
+ * key is new, or its original request stored no run long after it could still be running (a claim
+ * that landed after its request had answered 503), and the key was taken over.
+ */
+async function originalRun(principal: Principal, idempotencyKey: string, body: unknown, runId: string, log: Logger): Promise<TestRunRecord | undefined> {
+  const key = `test-runs:${idempotencyKey}`;
+  const claim = await claimIdempotencyKey(principal, key, body, runId);
+  if (!claim.existingCommandId) return undefined;
+  try {
+    return await getRun(principal, claim.existingCommandId);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+  }
+  if (Date.now() - (claim.claimedAt ?? 0) < ORIGINAL_MAY_RUN_MS) throw unavailable('The original request with this Idempotency-Key is still being accepted; retry shortly', 2);
+  if (!(await takeOverIdempotencyKey(principal, key, claim.existingCommandId, runId))) throw unavailable('The Idempotency-Key changed hands; retry', 1);
+  log.warn('took over an Idempotency-Key whose original request stored no run', { abandoned: claim.existingCommandId, runId });
+  return undefined;
+}
+
+/**
+ * A callbackUrl is refused up front (422) when its shape is wrong or its host resolves to an
+ * address callbacks may not reach; a name that does not resolve right now is left to the delivery
+ * (checked again then). Callbacks need the signing key: 503 without it.
+ */
+async function checkCallbackUrl(url: string): Promise<void> {
+  const allowLoopback = getConfig().callbackAllowLoopback;
+  const problem = callbackUrlProblem(url, allowLoopback);
+  if (problem) throw unprocessable(`callbackUrl is refused: ${problem}`, [{ path: '/callbackUrl', message: problem }]);
+  await callbacksConfigured();
+  try {
+    await resolveTarget(url, allowLoopback);
+  } catch (err) {
+    if (err instanceof CallbackRefused) throw unprocessable(`callbackUrl is refused: ${err.message}`, [{ path: '/callbackUrl', message: err.message }]);
+  }
 }
 
 /** The public view of a run: no source, no internal bookkeeping. */
@@ -146,6 +181,7 @@ async function view(run: TestRunRecord, withStructure = true) {
         })),
       })),
     },
+    ...(run.callback ? { callback: run.callback } : {}),
     ...(run.report
       ? { report: { outcome: run.report.outcome, counts: run.report.counts, json: `/test-runs/${run.id}/report?format=json`, junit: `/test-runs/${run.id}/report?format=junit` } }
       : {}),
@@ -168,17 +204,17 @@ async function report(principal: Principal, id: string, format: string | null): 
   if (f !== 'json' && f !== 'junit') throw badRequest("format must be 'json' or 'junit'");
   const run = await getRun(principal, id);
   if (!run.report) throw conflict(`The run has no report yet (${run.status})`, { status: run.status });
-  const body = await getObject(f === 'json' ? run.report.objects.json : run.report.objects.junit);
+  const body = await getObject(f === 'json' ? run.report.objects.json : run.report.objects.junit, { deadlineMs: getConfig().dependencyDeadlineMs });
   return { status: 200, raw: { contentType: f === 'json' ? 'application/json' : 'application/xml; charset=utf-8', text: body.toString('utf8') } };
 }
 
 httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, accepts: ['application/json', ...YAML_TYPES] }, async (ctx) => {
   const principal = await authenticate(ctx.headers, SCOPE);
   const [, resource, id, action, extra] = ctx.path.split('/');
-  if (resource !== 'test-runs' || extra !== undefined) throw notFound(`No route ${ctx.method} ${ctx.path}`);
+  if ((resource !== 'test-runs' && resource !== 'callback-secret') || extra !== undefined) throw notFound(`No route ${ctx.method} ${ctx.path}`);
   const { headers: rateHeaders } = await rateLimit(principal.userId, SCOPE);
   const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
-  const route = `${ctx.method} /test-runs${id ? '/:id' : ''}${action ? `/${action}` : ''}`;
+  const route = resource === 'callback-secret' ? `${ctx.method} ${ctx.path}` : `${ctx.method} /test-runs${id ? '/:id' : ''}${action ? `/${action}` : ''}`;
   switch (route) {
     case 'POST /test-runs':
       return submit({ ...ctx, log: reqLog }, principal, rateHeaders);
@@ -202,6 +238,10 @@ httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, a
     }
     case 'GET /test-runs/:id/report':
       return { ...(await report(principal, id, ctx.query.get('format'))), headers: rateHeaders };
+    case 'GET /callback-secret':
+      return { status: 200, body: await revealCallbackSecret(principal.tenantId), headers: rateHeaders };
+    case 'POST /callback-secret/rotate':
+      return { status: 200, body: await rotateCallbackSecret(principal.tenantId), headers: rateHeaders };
     default:
       throw notFound(`No route ${ctx.method} ${ctx.path}`);
   }

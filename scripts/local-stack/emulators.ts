@@ -72,7 +72,7 @@ export async function startPrivateRedis(port?: number): Promise<RedisService> {
   const p = port ?? (await freePort());
   const svc = spawnService('redis', 'redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
   await waitUntil(`redis-server on port ${p}`, () => redisAnswers('127.0.0.1', p), 10_000, svc.exited);
-  return { name: 'redis', host: '127.0.0.1', port: p, url: `redis://127.0.0.1:${p}`, private: true, logFile: svc.logFile, stop: svc.stop };
+  return { name: 'redis', host: '127.0.0.1', port: p, url: `redis://127.0.0.1:${p}`, private: true, logFile: svc.logFile, pid: svc.pid, stop: svc.stop };
 }
 
 /**

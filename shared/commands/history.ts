@@ -9,8 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
-import { dependencyError, notFound, type AppError } from '../errors';
-import { collections, db, type AddWrite } from '../firestore';
+import { badRequest, notFound, type AppError } from '../errors';
+import { collections, db, firestoreCall, type AddWrite } from '../firestore';
 
 export type CommandStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -22,8 +22,12 @@ export interface CommandRecord {
   input: unknown;
   status: CommandStatus;
   output?: unknown;
+  /** What the command accepted without effect (flags that change nothing here, an ignored --config). */
+  notes?: string[];
   error?: { code: string; message: string; status: number; details?: unknown };
   idempotencyKey?: string;
+  /** When it was queued for commandWorker (absent: it ran in its request). */
+  queuedAt?: string;
   createdAt: string;
   updatedAt: string;
   durationMs?: number;
@@ -31,14 +35,6 @@ export interface CommandRecord {
 
 const commandsOf = (userId: string) => db().collection(collections.commandHistory).doc(userId).collection('commands');
 const ref = (userId: string, id: string) => commandsOf(userId).doc(id) as DocumentReference;
-
-const fs = async <T>(p: Promise<T>): Promise<T> => {
-  try {
-    return await p;
-  } catch (err) {
-    throw dependencyError('Firestore', err);
-  }
-};
 
 /** How a failure is kept in a command record (and in a batch's results). */
 export function recordedError(e: AppError): NonNullable<CommandRecord['error']> {
@@ -77,28 +73,38 @@ export async function saveCommand(record: CommandRecord, alongside?: AddWrite): 
   const batch = db().batch();
   batch.set(ref(record.userId, record.id), { ...(JSON.parse(JSON.stringify(rest)) as object), ...storedOutput(output) });
   alongside?.(batch);
-  await fs(batch.commit());
+  await firestoreCall(batch.commit());
 }
 
 export async function deleteCommand(record: CommandRecord): Promise<void> {
-  await fs(ref(record.userId, record.id).delete());
+  await firestoreCall(ref(record.userId, record.id).delete());
 }
+
+/** Command ids are UUIDs (`newCommandRecord`): anything else names no command, and never reaches Firestore. */
+const COMMAND_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const isCommandId = (id: string): boolean => COMMAND_ID.test(id);
 
 /** A command by id, if the caller's tenant owns it (404 otherwise, whoever owns it). */
 export async function getCommand(principal: Principal, id: string): Promise<CommandRecord> {
-  const snap = await fs(db().collectionGroup('commands').where('id', '==', id).where('tenantId', '==', principal.tenantId).limit(1).get());
+  if (!isCommandId(id)) throw notFound(`No command ${id.slice(0, 64)}`);
+  const snap = await firestoreCall(db().collectionGroup('commands').where('id', '==', id).where('tenantId', '==', principal.tenantId).limit(1).get());
   if (snap.empty) throw notFound(`No command ${id}`);
   return fromStored(snap.docs[0].data());
+}
+
+/** A page token: the last item's `createdAt|id`, base64url. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+function pageAfter(pageToken: string): [string, string] {
+  const [createdAt, id, extra] = /^[A-Za-z0-9_-]{1,200}$/.test(pageToken) ? Buffer.from(pageToken, 'base64url').toString('utf8').split('|') : [];
+  if (extra !== undefined || !ISO_TIME.test(createdAt ?? '') || !isCommandId(id ?? '')) throw badRequest('pageToken is not one this list gave out');
+  return [createdAt, id];
 }
 
 /** The caller's history, newest first; `pageToken` is the last item's createdAt|id. */
 export async function listCommands(principal: Principal, limit: number, pageToken?: string): Promise<{ items: CommandRecord[]; nextPageToken?: string }> {
   let q = commandsOf(principal.userId).orderBy('createdAt', 'desc').orderBy('id', 'desc');
-  if (pageToken) {
-    const [createdAt, id] = Buffer.from(pageToken, 'base64url').toString('utf8').split('|');
-    q = q.startAfter(createdAt, id);
-  }
-  const snap = await fs(q.limit(limit + 1).get());
+  if (pageToken !== undefined) q = q.startAfter(...pageAfter(pageToken));
+  const snap = await firestoreCall(q.limit(limit + 1).get());
   const items = snap.docs.slice(0, limit).map((d) => fromStored<CommandRecord>(d.data()));
   const last = items.at(-1);
   return {

@@ -2,30 +2,40 @@
  * Runs one command — CLI string or structured JSON — against Virtuoso: step commands through the
  * step catalogue (checkpoint and position from the input or the session), the others through the
  * command catalogue. Virtuoso's refusals are mapped into the taxonomy once (virtuosoToAppError).
- * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes.
+ * Read commands are served from `api:response:{command}:{paramsHash}` for 5 minutes, unless a write
+ * through this API touched what they read since (read-cache.ts).
  */
 import { hash } from 'node:crypto';
 import type { Principal } from '../auth';
 import type { AddWrite } from '../firestore';
-import { cacheGet, cacheKeys, cacheSet, cacheTtlSeconds } from '../cache';
+import { cacheKeys } from '../cache';
 import { getConfig } from '../config';
-import { badRequest, unprocessable } from '../errors';
+import { unprocessable } from '../errors';
 import { virtuoso, VirtuosoApiError, virtuosoToAppError } from '../virtuoso';
-import { resolveArgs, tokenize } from '../virtuoso/cli';
-import { describeErrors, validator } from '../schemas';
-import { COMMANDS, findCommand, type Command } from '../virtuoso/commands';
-import { findStepCommand, stepFromCli, stepFromJson, type StepRequest } from '../virtuoso/step-commands';
+import { Noted, type CommandContext, type TestRunPort } from '../virtuoso/commands';
+import type { StepRequest } from '../virtuoso/step-commands';
 import { APPEND, createStepBody } from '../virtuoso/steps';
+import { parseDefinition } from '../testruns/definition';
+import { queueRun, runIdFor } from '../testruns/submit';
+import { commandName, parseCommand, type CommandInput } from './parse';
+import { argumentTags, answerTags, cachedRead, markWritten, ORG_TAG } from './read-cache';
 import { takePosition } from './sessions';
 import { recordStepOwner, stepOwners, stepOwnerWrite } from './step-claims';
 
-export interface CommandInput {
-  /** A CLI string (`step-interact click 123 "Login"`) or a command name (`step-interact.click`). */
-  command: string;
-  args?: Record<string, string | number | boolean>;
-  checkpointId?: string | number;
-  position?: number | 'last';
-  sessionId?: string;
+export { commandName, type CommandInput };
+
+/**
+ * Whether a command only reads (a catalogue read command, or a command's help): running it again
+ * changes nothing, so it needs no protection against being run twice. A command that cannot be
+ * read is not one (it is refused before anything runs anyway).
+ */
+export function isReadCommand(input: CommandInput): boolean {
+  try {
+    const parsed = parseCommand(input);
+    return parsed.kind === 'help' || (parsed.kind === 'command' && parsed.command.read === true);
+  } catch {
+    return false;
+  }
 }
 
 export interface StepResult {
@@ -36,16 +46,6 @@ export interface StepResult {
   selector?: string;
   value?: string;
   meta?: Record<string, unknown>;
-}
-
-const NAME = /^[a-z][a-z-]*(\.[a-z][a-z-]*)*$/;
-const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
-
-/** The catalogue name of the command an input asks for (for history and rate limits). */
-export function commandName(input: CommandInput): string {
-  if (NAME.test(input.command)) return input.command;
-  const tokens = tokenize(input.command);
-  return findStepCommand(tokens)?.command.name ?? findCommand(tokens)?.command.name ?? tokens.slice(0, 2).join('.');
 }
 
 export interface RunOptions {
@@ -73,17 +73,24 @@ export async function runOwned(
   principal: Principal,
   owner: string,
   options: Omit<RunOptions, 'owner' | 'onCreated'> = {},
-): Promise<{ command: string; output: unknown; recordOwner: () => Promise<void>; ownerWrite?: AddWrite }> {
+): Promise<{ command: string; output: unknown; notes?: string[]; recordOwner: () => Promise<void>; ownerWrite?: AddWrite; createdStepId?: string }> {
   let created: string | undefined;
   const result = await runCommand(input, principal, { ...options, owner, onCreated: (id) => (created = id) });
   return {
     ...result,
     recordOwner: async () => (created ? recordStepOwner(created, owner, principal.tenantId) : undefined),
-    ...(created ? { ownerWrite: stepOwnerWrite(created, owner, principal.tenantId) } : {}),
+    ...(created ? { ownerWrite: stepOwnerWrite(created, owner, principal.tenantId), createdStepId: created } : {}),
   };
 }
 
-export async function runCommand(input: CommandInput, principal: Principal, options: RunOptions = {}): Promise<{ command: string; output: unknown }> {
+/** What a command answered: its catalogue name, its output, and what was accepted without effect. */
+export interface Ran {
+  command: string;
+  output: unknown;
+  notes?: string[];
+}
+
+export async function runCommand(input: CommandInput, principal: Principal, options: RunOptions = {}): Promise<Ran> {
   try {
     return await dispatch(input, principal, options);
   } catch (err) {
@@ -91,49 +98,66 @@ export async function runCommand(input: CommandInput, principal: Principal, opti
   }
 }
 
-async function dispatch(input: CommandInput, principal: Principal, options: RunOptions): Promise<{ command: string; output: unknown }> {
-  const structured = isStructured(input);
-  const isStep = input.command.startsWith('step-');
-  if (isStep) {
-    const step = parseStep(input);
-    return { command: step.command, output: await createStep(step, input.sessionId, principal, options) };
-  }
-  const ctx = { api: virtuoso(), organizationId: getConfig().virtuosoOrgId };
-  let command: Command;
-  let args: Record<string, string>;
-  let flags: Record<string, string | true>;
-  if (structured) {
-    const found = BY_NAME.get(input.command);
-    if (!found) throw badRequest(`Unknown command '${input.command}'`);
-    command = found;
-    const names = new Set(found.args.map((a) => a.name));
-    args = {};
-    flags = {};
-    for (const [k, v] of Object.entries(input.args ?? {})) {
-      if (names.has(k)) args[k] = String(v);
-      else flags[k] = v === true ? true : String(v);
+/**
+ * Starts test runs for the commands that do (run-test, yaml run), as the caller's tenant. Each run's
+ * id comes from the command (its owner id) and the run's place among the command's runs, so a
+ * retried attempt of a queued command finds the runs an earlier attempt started instead of
+ * starting them again.
+ */
+function testRunPort(principal: Principal, owner: string | undefined): TestRunPort {
+  let n = 0;
+  return {
+    async queue(source, o) {
+      const def = parseDefinition(source, { variables: o.variables, projectName: o.projectName });
+      const id = owner ? runIdFor(principal.tenantId, `${owner}#run${n++}`) : undefined;
+      const run = await queueRun(principal, def, { execute: o.execute, variables: o.variables, ...(id ? { id } : {}) });
+      return { id: run.id, name: run.name, status: run.status, statusUrl: `/test-runs/${run.id}`, totals: run.totals };
+    },
+  };
+}
+
+async function dispatch(input: CommandInput, principal: Principal, options: RunOptions): Promise<Ran> {
+  const parsed = parseCommand(input);
+  const notes = (more: readonly string[] = []) => (parsed.notes.length || more.length ? { notes: [...parsed.notes, ...more] } : {});
+  if (parsed.kind === 'help') return { command: parsed.name, output: parsed.help, ...notes() };
+  if (parsed.kind === 'step') {
+    const step = parsed.step;
+    let created: StepResult | undefined;
+    try {
+      created = await createStep(step, input.sessionId, principal, options);
+      return { command: parsed.name, output: created, ...notes() };
+    } finally {
+      // Also when it failed: the step may exist all the same (a lost answer).
+      const checkpointId = created?.checkpointId ?? step.checkpointId;
+      await markWritten([...(checkpointId ? [`checkpoint:${checkpointId}`] : []), ...(created ? [`step:${created.id}`] : [])]);
     }
-    const missing = found.args.filter((a) => a.required !== false && args[a.name] === undefined).map((a) => a.name);
-    if (missing.length) throw unprocessable(`Missing ${missing.join(', ')} for ${found.name}`);
-  } else {
-    const tokens = tokenize(input.command);
-    const found = findCommand(tokens);
-    if (!found) throw badRequest(`Unknown command '${tokens.slice(0, 2).join(' ')}'`);
-    command = found.command;
-    const r = resolveArgs(found.rest, { args: command.args, booleanFlags: command.booleanFlags });
-    args = r.args;
-    flags = r.flags;
   }
-  // One schema per command (commands.ts) checks both forms alike: unknown flags, ids, URLs, numbers.
-  const v = validator(command.schema);
-  if (!v({ ...args, ...flags })) throw unprocessable(`Invalid arguments for ${command.path.join(' ')}`, describeErrors(v));
-  if (!command.read) return { command: command.name, output: await command.run(ctx, args, flags) };
-  const key = cacheKeys.apiResponse(command.name, hash('sha256', JSON.stringify([principal.tenantId, args, flags]), 'hex').slice(0, 32));
-  const cached = await cacheGet<unknown>(key);
-  if (cached !== undefined) return { command: command.name, output: cached };
-  const output = await command.run(ctx, args, flags);
-  await cacheSet(key, output, cacheTtlSeconds.apiResponse);
-  return { command: command.name, output };
+  const { command, args, flags } = parsed;
+  const config = getConfig();
+  const ctx: CommandContext = {
+    api: virtuoso(), organizationId: config.virtuosoOrgId, baseUrl: config.virtuosoBaseUrl,
+    files: input.files, stdin: input.stdin, testRuns: testRunPort(principal, options.owner),
+  };
+  const run = async () => {
+    const out = await command.run(ctx, args, flags);
+    return out instanceof Noted ? { output: out.output, notes: [...out.notes] } : { output: out, notes: [] };
+  };
+  const named = argumentTags({ ...args, ...flags });
+  if (!command.read) {
+    let output: unknown;
+    try {
+      const r = await run();
+      output = r.output;
+      return { command: command.name, output: r.output, ...notes(r.notes) };
+    } finally {
+      // Also when it failed: the change may have been made all the same (a lost answer).
+      await markWritten([...(command.args.length ? named.tags : [ORG_TAG, ...named.tags]), ...answerTags(output, named.lastKind)]);
+    }
+  }
+  // 'v2': the cached value is {output, notes} (an entry of the earlier shape is not read as one).
+  const key = cacheKeys.apiResponse(command.name, hash('sha256', JSON.stringify(['v2', principal.tenantId, args, flags]), 'hex').slice(0, 32));
+  const r = await cachedRead(key, named, run, (v) => v.output);
+  return { command: command.name, output: r.output, ...notes(r.notes) };
 }
 
 /**
@@ -141,7 +165,7 @@ async function dispatch(input: CommandInput, principal: Principal, options: RunO
  * retried attempt does not take a second position). Other commands are returned unchanged.
  */
 export async function pinSession(input: CommandInput, principal: Principal): Promise<CommandInput> {
-  if (!input.sessionId || !commandName(input).startsWith('step-')) return input;
+  if (!input.sessionId || !isStepInput(input)) return input;
   const step = parseStep(input);
   if (step.checkpointId !== undefined && step.position !== undefined) return { ...input, sessionId: undefined };
   if (step.checkpointId !== undefined) return { ...input, sessionId: undefined, position: 'last', checkpointId: step.checkpointId };
@@ -149,22 +173,20 @@ export async function pinSession(input: CommandInput, principal: Principal): Pro
   return { ...input, sessionId: undefined, checkpointId: taken.checkpointId, position: step.position ?? taken.position };
 }
 
-/** A step command in either form → the step to create (body fields win over the CLI string). */
-function parseStep(input: CommandInput): StepRequest {
-  return isStructured(input)
-    ? stepFromJson({ command: input.command, checkpointId: input.checkpointId, args: input.args, position: input.position })
-    : withOverrides(stepFromCli(tokenize(input.command)), input);
+/** Whether the input is a step command that reads (one that does not is left for its run to refuse). */
+function isStepInput(input: CommandInput): boolean {
+  try {
+    return parseCommand(input).kind === 'step';
+  } catch {
+    return false;
+  }
 }
 
-const isStructured = (input: CommandInput) => NAME.test(input.command) && !input.command.includes(' ');
-
-/** Body fields override what the CLI string said (an explicit checkpoint or position wins). */
-function withOverrides(step: StepRequest, input: CommandInput): StepRequest {
-  return {
-    ...step,
-    ...(input.checkpointId !== undefined ? { checkpointId: String(input.checkpointId).replace(/^cp_/, '') } : {}),
-    ...(input.position !== undefined ? { position: input.position } : {}),
-  };
+/** A step command in either form → the step to create (body fields win over the CLI string). */
+function parseStep(input: CommandInput): StepRequest {
+  const parsed = parseCommand(input);
+  if (parsed.kind !== 'step') throw unprocessable(`${parsed.name} is not a step command`);
+  return parsed.step;
 }
 
 interface ExistingStep {

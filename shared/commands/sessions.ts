@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Principal } from '../auth';
-import { dependencyError, notFound, unprocessable } from '../errors';
-import { collections, db } from '../firestore';
+import { notFound, unprocessable } from '../errors';
+import { collections, db, firestoreCall } from '../firestore';
 
 export const SESSION_TTL_MS = 24 * 3600_000;
 
@@ -25,6 +25,8 @@ export interface Session {
 }
 
 const ref = (id: string) => db().collection(collections.sessions).doc(id);
+/** Session ids as `createSession` makes them: anything else names no session, and never reaches Firestore. */
+const SESSION_ID = /^sess_[A-Za-z0-9_-]{12}$/;
 
 /** Stored with `expiresAt` as a Timestamp (the TTL policy of infra.ts deletes expired sessions). */
 function fromDoc(data: FirebaseFirestore.DocumentData | undefined): Session | undefined {
@@ -32,14 +34,6 @@ function fromDoc(data: FirebaseFirestore.DocumentData | undefined): Session | un
   const expires = data.expiresAt as { toDate?: () => Date } | string;
   return { ...(data as Session), expiresAt: typeof expires === 'string' ? expires : expires.toDate!().toISOString() };
 }
-
-const fs = async <T>(p: Promise<T>): Promise<T> => {
-  try {
-    return await p;
-  } catch (err) {
-    throw dependencyError('Firestore', err);
-  }
-};
 
 export async function createSession(principal: Principal, checkpointId: string, name?: string, nextPosition = 1): Promise<Session> {
   if (!/^\d+$/.test(checkpointId)) throw unprocessable(`'${checkpointId}' is not a checkpoint id`);
@@ -55,20 +49,21 @@ export async function createSession(principal: Principal, checkpointId: string, 
     updatedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + SESSION_TTL_MS).toISOString(),
   };
-  await fs(ref(session.id).create({ ...session, expiresAt: new Date(now + SESSION_TTL_MS) }));
+  await firestoreCall(ref(session.id).create({ ...session, expiresAt: new Date(now + SESSION_TTL_MS) }));
   return session;
 }
 
 /** The session, if the caller's tenant owns it and it has not expired (404 otherwise). */
 export async function getSession(principal: Principal, id: string): Promise<Session> {
-  const snap = await fs(ref(id).get());
+  if (!SESSION_ID.test(id)) throw notFound(`No session ${id.slice(0, 64)}`);
+  const snap = await firestoreCall(ref(id).get());
   const s = fromDoc(snap.data());
   if (!s || s.tenantId !== principal.tenantId || Date.parse(s.expiresAt) <= Date.now()) throw notFound(`No session ${id}`);
   return s;
 }
 
 export async function listSessions(principal: Principal): Promise<Session[]> {
-  const snap = await fs(db().collection(collections.sessions).where('userId', '==', principal.userId).get());
+  const snap = await firestoreCall(db().collection(collections.sessions).where('userId', '==', principal.userId).get());
   return snap.docs
     .map((d) => fromDoc(d.data())!)
     .filter((s) => s.tenantId === principal.tenantId && Date.parse(s.expiresAt) > Date.now())
@@ -77,12 +72,13 @@ export async function listSessions(principal: Principal): Promise<Session[]> {
 
 export async function deleteSession(principal: Principal, id: string): Promise<void> {
   await getSession(principal, id);
-  await fs(ref(id).delete());
+  await firestoreCall(ref(id).delete());
 }
 
 /** Takes the session's next position atomically and advances it. */
 export async function takePosition(principal: Principal, id: string): Promise<{ checkpointId: string; position: number }> {
-  return fs(
+  if (!SESSION_ID.test(id)) throw notFound(`No session ${id.slice(0, 64)}`);
+  return firestoreCall(
     db().runTransaction(async (tx) => {
       const snap = await tx.get(ref(id));
       const s = fromDoc(snap.data());

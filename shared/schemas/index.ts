@@ -7,6 +7,7 @@ import backupRequest from './backup-request.json';
 import batchRequest from './batch-request.json';
 import commandRequest from './command-request.json';
 import commandTask from './command-task.json';
+import deliveryReplayRequest from './delivery-replay-request.json';
 import eventEnvelope from './event-envelope.json';
 import logArchiveRequest from './log-archive-request.json';
 import sessionRequest from './session-request.json';
@@ -43,7 +44,7 @@ export function describeErrors(v: ValidateFunction): { path: string; message: st
   return (v.errors ?? []).map((e) => ({ path: e.instancePath || '/', message: e.message ?? 'invalid' }));
 }
 
-export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest, testRunRequest, testRunTask, logArchiveRequest, backupRequest };
+export const schemas = { eventEnvelope, commandRequest, commandTask, sessionRequest, batchRequest, testRunRequest, testRunTask, logArchiveRequest, backupRequest, deliveryReplayRequest };
 
 /** Validates `value` against `schema`, or throws 422 with ajv's findings as details. */
 export function validateBody<T>(schema: object, value: unknown, what: string): T {

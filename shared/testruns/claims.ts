@@ -4,8 +4,7 @@
  * adopts a same-named goal it cannot account for only if it can claim it — never a goal another
  * run (of any tenant, in the same Virtuoso project) created at the same time.
  */
-import { dependencyError } from '../errors';
-import { ALREADY_EXISTS, collections, db } from '../firestore';
+import { ALREADY_EXISTS, collections, db, firestoreCall, firestoreCode } from '../firestore';
 
 /** Claims stay long after any run that could resume (a TTL policy removes them, infra.ts). */
 const CLAIM_DAYS = 30;
@@ -14,14 +13,10 @@ const CLAIM_DAYS = 30;
 export async function claimGoal(goalId: string, runId: string): Promise<boolean> {
   const ref = db().collection(collections.testRunClaims).doc(`goal:${goalId}`);
   try {
-    await ref.create({ runId, createdAt: new Date(), expiresAt: new Date(Date.now() + CLAIM_DAYS * 86_400_000) });
+    await firestoreCall(ref.create({ runId, createdAt: new Date(), expiresAt: new Date(Date.now() + CLAIM_DAYS * 86_400_000) }));
     return true;
   } catch (err) {
-    if ((err as { code?: number }).code !== ALREADY_EXISTS) throw dependencyError('Firestore', err);
+    if (firestoreCode(err) !== ALREADY_EXISTS) throw err;
   }
-  try {
-    return ((await ref.get()).data() as { runId?: string } | undefined)?.runId === runId;
-  } catch (err) {
-    throw dependencyError('Firestore', err);
-  }
+  return ((await firestoreCall(ref.get())).data() as { runId?: string } | undefined)?.runId === runId;
 }

@@ -11,8 +11,10 @@ import { objectPrefixes, topics } from '../infra';
 import type { Logger } from '../log';
 import { putObject } from '../storage';
 import { virtuoso } from '../virtuoso';
+import { enqueueCallback } from './callback';
 import { keys } from './plan';
-import { buildReport, junitXml, type BuiltGoal } from './report';
+import { junitXml } from './junit';
+import { buildReport, type BuiltGoal } from './report';
 import { FINAL, loadRun, recordedIds, runDefinition, transition, type TestRunRecord } from './store';
 
 export type TestEventType = 'test.started' | 'test.completed' | 'test.failed';
@@ -20,6 +22,9 @@ export type TestEventType = 'test.started' | 'test.completed' | 'test.failed';
 /** Publishes the run's pending events (at least once; the event id is stable, so consumers dedupe). */
 export async function publishPending(run: TestRunRecord, log: Logger): Promise<void> {
   for (const type of run.pendingEvents ?? []) {
+    // The run's end also queues its completion callback, before the event is marked published, so
+    // a failure here is retried with the event (the task is named after the run: queued once).
+    if (type !== 'test.started') await enqueueCallback(run);
     await publishEvent(topics.testEvents, type, eventData(run), {
       source: 'test-runs',
       eventId: `${run.id}.${type}`,

@@ -9,12 +9,14 @@
  * what is wrong, what is allowed and, for YAML text, its line and column.
  */
 import type { ErrorObject } from 'ajv';
-import { type Document, isAlias, isMap as isYamlMap, isScalar as isYamlScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { assertYamlBounds } from './yaml-bounds';
+import { type Document, isAlias, isMap as isYamlMap, isScalar as isYamlScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import { AppError, badRequest, unprocessable } from '../errors';
 import { validator } from '../schemas';
 import schemaJson from '../schemas/test-definition.json';
 import type { ParsedStep } from '../virtuoso/steps';
 import { buildStepCommand, describe, isMap, stepLabel, StepFormError, suggest } from './step-forms';
+import { type Conversion, detectFormat, type Format, toNative } from './formats';
 
 export interface StepDef {
   /** STEP_COMMANDS name, e.g. 'step-interact.click'. */
@@ -38,6 +40,10 @@ export interface GoalDef {
   journeys: JourneyDef[];
 }
 export interface TestDefinition {
+  /** The format it was written in (converted into this native definition when not `native`). */
+  format: Format;
+  /** What the conversion adapted (empty for a native definition). */
+  notes: string[];
   name: string;
   description?: string;
   project: { id?: string; name?: string; description?: string };
@@ -46,8 +52,8 @@ export interface TestDefinition {
   goals: GoalDef[];
   totalSteps: number;
   /**
-   * The definition as plain data (YAML read, step values kept as written): what a run stores, so
-   * that workers read it back with JSON.parse instead of parsing YAML again.
+   * The definition as plain data (YAML read, step values kept as written; converted into the native
+   * format): what a run stores, so that workers read it back with JSON.parse instead of parsing YAML again.
    */
   document: Record<string, unknown>;
 }
@@ -87,40 +93,52 @@ interface Source {
   asWritten?: (path: readonly Seg[]) => unknown;
 }
 
-function readText(text: string): Source {
+/** The documents of a YAML (or JSON) text; a syntax error in any of them is a 400 naming line and column. */
+function readDocuments(text: string): Source[] {
+  // Every way in (POST /test-runs, a JSON `definition` string, a command's file) is bounded here,
+  // before the parser builds anything.
+  assertYamlBounds(text);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    const details: DefinitionProblem[] = doc.errors.slice(0, MAX_PROBLEMS).map((e) => {
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
+  const all = Array.isArray(docs) ? docs : [];
+  const errors = all.flatMap((d) => d.errors);
+  if (!Array.isArray(docs) || errors.length) {
+    const details: DefinitionProblem[] = errors.slice(0, MAX_PROBLEMS).map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
       return { path: '', message: e.message, line, column: col };
     });
+    if (!details.length) details.push({ path: '', message: 'not a YAML document', line: 1, column: 1 });
     const first = details[0];
     // `{text: ${user}}`: in a flow map the braces of a placeholder end the map unless the value is quoted.
     const line = text.split('\n')[(first.line ?? 1) - 1] ?? '';
     const hint = /[{[].*\$\{/.test(line) ? '; inside {...} or [...], quote values that contain ${variables}: "${name}"' : '';
     throw badRequest(`The test definition is not valid YAML or JSON: line ${first.line}, column ${first.column}: ${first.message}${hint}`, details);
   }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 1000 });
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
-  }
-  return {
-    data,
-    locate: (path) => {
-      const { range } = nodeAt(doc, path);
-      if (!range) return undefined;
-      const { line, col } = lineCounter.linePos(range[0]);
-      return { line, column: col };
-    },
-    asWritten: (path) => {
-      const { node, found } = nodeAt(doc, path);
-      return found ? writtenValue(doc, node) : undefined;
-    },
-  };
+  // A document with nothing in it (a trailing `---`) is no document; an empty text is one empty document.
+  const present = all.filter((d) => !(d.contents === null || (isYamlScalar(d.contents) && d.contents.value === null && !d.contents.source)));
+  if (!all.length) return [{ data: null }];
+  return (present.length ? present : all.slice(0, 1)).map((doc) => {
+    let data: unknown;
+    try {
+      data = doc.toJS({ maxAliasCount: 1000 });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
+    }
+    return {
+      data,
+      locate: (path) => {
+        const { range } = nodeAt(doc, path);
+        if (!range) return undefined;
+        const { line, col } = lineCounter.linePos(range[0]);
+        return { line, column: col };
+      },
+      asWritten: (path) => {
+        const { node, found } = nodeAt(doc, path);
+        return found ? writtenValue(doc, node) : undefined;
+      },
+    };
+  });
 }
 
 const keyOf = (key: unknown) => String(isYamlScalar(key) ? key.value : key);
@@ -177,20 +195,27 @@ function writtenValue(doc: Document, node: unknown): unknown {
 }
 
 // --- problems ------------------------------------------------------------------------------------
+/** Where a problem at a path of the definition is shown: the path the user wrote, and its line and column. */
+type Place = (path: readonly Seg[]) => { path: readonly Seg[]; at?: Position; prefix?: string };
+
 class Problems {
   private readonly all: DefinitionProblem[] = [];
   private readonly keys = new Set<string>();
   private readonly paths = new Set<string>();
 
-  constructor(private readonly locate?: (path: readonly Seg[]) => Position | undefined) {}
+  constructor(private readonly place: Place = (path) => ({ path })) {}
 
   add(path: readonly Seg[], message: string, allowed?: readonly string[]): void {
-    const p = formatPath(path);
+    this.paths.add(formatPath(path));
+    const shown = this.place(path);
+    this.addAt(formatPath(shown.path), `${shown.prefix ?? ''}${message}`, allowed, shown.at);
+  }
+
+  /** A problem already placed (found while converting another format). */
+  addAt(p: string, message: string, allowed?: readonly string[], at?: Position): void {
     const key = `${p}\n${message}`;
     if (this.keys.has(key)) return;
     this.keys.add(key);
-    this.paths.add(p);
-    const at = this.locate?.(path);
     this.all.push({ path: p, message, ...(allowed?.length ? { allowed: [...allowed] } : {}), ...(at ? { line: at.line, column: at.column } : {}) });
   }
 
@@ -435,14 +460,44 @@ function buildStep(raw: unknown, vars: ReadonlyMap<string, string>, path: Seg[],
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
 
+export interface ParseOptions {
+  /** Sent with the request; they win over the definition's own `variables`. */
+  variables?: Record<string, string>;
+  /** run-test's `--project-name`: the project of a converted run-test definition. */
+  projectName?: string;
+}
+
+/** How the documents read are turned into the native definition, and where problems in it are shown. */
+function nativeSource(sources: Source[], conversion: Conversion): { src: Source; place?: Place } {
+  if (conversion.format === 'native') return { src: sources[0] };
+  const multi = sources.length > 1;
+  const place: Place = (path) => {
+    const o = conversion.origin(path);
+    const shown = multi ? ['documents', o.doc, ...o.path] : o.path;
+    return { path: shown, at: sources[o.doc]?.locate?.(o.path), ...(o.found ? {} : { prefix: `(the converted definition's ${formatPath(path)}) ` }) };
+  };
+  return { src: { data: conversion.document }, place };
+}
+
 /**
- * text: YAML or JSON source (JSON is valid YAML); or an already-parsed object. `overrides.variables`
- * win over the definition's own `variables`. Throws 400 for a syntax error, 422 listing every problem.
+ * text: YAML or JSON source (JSON is valid YAML), in the native format or one of the original CLI's
+ * (run-test, create-structure, the compact dialect: shared/testruns/formats/); or an already-parsed
+ * object. `overrides.variables` win over the definition's own `variables`. Throws 400 for a syntax
+ * error, 422 listing every problem.
  */
-export function parseDefinition(source: string | Record<string, unknown>, overrides: { variables?: Record<string, string> } = {}): TestDefinition {
-  const src: Source = typeof source === 'string' ? readText(source) : { data: source };
+export function parseDefinition(source: string | Record<string, unknown>, overrides: ParseOptions = {}): TestDefinition {
+  const sources: Source[] = typeof source === 'string' ? readDocuments(source) : [{ data: source }];
+  const native = sources.length === 1 && detectFormat(sources[0].data) === 'native';
+  // A conversion rewrites the steps: it takes the documents whole, numbers as written (`007`).
+  const docs = native ? [sources[0].data] : sources.map((s) => s.asWritten?.([]) ?? s.data);
+  const conversion = toNative(docs, { variables: overrides.variables, projectName: overrides.projectName });
+  const { src, place } = nativeSource(sources, conversion);
   const data = src.data;
-  const problems = new Problems(src.locate);
+  const problems = new Problems(place ?? ((path) => ({ path, at: src.locate?.(path) })));
+  for (const p of conversion.problems) {
+    const shown = sources.length > 1 ? ['documents', p.doc, ...p.path] : p.path;
+    problems.addAt(formatPath(shown), p.message, p.allowed, sources[p.doc]?.locate?.(p.path));
+  }
 
   const validate = validator(testDefinitionSchema);
   if (!validate(data)) {
@@ -516,6 +571,8 @@ export function parseDefinition(source: string | Record<string, unknown>, overri
 
   const options = isMap(root.options) ? root.options : {};
   return {
+    format: conversion.format,
+    notes: conversion.notes,
     name: str(root.name),
     ...(typeof root.description === 'string' ? { description: root.description } : {}),
     project,

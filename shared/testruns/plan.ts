@@ -21,11 +21,9 @@
  */
 import type { TestDefinition } from './definition';
 
-export type OpKind = 'project' | 'goal' | 'snapshot' | 'suite' | 'renameJourney' | 'createJourney' | 'createCheckpoint' | 'attach' | 'step' | 'execute';
-
-export interface Operation {
+/** What every operation has, whatever its kind. */
+interface OperationBase {
   key: string;
-  kind: OpKind;
   deps: string[];
   /** Virtuoso calls on a fresh run (for the critical path). */
   calls: number;
@@ -33,11 +31,35 @@ export interface Operation {
   describe: string;
   /** Where in the definition: `goals[0].journeys[1].checkpoints[2].steps[4]`. */
   at: string;
-  g: number;
-  j?: number;
-  c?: number;
-  s?: number;
 }
+/** Positions in the definition: goal, journey, checkpoint, step. */
+interface InGoal {
+  g: number;
+}
+interface InJourney extends InGoal {
+  j: number;
+}
+interface InCheckpoint extends InJourney {
+  c: number;
+}
+interface InCheckpointStep extends InCheckpoint {
+  s: number;
+}
+
+/** One type per kind, each with the positions it needs (operations.ts has a handler per kind). */
+export type Operation =
+  | (OperationBase & { kind: 'project' })
+  | (OperationBase & InGoal & { kind: 'goal' })
+  | (OperationBase & InGoal & { kind: 'snapshot' })
+  | (OperationBase & InGoal & { kind: 'suite' })
+  | (OperationBase & InJourney & { kind: 'renameJourney' })
+  | (OperationBase & InJourney & { kind: 'createJourney' })
+  | (OperationBase & InCheckpoint & { kind: 'createCheckpoint' })
+  | (OperationBase & InCheckpoint & { kind: 'attach' })
+  | (OperationBase & InCheckpointStep & { kind: 'step' })
+  | (OperationBase & InGoal & { kind: 'execute' });
+export type OpKind = Operation['kind'];
+export type OperationOf<K extends OpKind> = Extract<Operation, { kind: K }>;
 
 export interface Plan {
   operations: Operation[];
@@ -60,6 +82,7 @@ export const keys = {
   attach: (g: number, j: number, c: number) => `g${g}j${j}c${c}at`,
   step: (g: number, j: number, c: number, s: number) => `g${g}j${j}c${c}s${s}`,
   execute: (g: number) => `g${g}exec`,
+  isExecute: (key: string) => /^g\d+exec$/.test(key),
   /** Ids of same-named goals that were in a reused project before the run (never adopted). */
   knownGoals: 'pgoals',
 };
@@ -71,7 +94,7 @@ export function buildPlan(def: TestDefinition, options: { execute: boolean }): P
   const ops: Operation[] = [];
   const add = (op: Operation) => ops.push(op);
   const projectText = def.project.id ? `project ${def.project.id} (checked)` : `project '${def.project.name}' (reused if it exists, else created)`;
-  add({ key: keys.project, kind: 'project', deps: [], calls: 2, describe: `find ${projectText}; list its goals`, at: 'project', g: -1 });
+  add({ key: keys.project, kind: 'project', deps: [], calls: 2, describe: `find ${projectText}; list its goals`, at: 'project' });
 
   def.goals.forEach((goal, g) => {
     const goalAt = `goals[${g}]`;

@@ -10,6 +10,7 @@
  */
 import type { DocumentReference } from '@google-cloud/firestore';
 import { dependencyError } from '../errors';
+import { firestoreCall } from '../firestore';
 
 export class Recorder {
   private pending: Record<string, unknown> = {};
@@ -93,7 +94,7 @@ export class Recorder {
         const now = Date.now();
         this.writes++;
         try {
-          await this.ref.update({ ...take, leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() });
+          await firestoreCall(this.ref.update({ ...take, leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() }));
           this.lastOkAt = now;
         } catch (err) {
           this.failure = err;

@@ -10,9 +10,10 @@
  * and the command's builder.
  */
 import type { AppError } from '../errors';
+import { isPlainObject } from '../json';
 import { validator } from '../schemas';
-import { argsSchema, STEP_COMMANDS, stepFromJson, type ArgType, type StepCommand } from '../virtuoso/step-commands';
-import { MAX_WAIT_MS, type ParsedStep, unsupportedStep } from '../virtuoso/steps';
+import { ARG_DESCRIPTIONS, argsSchema, STEP_COMMANDS, stepFromJson, type ArgType, type StepCommand } from '../virtuoso/step-commands';
+import { type ParsedStep, unsupportedStep } from '../virtuoso/steps';
 
 export type Scalar = string | number | boolean;
 
@@ -37,7 +38,8 @@ export class StepFormError extends Error {
   }
 }
 
-export const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A map form (shared/json.ts's guard, under the name the forms use). */
+export const isMap = isPlainObject;
 const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
 /** How a value reads in a message: 'text', 42, a map, a list, nothing. */
@@ -396,18 +398,7 @@ export function stepLabel(step: unknown, max = 200): string {
 // --- from the short form to the parsedStep -----------------------------------------------------------
 const COMMANDS = new Map(STEP_COMMANDS.map((c) => [c.name, c]));
 const ARG_SCHEMAS = new Map<string, object>();
-const ALLOWED: Record<ArgType, string> = {
-  selector: 'a selector (hint text or CSS)',
-  text: 'a text',
-  url: 'a URL',
-  int: 'an integer',
-  ms: `a whole number of milliseconds from 0 to ${MAX_WAIT_MS}`,
-  xy: "two integers as 'x,y' (e.g. '0,500')",
-  wxh: "a size as 'WIDTHxHEIGHT' (e.g. '1024x768')",
-  variable: 'a variable name (letters, digits and _, not starting with a digit)',
-  key: 'a key name (e.g. Enter, Tab)',
-  boolean: 'true or false',
-};
+const ALLOWED: Readonly<Record<ArgType, string>> = ARG_DESCRIPTIONS;
 
 const argsOf = (c: StepCommand) => [...c.args, ...c.flags];
 

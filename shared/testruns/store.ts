@@ -9,11 +9,13 @@
  *   any unfinished state → error (with a reason) | cancelled
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
-import { badRequest, dependencyError, notFound, unavailable } from '../errors';
-import { collections, db, FAILED_PRECONDITION } from '../firestore';
+import { badRequest, notFound, unavailable } from '../errors';
+import { collections, db, FAILED_PRECONDITION, firestoreCall, firestoreCode } from '../firestore';
 import { parseDefinition, type TestDefinition } from './definition';
+import type { CallbackRecord } from './callback';
 import type { Plan } from './plan';
 import type { RunReport } from './report';
 
@@ -64,18 +66,12 @@ export interface TestRunRecord {
   attempts?: number;
   leaseUntil?: string | null;
   idempotencyKey?: string;
+  /** The completion callback (callback.ts), when the run was submitted with a callbackUrl. */
+  callback?: CallbackRecord;
 }
 
 const runs = () => db().collection(collections.testRuns);
 export const runRef = (id: string) => runs().doc(id) as DocumentReference;
-
-async function fs<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    throw dependencyError('Firestore', err);
-  }
-}
 
 const RUN_ID = /^run_[a-f0-9]{20}$/;
 
@@ -94,25 +90,25 @@ export async function createRun(record: TestRunRecord, document: Record<string, 
   const batch = db().batch();
   batch.create(runRef(record.id), record);
   batch.create(sourceRef(record.id), { json: JSON.stringify(document) });
-  await fs(batch.commit());
+  await firestoreCall(batch.commit());
 }
 
 export async function deleteRun(id: string): Promise<void> {
   const batch = db().batch();
   batch.delete(sourceRef(id));
   batch.delete(runRef(id));
-  await fs(batch.commit());
+  await firestoreCall(batch.commit());
 }
 
 /** The run, if it exists at all (workers; no tenancy check). */
 export async function loadRun(id: string): Promise<TestRunRecord | undefined> {
-  return (await fs(runRef(id).get())).data() as TestRunRecord | undefined;
+  return (await firestoreCall(runRef(id).get())).data() as TestRunRecord | undefined;
 }
 
 /** The caller's tenant's run, else 404 (another tenant's run is not revealed). */
 export async function getRun(principal: Principal, id: string): Promise<TestRunRecord> {
   const run = RUN_ID.test(id) ? await loadRun(id) : undefined;
-  if (!run || run.tenantId !== principal.tenantId) throw notFound(`No test run '${id}'`);
+  if (!run || run.tenantId !== principal.tenantId) throw notFound(`No test run '${id.slice(0, 64)}'`);
   return run;
 }
 
@@ -126,7 +122,7 @@ export async function listRuns(principal: Principal, limit: number, status?: Run
     if (!after || after.tenantId !== principal.tenantId || after.userId !== principal.userId) throw badRequest('pageToken is not one this list gave out');
     q = q.startAfter(after.createdAt, after.id);
   }
-  const snap = await fs(q.limit(limit + 1).get());
+  const snap = await firestoreCall(q.limit(limit + 1).get());
   const items = snap.docs.map((d) => d.data() as TestRunRecord);
   const more = items.length > limit;
   return { items: items.slice(0, limit), ...(more ? { nextPageToken: items[limit - 1].id } : {}) };
@@ -145,25 +141,28 @@ export async function transition(
   change: (run: TestRunRecord) => Partial<TestRunRecord> | undefined,
 ): Promise<{ run: TestRunRecord | undefined; changed: boolean }> {
   for (let attempt = 1; ; attempt++) {
-    const snap = await fs(runRef(id).get());
+    const snap = await firestoreCall(runRef(id).get());
     const run = snap.data() as TestRunRecord | undefined;
     if (!run || !snap.updateTime) return { run, changed: false };
     const update = change(run);
     if (!update) return { run, changed: false };
     const next = { ...update, updatedAt: new Date().toISOString() };
     try {
-      await runRef(id).update(next, { lastUpdateTime: snap.updateTime });
+      await firestoreCall(runRef(id).update(next, { lastUpdateTime: snap.updateTime }));
       return { run: merged(run, next), changed: true };
     } catch (err) {
-      const code = (err as { code?: number }).code;
-      if (code !== FAILED_PRECONDITION) throw dependencyError('Firestore', err);
+      if (firestoreCode(err) !== FAILED_PRECONDITION) throw err;
       if (attempt >= MAX_TRANSITION_ATTEMPTS) throw unavailable('The test run is changing too often to update; retry shortly', 1, err);
+      // Another writer got in between: give it a moment (jittered) before reading again.
+      await sleep(Math.min(TRANSITION_BACKOFF_MS * attempt, 250) * (0.5 + Math.random() / 2));
     }
   }
 }
 
 /** Enough for a burst of concurrent writers on one run (progress writes come at most every 250 ms). */
 const MAX_TRANSITION_ATTEMPTS = 20;
+/** The pause before the n-th retry of a contended transition: n × this, at most 250 ms, jittered. */
+const TRANSITION_BACKOFF_MS = 10;
 
 /** The run with an update applied, dotted field paths (`jobs.123`) included. */
 function merged(run: TestRunRecord, update: Record<string, unknown>): TestRunRecord {
@@ -193,7 +192,7 @@ const parsed = new Map<string, TestDefinition>();
 export async function runDefinition(run: Pick<TestRunRecord, 'id' | 'variables'>): Promise<TestDefinition> {
   let def = parsed.get(run.id);
   if (!def) {
-    const snap = await fs(sourceRef(run.id).get());
+    const snap = await firestoreCall(sourceRef(run.id).get());
     const json = (snap.data() as { json?: string } | undefined)?.json;
     if (!json) throw notFound(`The definition of run '${run.id}' is missing`);
     def = parseDefinition(JSON.parse(json) as Record<string, unknown>, { variables: run.variables });
@@ -205,7 +204,7 @@ export async function runDefinition(run: Pick<TestRunRecord, 'id' | 'variables'>
 
 /** Unfinished runs whose deadline has passed (oldest first). */
 export async function overdueRuns(limit: number): Promise<TestRunRecord[]> {
-  const snap = await fs(
+  const snap = await firestoreCall(
     runs().where('status', 'in', ['queued', 'building', 'executing']).where('deadlineAt', '<', new Date().toISOString()).orderBy('deadlineAt').limit(limit).get(),
   );
   return snap.docs.map((d) => d.data() as TestRunRecord);
@@ -213,6 +212,6 @@ export async function overdueRuns(limit: number): Promise<TestRunRecord[]> {
 
 /** The run a Virtuoso job belongs to. */
 export async function runOfJob(jobId: string): Promise<TestRunRecord | undefined> {
-  const snap = await fs(runs().where('jobIds', 'array-contains', jobId).limit(1).get());
+  const snap = await firestoreCall(runs().where('jobIds', 'array-contains', jobId).limit(1).get());
   return snap.empty ? undefined : (snap.docs[0].data() as TestRunRecord);
 }

@@ -10,7 +10,10 @@
  * - `poll`: the fallback when no FINISHED webhook comes: `latest_status?jobId=` for each job, then
  *   completion (complete.ts), else the next poll.
  * - `deadline`: queued with the run; ends it `error` if it is not finished by its timeout.
+ * - `callback` (queue `test-callbacks`): one attempt at the run's completion callback (callback.ts).
  */
+import { cacheConfigured } from '../cache';
+import { markWritten, ORG_TAG } from '../commands/read-cache';
 import { getConfig } from '../config';
 import { AppError, unavailable } from '../errors';
 import { queues } from '../infra';
@@ -19,6 +22,8 @@ import { enqueueTask, taskId } from '../tasks';
 import { virtuoso } from '../virtuoso';
 import { asAppError } from '../virtuoso/errors';
 import { buildRun } from './build';
+import { deliverCallback } from './callback';
+import { claimGoal } from './claims';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
 import { buildPlan } from './plan';
 import { Recorder } from './recorder';
@@ -29,7 +34,7 @@ export type TestRunTask = RunTask | { kind: 'sweep' };
 
 export interface RunTask {
   runId: string;
-  kind: 'build' | 'poll' | 'deadline';
+  kind: 'build' | 'poll' | 'deadline' | 'callback';
   /** Poll number, or continuation number for a deferred build. */
   n?: number;
 }
@@ -63,6 +68,7 @@ export async function processTestRunTask(task: TestRunTask, ctx: { retryCount: n
 
 async function dispatch(task: TestRunTask, ctx: { retryCount: number; log: Logger; signal?: AbortSignal }): Promise<TaskOutcome> {
   if (task.kind === 'sweep') return sweep(ctx.log);
+  if (task.kind === 'callback') return deliverCallback(task.runId, ctx);
   if (task.kind === 'poll') return poll(task, ctx.log);
   if (task.kind === 'deadline') {
     const run = await loadRun(task.runId);
@@ -177,12 +183,13 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
   try {
     result = await buildRun({
       runId: run.id, def, plan, api: virtuoso(), orgId: config.virtuosoOrgId ?? 0, ids: recordedIds(run), refused: run.refused ?? {}, executeSentAt: run.executeSentAt ?? {},
-      resume: held > 1, recorder, concurrency: config.testRunConcurrency, stopReason, beforeExecute, signal: ctx.signal, log,
+      resume: held > 1, recorder, claimGoal, concurrency: config.testRunConcurrency, stopReason, beforeExecute, signal: ctx.signal, log,
     });
   } catch (err) {
     // What was recorded so far is kept (a retry resumes from it); then the lease can be let go.
     await recorder.flush().catch(() => undefined);
     recorder.stop();
+    await markBuildWritten(run.id);
     const e = asAppError(err);
     const lastAttempt = ctx.retryCount + 1 >= queues.testExecution.retry.maxAttempts;
     if (e.retryable && !lastAttempt) {
@@ -195,6 +202,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     return { outcome: 'error', reason: e.message };
   }
   recorder.stop();
+  await markBuildWritten(run.id);
   log.info(`build ${result.outcome}`, { operations: plan.totals.operations, progressWrites: recorder.writes, ...(result.outcome === 'stopped' ? { reason: result.reason } : {}) });
   if (result.outcome === 'stopped') {
     if (result.reason === 'deadline') await failRun(run.id, timeoutError(run), log);
@@ -225,6 +233,30 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
   }
   await enqueueRunTask({ runId: run.id, kind: 'poll', n: 1 }, config.testRunPollSeconds);
   return { outcome: 'executing' };
+}
+
+/** The Virtuoso object kind of each recorded plan key (plan.ts `keys`), for the read cache's tags. */
+const KEY_KINDS: readonly [RegExp, string][] = [
+  [/^p$/, 'project'],
+  [/^g\d+$/, 'goal'],
+  [/^g\d+snap$/, 'snapshot'],
+  [/^g\d+(?:suite|j\d+)$/, 'journey'],
+  [/^g\d+(?:nav|j\d+c\d+)$/, 'checkpoint'],
+];
+
+/**
+ * What a build attempt created makes cached reads of it and its parents stale (read commands of
+ * the commands API: shared/commands/read-cache.ts): the organization's projects and every project,
+ * goal, journey and checkpoint the run has recorded. Best effort: the cache's TTL bounds the rest.
+ */
+async function markBuildWritten(runId: string): Promise<void> {
+  if (!cacheConfigured()) return;
+  const run = await loadRun(runId).catch(() => undefined);
+  const tags = Object.entries(run ? recordedIds(run) : {}).flatMap(([key, id]) => {
+    const kind = KEY_KINDS.find(([re]) => re.test(key))?.[1];
+    return kind ? [`${kind}:${id}`] : [];
+  });
+  await markWritten([ORG_TAG, ...tags]);
 }
 
 /**

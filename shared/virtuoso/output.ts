@@ -4,15 +4,18 @@
  * message, step_details, context, next_steps).
  */
 import { stringify } from 'yaml';
+import { isPlainObject } from '../json';
+import { OUTPUT_FORMATS, type OutputFormat } from './cli';
 
-export const OUTPUT_FORMATS = ['json', 'yaml', 'human', 'ai'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, type OutputFormat };
 
 export interface Answer {
   id: string;
   status: string;
   command: string;
   output?: unknown;
+  /** Flags accepted without effect, and why. */
+  notes?: string[];
   error?: { code: string; message: string; status: number };
 }
 
@@ -22,10 +25,9 @@ export interface Rendered {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function isStep(out: unknown): out is Obj & { id: string; type: string; checkpointId: string; position: unknown } {
-  return isObj(out) && typeof out.type === 'string' && 'checkpointId' in out;
+  return isPlainObject(out) && typeof out.type === 'string' && 'checkpointId' in out;
 }
 
 /** A one-line summary for people. */
@@ -37,13 +39,13 @@ export function message(a: Answer): string {
     return `Created ${out.type} step ${out.id} at position ${String(out.position)} in checkpoint ${out.checkpointId}${out.selector ? ` (selector: ${String(out.selector)})` : ''}`;
   }
   if (Array.isArray(out)) return `${out.length} result(s)`;
-  if (isObj(out) && out.status === 'partial') return `${a.command} partly done: ${String(out.error ?? '')}`;
+  if (isPlainObject(out) && out.status === 'partial') return `${a.command} partly done: ${String(out.error ?? '')}`;
   return `${a.command} succeeded`;
 }
 
 /** What a user usually does next, in CLI form. */
 function nextSteps(a: Answer): string[] {
-  const o = isObj(a.output) ? a.output : {};
+  const o = isPlainObject(a.output) ? a.output : {};
   switch (a.command) {
     case 'create-project':
       return [`create-goal ${String(o.project_id)} "<goal name>" --url <starting url>`];
@@ -59,11 +61,11 @@ function nextSteps(a: Answer): string[] {
 }
 
 function human(a: Answer): string {
-  const lines = [message(a)];
+  const lines = [message(a), ...(a.notes ?? []).map((n) => `  note: ${n}`)];
   const out = a.output;
   if (Array.isArray(out)) {
-    for (const row of out) lines.push(`  ${isObj(row) ? Object.values(row).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join('  ') : String(row)}`);
-  } else if (isObj(out) && !isStep(out)) {
+    for (const row of out) lines.push(`  ${isPlainObject(row) ? Object.values(row).map((v) => (typeof v === 'object' ? JSON.stringify(v) : String(v))).join('  ') : String(row)}`);
+  } else if (isPlainObject(out) && !isStep(out)) {
     for (const [k, v] of Object.entries(out)) if (k !== 'status') lines.push(`  ${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   }
   return `${lines.join('\n')}\n`;
@@ -82,6 +84,7 @@ function ai(a: Answer): Obj {
         }
       : { data: out ?? null }),
     ...(a.error ? { error: a.error } : {}),
+    ...(a.notes?.length ? { notes: a.notes } : {}),
     next_steps: nextSteps(a),
   };
 }

@@ -106,14 +106,17 @@ export const dragAndDrop = () => {
   throw unsupportedStep('Drag and drop', 'use mouse down on the source, then mouse up on the target');
 };
 
-export const write = (selector: string, text: string, options: { append?: boolean } = {}) =>
-  step('WRITE', text, { append: options.append ?? false }, { target: target(selector) });
+/** `variable`: the CLI's `write --variable` (the text comes from that variable; [C] in VIRTUOSO_API.md §1.6). */
+export const write = (selector: string, text: string, options: { append?: boolean; variable?: string } = {}) =>
+  step('WRITE', text, { append: options.append ?? false }, { target: target(selector), ...(options.variable === undefined ? {} : { variable: variableName(options.variable) }) });
 export const fill = () => {
   throw unsupportedStep('FILL', 'use write <selector> <text>');
 };
-export const key = (keyName: string, options: { selector?: string } = {}) => {
+/** `modifiers`: ctrl, shift, alt, meta, sent as `meta.modifiers` ([C] in VIRTUOSO_API.md §1.6). */
+export const key = (keyName: string, options: { selector?: string; modifiers?: readonly string[] } = {}) => {
   if (!keyName.trim()) throw invalid('A key name is required (e.g. ENTER, Tab)');
-  return step('KEY', keyName.trim(), {}, options.selector ? { target: target(options.selector) } : {});
+  const meta = options.modifiers?.length ? { modifiers: [...options.modifiers] } : {};
+  return step('KEY', keyName.trim(), meta, options.selector ? { target: target(options.selector) } : {});
 };
 
 export const selectOption = (selector: string, option: string) => step('PICK', option, { type: 'VISIBLE_TEXT' }, { target: target(selector) });

@@ -33,7 +33,7 @@ export function signVirtuoso(rawBody: Buffer | string, secret: string): string {
 export function verifyVirtuoso(rawBody: Buffer, header: string | undefined, secrets: readonly string[]): VerifiedDelivery {
   const m = header && /^sha1=([0-9a-f]{40})$/i.exec(header.trim());
   if (!m) throw unauthenticated('X-Virtuoso-Signature must be sha1=<40 hex digits>');
-  const given = Buffer.from(m[1].toLowerCase(), 'hex');
+  const given = Buffer.from(m[1], 'hex'); // hex digits in either case
   // Every secret is tried, so the time taken does not depend on which one matched.
   let ok = false;
   for (const secret of secrets) {
@@ -76,14 +76,15 @@ export function verifyStandard(
   if (Math.abs(nowSeconds - timestamp) > toleranceSeconds) {
     throw unauthenticated(`webhook-timestamp is more than ${toleranceSeconds} s away from now`);
   }
+  // An empty or truncated candidate never matches: safeEqual compares lengths first.
   const candidates = sig
     .split(' ')
     .filter((s) => s.startsWith('v1,'))
-    .map((s) => Buffer.from(s.slice(3), 'base64'))
-    .filter((b) => b.length > 0);
+    .map((s) => Buffer.from(s.slice(3), 'base64'));
   let ok = false;
   for (const secret of usableStandardSecrets(secrets)) {
-    const expected = createHmac('sha256', standardKey(secret)).update(`${id}.${timestamp}.`).update(rawBody).digest();
+    // The header's text is what the sender signed: `001700000000` is not `1700000000`.
+    const expected = createHmac('sha256', standardKey(secret)).update(`${id}.${ts}.`).update(rawBody).digest();
     for (const c of candidates) ok = safeEqual(expected, c) || ok;
   }
   if (!ok) throw unauthenticated('Webhook signature does not match');

@@ -47,6 +47,7 @@ export async function stopRedis(): Promise<() => Promise<void>> {
   return async () => {
     const fresh = await startPrivateRedis(ports.redisPort);
     s.redis.stop = fresh.stop;
+    s.redis.pid = fresh.pid;
   };
 }
 

@@ -89,6 +89,15 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     }
   });
 
+  it("leaves Pub/Sub's unread static protos modules out of every bundle (scripts/build.ts, unreadProtosExport)", () => {
+    for (const b of built) {
+      const text = readFileSync(b.outfile, 'utf8');
+      assert.doesNotMatch(text, /node_modules\/@google-cloud\/pubsub(-api)?\/build\/protos\/protos\.js(?!on)/, b.bundle);
+    }
+    // …and the bundles that publish still carry what the client encodes with.
+    assert.match(readFileSync(built.find((b) => b.bundle === 'webhook')!.outfile, 'utf8'), /pubsub-api\/build\/protos\/protos\.json/);
+  });
+
   it('health: the liveness probe answers 200 JSON', async () => {
     const res = await httpRequest(`${url('health')}/?probe=live`);
     assert.equal(res.status, 200, res.text);
@@ -140,6 +149,20 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     const bad = await httpRequest(`${url('commandWorker')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(bad.status, 422, bad.text);
     assert.equal(json(bad).error.code, 'unprocessable_entity');
+  });
+
+  it('each public function serves its part of the OpenAPI document from inside its bundle; private ones do not', async () => {
+    for (const fn of functions) {
+      const res = await httpRequest(`${url(fn.name)}/openapi.json`);
+      if (fn.trigger.kind === 'http' && fn.trigger.public) {
+        assert.equal(res.status, 200, `${fn.name}: ${res.text}`);
+        const doc = json(res);
+        assert.equal(doc.openapi, '3.1.0');
+        assert.ok(Object.keys(doc.paths).length > 1, fn.name);
+      } else {
+        assert.notEqual(res.status, 200, `${fn.name} is private`);
+      }
+    }
   });
 
   it('logArchive loads, refuses an unknown source, and drains an empty archive subscription through the bundled Pub/Sub client', async () => {

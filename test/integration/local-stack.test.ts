@@ -3,6 +3,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort, redisAnswers } from '../../scripts/local-stack/processes';
 import { redisServerAvailable, startPrivateRedis } from '../../scripts/local-stack/emulators';
+import { buildBundles } from '../../scripts/build';
+import { runFunction } from '../../scripts/start';
+import { functions } from '../../shared/infra';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -48,6 +51,29 @@ describe('local stack processes (no orphans)', function () {
     owner.kill('SIGKILL');
     assert.ok(await waitFor(() => !processAlive(redisPid), 5000), 'redis-server outlived its owner');
     assert.equal(await redisAnswers('127.0.0.1', port), false);
+  });
+
+  it('starts a function again on its port when its process dies (kill -9), as Cloud Run would; never after stop()', async function () {
+    this.timeout(90_000);
+    await buildBundles(['health']);
+    const port = await freePort();
+    const live = async () => (await fetch(`http://127.0.0.1:${port}/?probe=live`, { signal: AbortSignal.timeout(1000) })).ok;
+    const fn = await runFunction(functions.find((f) => f.name === 'health')!, port, {}, true);
+    try {
+      assert.ok(await live());
+      const first = fn.pid()!;
+      assert.ok(first > 0);
+      process.kill(first, 'SIGKILL');
+      assert.ok(await waitFor(() => !processAlive(first), 5000), 'the killed process is gone');
+      assert.ok(await waitFor(async () => fn.restarts() === 1 && (await live().catch(() => false)), 30_000), 'a new instance answers on the same port');
+      assert.notEqual(fn.pid(), first);
+    } finally {
+      await fn.stop();
+    }
+    assert.equal(await live().catch(() => false), false);
+    await new Promise((r) => setTimeout(r, 1500)); // past the first restart backoff
+    assert.equal(await live().catch(() => false), false, 'stopped for good: not restarted');
+    assert.equal(fn.restarts(), 1);
   });
 
   it('stop() ends the service and resolves once it is gone', async () => {

@@ -19,6 +19,8 @@ const EXAMPLE: Record<ArgType, string | number | boolean> = {
   variable: 'orderId',
   key: 'ENTER',
   boolean: true,
+  'element-position': 'TOP_LEFT',
+  modifiers: 'ctrl,shift',
 };
 
 describe('step commands × Virtuoso sandbox (every family, real HTTP)', () => {

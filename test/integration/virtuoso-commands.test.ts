@@ -6,7 +6,8 @@ import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/serve
 import { AppError } from '../../shared/errors';
 import { VirtuosoApiError, VirtuosoClient } from '../../shared/virtuoso/client';
 import { tokenize } from '../../shared/virtuoso/cli';
-import { runCliCommand, type CommandContext } from '../../shared/virtuoso/commands';
+import { runCommandLine } from '../../shared/commands/parse';
+import type { CommandContext } from '../../shared/virtuoso/commands';
 import { virtuosoToAppError } from '../../shared/virtuoso/errors';
 import { createStepBody } from '../../shared/virtuoso/steps';
 import { stepFromCli } from '../../shared/virtuoso/step-commands';
@@ -17,7 +18,7 @@ type Out = any;
 describe('infrastructure, read, execution and library commands × Virtuoso sandbox', () => {
   let sandbox: Sandbox;
   let ctx: CommandContext;
-  const run = async (line: string): Promise<Out> => (await runCliCommand(ctx, tokenize(line))).output;
+  const run = async (line: string): Promise<Out> => (await runCommandLine(ctx, line)).output;
 
   before(async () => {
     sandbox = await startSandbox({ organizationId: 2242, executionMs: 300 });

@@ -10,8 +10,8 @@ import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/serve
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { AppError } from '../../shared/errors';
 import { VirtuosoApiError, VirtuosoClient, type CallOptions, type Method } from '../../shared/virtuoso/client';
-import { tokenize } from '../../shared/virtuoso/cli';
-import { parseCsv, runCliCommand, toCsv, type CommandContext } from '../../shared/virtuoso/commands';
+import { runCommandLine } from '../../shared/commands/parse';
+import { parseCsv, toCsv, type CommandContext } from '../../shared/virtuoso/commands';
 import { virtuosoToAppError } from '../../shared/virtuoso/errors';
 import { request, serve, type Served } from '../helpers/http';
 import { useStack } from '../helpers/stack';
@@ -52,7 +52,7 @@ describe('data commands × Virtuoso sandbox (CLI strings)', () => {
   let sandbox: Sandbox;
   let api: RecordingClient;
   let ctx: CommandContext;
-  const run = async (line: string): Promise<Out> => (await runCliCommand(ctx, tokenize(line))).output;
+  const run = async (line: string): Promise<Out> => (await runCommandLine(ctx, line)).output;
   const refused = async (line: string, status: number, message?: RegExp): Promise<AppError> => {
     const err = await run(line).then(
       (out) => assert.fail(`expected ${status}, got ${JSON.stringify(out)}`),
@@ -98,7 +98,7 @@ describe('data commands × Virtuoso sandbox (CLI strings)', () => {
 
   it('create-environment: refuses --variables-file, bad variable names and a missing --name before any request; an unknown --copy-from is 404', async () => {
     const sent = sandbox.faults.count('POST', '/environments$');
-    await refused('create-environment --name X --variables-file vars.json', 422, /--variables-file.*HTTPS.*--variables k=v.*args\.variables/);
+    await refused('create-environment --name X --variables-file vars.json', 422, /--variables-file reads the file 'vars\.json' on your machine, which this service cannot reach over HTTPS: send its content in the request's "files".*--variables k=v/);
     await refused('create-environment --name X --variables 1ST=a', 422, /Variable name '1ST' is not valid/);
     await refused('create-environment --name X --variables "A-B=1"', 422, /Variable name 'A-B'/);
     await refused('create-environment --name X --variables A=1,B', 422, /'B' has no '='/);
@@ -156,7 +156,9 @@ describe('data commands × Virtuoso sandbox (CLI strings)', () => {
     const imports = () => sandbox.faults.count('POST', '/import$');
     const before = imports();
     await refused(`manage-test-data --get --export-csv --table-id ${t.table_id}`, 422, /exactly one of --create-table, --import-csv, --export-csv, --get \(got --export-csv, --get\)/);
-    await refused(`manage-test-data --table-id ${t.table_id}`, 422, /exactly one of .* \(got none\)/);
+    await refused('manage-test-data --table-name T', 422, /exactly one of .* \(got none\)/);
+    // --table-id alone reads the table, as the CLI did.
+    assert.equal((await run(`manage-test-data --table-id tbl_${t.table_id}`)).name, 'T');
     await refused(`manage-test-data --get --table-id ${t.table_id} --columns a`, 422, /--get does not take --columns/);
     await refused('manage-test-data --create-table --columns a,b', 422, /needs --table-name/);
     await refused('manage-test-data --create-table --table-name T --columns a,,b', 422, /none empty/);
@@ -170,7 +172,7 @@ describe('data commands × Virtuoso sandbox (CLI strings)', () => {
     await refused(`manage-test-data --import-csv ${sq('a,b\n1,2\n3')} --table-id ${t.table_id}`, 422, /CSV row 2 has 1 fields but the header has 2/);
     await refused(`manage-test-data --import-csv ${sq('a,b\n"1,2')} --table-id ${t.table_id}`, 422, /line 2: a quoted field is never closed/);
     await refused(`manage-test-data --import-csv ${sq('a,b\n1,x"y')} --table-id ${t.table_id}`, 422, /quote inside an unquoted field/);
-    await refused(`manage-test-data --import-csv users.csv --table-id ${t.table_id}`, 422, /the CSV text itself, not a file name \('users\.csv'\)/);
+    await refused(`manage-test-data --import-csv users.csv --table-id ${t.table_id}`, 422, /--import-csv reads the file 'users\.csv' on your machine.*"files".*or pass the CSV text itself/);
     await refused(`manage-test-data --import-csv a,b --table-id ${t.table_id}`, 422, /a header and no rows/);
     assert.equal(imports(), before, 'no import was sent');
     assert.equal(sandbox.state.tables.get(Number(t.table_id))?.rows.length, 0);
@@ -257,13 +259,13 @@ describe('data commands through POST /commands (schema, structured form, Virtuos
   it('checks the new flags against the JSON Schema, in both forms, before any request', async () => {
     const before = sandbox.faults.received.length;
     const cases: [object, RegExp][] = [
-      [{ command: 'manage-test-data --get --table-id 5 --colour red' }, /must NOT have additional properties/],
-      [{ command: 'manage-test-data', args: { get: true, 'table-id': 5, colour: 'red' } }, /must NOT have additional properties/],
-      [{ command: 'manage-test-data --get --table-id abc' }, /must match pattern/],
-      [{ command: 'manage-test-data', args: { 'export-csv': true, 'table-id': 'abc' } }, /must match pattern/],
-      [{ command: 'manage-test-data', args: { 'export-csv': 'yes', 'table-id': 5 } }, /must be boolean/],
-      [{ command: 'create-environment --name Prod --copy-from abc' }, /must match pattern/],
-      [{ command: 'create-environment', args: { name: 'Prod', vars: 'A=1' } }, /must NOT have additional properties/],
+      [{ command: 'manage-test-data --get --table-id 5 --colour red' }, /"flag":"--colour","message":"unknown flag --colour; manage-test-data takes --create-table/],
+      [{ command: 'manage-test-data', args: { get: true, 'table-id': 5, colour: 'red' } }, /unknown flag --colour/],
+      [{ command: 'manage-test-data --get --table-id abc' }, /--table-id must be a numeric id \(e\.g\. 12345 or tbl_12345\), not 'abc'/],
+      [{ command: 'manage-test-data', args: { 'export-csv': true, 'table-id': 'abc' } }, /--table-id must be a numeric id/],
+      [{ command: 'manage-test-data', args: { 'create-table': 'yes', 'table-name': 'T', columns: 'a' } }, /--create-table must be a flag without a value/],
+      [{ command: 'create-environment --name Prod --copy-from abc' }, /--copy-from must be a numeric id \(e\.g\. 12345 or env_12345\)/],
+      [{ command: 'create-environment', args: { name: 'Prod', vars: 'A=1' } }, /unknown flag --vars/],
     ];
     for (const [body, message] of cases) {
       const res = await call(body);
@@ -273,7 +275,8 @@ describe('data commands through POST /commands (schema, structured form, Virtuos
     }
     const flagsFile = await call({ command: 'create-environment', args: { name: 'Prod', 'variables-file': 'vars.json' } });
     assert.equal(flagsFile.status, 422, flagsFile.text);
-    assert.match(flagsFile.body.error.message, /args\.variables/);
+    assert.match(flagsFile.body.error.message, /"files"/);
+    assert.equal(flagsFile.body.error.details[0].flag, 'vars.json');
     const two = await call({ command: 'manage-test-data --get --export-csv --table-id 5' });
     assert.equal(two.status, 422, two.text);
     assert.match(two.body.error.message, /exactly one of --create-table, --import-csv, --export-csv, --get/);

@@ -316,7 +316,7 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
       const body = finished(903);
       const first = await postVirtuoso(body);
       assert.equal(first.status, 202);
-      await db().collection('webhook_deliveries').doc(first.body.deliveryId).update({ expiresAt: new Date(Date.now() - 1000), replays: 3 });
+      await db().collection('webhook_deliveries').doc(first.body.deliveryId).update({ dedupeUntil: new Date(Date.now() - 1000), replays: 3 });
       const again = await postVirtuoso(body);
       assert.equal(again.status, 202, again.text);
       assert.notEqual(again.body.messageId, first.body.messageId);
@@ -324,6 +324,8 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
       assert.equal(record?.messageId, again.body.messageId);
       assert.equal(record?.replays, 0);
       assert.ok(record!.expiresAt.getTime() > Date.now() + 71 * 3600_000);
+      assert.ok(record!.dedupeUntil!.getTime() > Date.now() + 71 * 3600_000);
+      assert.deepEqual(record!.history.map((h) => h.outcome), ['claimed', 'published'], 'the fresh record starts its own history');
       assert.equal((await pull(ARCHIVE)).length, 2);
     });
 
@@ -344,7 +346,7 @@ describe('webhook (integration: Functions Framework + Firestore + Pub/Sub emulat
     const a = await postVirtuoso(finished(1));
     const b = await postVirtuoso(finished(2));
     await pull(ARCHIVE);
-    const listed = await listDeliveries({ limit: 10 });
+    const listed = await listDeliveries({}, 10);
     assert.deepEqual(listed.map((d) => d.key), [b.body.deliveryId, a.body.deliveryId]);
     assert.deepEqual((await listDeliveries({ status: 'published' })).length, 2);
 

@@ -40,6 +40,38 @@ describe('typed JSON for backups (Firestore values that keep their types)', () =
     assert.deepEqual(back.nested, value.nested);
   });
 
+  it('takes only a real Timestamp for a timestamp: a map with a numeric "seconds" stays a map', () => {
+    assert.deepEqual(encodeValue({ seconds: 30, unit: 's' }), { seconds: 30, unit: 's' });
+    assert.deepEqual(encodeValue({ seconds: 30, nanoseconds: 0 }), { seconds: 30, nanoseconds: 0 });
+    // Something with a toDate() but no numeric seconds (not Firestore's Timestamp) is a map too.
+    class Dated {
+      readonly label = 'x';
+      toDate() {
+        return new Date(0);
+      }
+    }
+    assert.deepEqual(encodeValue(new Dated()), { label: 'x' });
+  });
+
+  it('encodes any Uint8Array as bytes, not only a Buffer', () => {
+    assert.deepEqual(encodeValue(new Uint8Array([0, 255])), { $bytes: 'AP8=' });
+  });
+
+  it('encodes a map without a prototype (Object.create(null)) as a map', () => {
+    assert.deepEqual(encodeValue(Object.assign(Object.create(null) as object, { a: 1 })), { a: 1 });
+  });
+
+  it('decodes null, alone or in a field, as null', () => {
+    assert.equal(decodeValue(null, db), null);
+    assert.deepEqual(decodeValue({ a: null, b: [null] }, db), { a: null, b: [null] });
+  });
+
+  it('reads only a one-key object as a tag: a tag name beside other keys is a plain map', () => {
+    assert.deepEqual(decodeValue({ $ref: 'x/y', note: 'n' }, db), { $ref: 'x/y', note: 'n' });
+    assert.deepEqual(decodeValue({ $bytes: 'AP8=', other: 1 }, db), { $bytes: 'AP8=', other: 1 });
+    assert.deepEqual(decodeValue({ only: 'AP8=' }, db), { only: 'AP8=' });
+  });
+
   it('refuses what Firestore cannot hold', () => {
     assert.throws(() => encodeValue(() => 1), /cannot back up a function/);
     assert.throws(() => encodeValue(Symbol('s')), /cannot back up a symbol/);

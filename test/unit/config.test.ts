@@ -1,6 +1,6 @@
 /** Configuration (shared/config.ts): loadConfig is pure, so every case passes its own env. */
 import assert from 'node:assert/strict';
-import { ConfigError, LOG_LEVELS, loadConfig, redisUrlOf, type Config } from '../../shared/config';
+import { ConfigError, getConfig, LOG_LEVELS, loadConfig, redisUrlOf, type Config } from '../../shared/config';
 
 const MINIMAL = { GOOGLE_CLOUD_PROJECT: 'my-project' };
 
@@ -42,9 +42,11 @@ describe('config', () => {
         redisTimeoutMs: 250,
         dependencyTimeoutMs: 2000,
         healthCacheMs: 5000,
-        publishTimeoutMs: 10_000,
+        dependencyDeadlineMs: 5000,
+        publishTimeoutMs: 5000,
         webhookMaxBodyBytes: 256 * 1024,
         webhookDedupeHours: 72,
+        webhookRetentionHours: 72,
         webhookToleranceSeconds: 300,
         secretTtlMs: 60_000,
         virtuosoBaseUrl: undefined,
@@ -57,11 +59,14 @@ describe('config', () => {
         testRunWorkerUrl: undefined,
         testRunPollSeconds: 30,
         testRunLeaseSeconds: 30,
+        commandLeaseSeconds: 30,
         testRunConcurrency: 50,
         virtuosoAppUrl: 'https://app.virtuoso.qa',
         archiveHistoryDays: 30,
         archiveBudgetSeconds: 300,
         backupManagedExport: 'auto',
+        callbackAllowLoopback: false,
+        callbackTimeoutMs: 15_000,
       } satisfies Config);
     });
 
@@ -88,6 +93,7 @@ describe('config', () => {
         PUBLISH_TIMEOUT_MS: '30000',
         WEBHOOK_MAX_BODY_BYTES: '1024',
         WEBHOOK_DEDUPE_HOURS: '720',
+        WEBHOOK_RETENTION_HOURS: '2160',
         WEBHOOK_TOLERANCE_SECONDS: '3600',
         SECRET_TTL_MS: '3600000',
         SECRET_MANAGER_ENDPOINT: 'http://127.0.0.1:8085',
@@ -109,9 +115,19 @@ describe('config', () => {
       assert.equal(config.publishTimeoutMs, 30_000);
       assert.equal(config.webhookMaxBodyBytes, 1024);
       assert.equal(config.webhookDedupeHours, 720);
+      assert.equal(config.webhookRetentionHours, 2160);
       assert.equal(config.webhookToleranceSeconds, 3600);
       assert.equal(config.secretTtlMs, 3_600_000);
       assert.equal(config.secretManagerEndpoint, 'http://127.0.0.1:8085');
+    });
+
+    it('reads CALLBACK_ALLOW_LOOPBACK as true or false only, and CALLBACK_TIMEOUT_MS in its range', () => {
+      const on = loadConfig({ ...MINIMAL, CALLBACK_ALLOW_LOOPBACK: ' TRUE ', CALLBACK_TIMEOUT_MS: '500' });
+      assert.equal(on.callbackAllowLoopback, true);
+      assert.equal(on.callbackTimeoutMs, 500);
+      assert.equal(loadConfig({ ...MINIMAL, CALLBACK_ALLOW_LOOPBACK: 'false' }).callbackAllowLoopback, false);
+      assert.throws(() => loadConfig({ ...MINIMAL, CALLBACK_ALLOW_LOOPBACK: 'yes' }), /CALLBACK_ALLOW_LOOPBACK must be true or false \(got 'yes'\)/);
+      assert.throws(() => loadConfig({ ...MINIMAL, CALLBACK_TIMEOUT_MS: '60000' }), /CALLBACK_TIMEOUT_MS must be an integer between 100 and 30000/);
     });
 
     it('treats empty and blank values as unset (defaults apply)', () => {
@@ -165,6 +181,7 @@ describe('config', () => {
         ['WEBHOOK_MAX_BODY_BYTES', '716801', 'between 1024 and 716800'],
         ['WEBHOOK_DEDUPE_HOURS', '0', 'between 1 and 720'],
         ['WEBHOOK_DEDUPE_HOURS', '721', 'between 1 and 720'],
+        ['WEBHOOK_RETENTION_HOURS', '2161', 'between 1 and 2160'],
         ['WEBHOOK_TOLERANCE_SECONDS', '0', 'between 1 and 3600'],
         ['WEBHOOK_TOLERANCE_SECONDS', '3601', 'between 1 and 3600'],
         ['SECRET_TTL_MS', '-1', 'between 0 and 3600000'],
@@ -242,5 +259,43 @@ describe('config errors never echo credentials', () => {
       () => loadConfig({ GOOGLE_CLOUD_PROJECT: 'p', REDIS_URL: 'http://user:hunter2@cache:6379' }),
       (err: Error) => err.message.includes('REDIS_URL') && !err.message.includes('hunter2') && err.message.includes('//***@'),
     );
+  });
+});
+
+// Cases the mutation tests (npm run test:mutation) showed missing.
+describe('config: blank values, messages and getConfig', () => {
+  it('a blank or padded optional string is trimmed, and blank means unset', () => {
+    assert.equal(loadConfig({ ...MINIMAL, REDIS_HOST: '  ', TASKS_INVOKER_SA: '\t' }).redisHost, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, TASKS_INVOKER_SA: '\t' }).tasksInvokerServiceAccount, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, REDIS_HOST: ' 10.1.2.3 ' }).redisHost, '10.1.2.3');
+  });
+
+  it('a blank integer takes its default (Number("  ") would be 0)', () => {
+    const config = loadConfig({ ...MINIMAL, HEALTH_CACHE_MS: '   ', SECRET_TTL_MS: ' ' });
+    assert.equal(config.healthCacheMs, 5000);
+    assert.equal(config.secretTtlMs, 60_000);
+  });
+
+  it('an empty or blank optional integer is unset, not 0', () => {
+    assert.equal(loadConfig({ ...MINIMAL, VIRTUOSO_ORG_ID: '' }).virtuosoOrgId, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, VIRTUOSO_ORG_ID: '  ' }).virtuosoOrgId, undefined);
+    assert.equal(loadConfig({ ...MINIMAL, VIRTUOSO_ORG_ID: ' 2242 ' }).virtuosoOrgId, 2242);
+  });
+
+  it('a bad URL names the schemes it takes', () => {
+    assertRejected('REDIS_URL', 'http://cache:6379', /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL \(got 'http:\/\/cache:6379'\)$/);
+    assertRejected('STORAGE_ENDPOINT', 'ftp://x', /^STORAGE_ENDPOINT must be a http:\/\/ or https:\/\/ URL \(got 'ftp:\/\/x'\)$/);
+  });
+
+  it('a bug in a parser is thrown as it is, not reported as a bad variable', () => {
+    // Only a parser's own Problem is a configuration problem; a value that is not a string is a bug.
+    assert.throws(() => loadConfig({ ...MINIMAL, REGION: 5 as unknown as string }), (err: Error) => err instanceof TypeError && !(err instanceof ConfigError));
+  });
+
+  it('getConfig loads the process environment once and returns the same frozen object after', () => {
+    const first = getConfig();
+    assert.equal(first.projectId, process.env.GOOGLE_CLOUD_PROJECT);
+    assert.ok(Object.isFrozen(first));
+    assert.equal(getConfig(), first);
   });
 });

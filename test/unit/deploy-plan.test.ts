@@ -302,9 +302,9 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
       const env = flag(args, 'set-env-vars')!.split(',');
       assert.deepEqual(env.slice(0, 3), [`GOOGLE_CLOUD_PROJECT=${P}`, `REGION=${R}`, 'APP_VERSION=abc123']);
       // A function knows the URL of the workers whose queues it enqueues into, and the identity tasks are signed as.
-      const enqueues = fn.uses.enqueues ?? [];
+      const enqueues: readonly string[] = fn.uses.enqueues ?? [];
       assert.equal(env.includes(`COMMAND_WORKER_URL=${url('commandWorker')}`), enqueues.includes('commandExecution'), fn.name);
-      assert.equal(env.includes(`TEST_RUN_WORKER_URL=${url('testRunWorker')}`), enqueues.includes('testExecution'), fn.name);
+      assert.equal(env.includes(`TEST_RUN_WORKER_URL=${url('testRunWorker')}`), enqueues.includes('testExecution') || enqueues.includes('testCallbacks'), fn.name);
       assert.equal(env.includes(`TASKS_INVOKER_SA=${invoker('tasksInvoker')}`), enqueues.length > 0, fn.name);
       // Memorystore: TLS on 6378, the host mapped from its secret, through the connector.
       assert.equal(env.includes('REDIS_TLS=on') && env.includes('REDIS_PORT=6378'), Boolean(fn.uses.redis), fn.name);
@@ -330,7 +330,7 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
       if (s.args.some((a) => /^--member=(allUsers|allAuthenticatedUsers)$/.test(a))) assert.ok(s.args[2].startsWith('remove-'), shellJoin(s.args));
     }
     const invokers = (name: string) => commands(plan, 'functions', 'add-invoker-policy-binding').filter((s) => s.args[3] === name).map((s) => flag(s.args, 'member'));
-    assert.deepEqual(invokers('commandWorker'), [`serviceAccount:${invoker('tasksInvoker')}`]);
+    assert.deepEqual(invokers('commandWorker'), [`serviceAccount:${invoker('tasksInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
     assert.deepEqual(invokers('testRunWorker'), [`serviceAccount:${invoker('tasksInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
     assert.deepEqual(invokers('testRunEvents'), [`serviceAccount:${invoker('pushInvoker')}`]);
     assert.deepEqual(invokers('backup'), [`serviceAccount:${invoker('schedulerInvoker')}`]);
@@ -421,17 +421,17 @@ describe('deploy plan: --only one function and what it needs', () => {
   const base = deployPlan(OPTS);
   const only = (...names: string[]) => deployPlan({ ...OPTS, only: names });
 
-  it('deploys commandWorker (a function of the commands bundle) with its account, secrets, queue, topic and Memorystore', () => {
+  it('deploys commandWorker (a function of the commands bundle) with its account, secrets, queue, topic, Memorystore and sweep', () => {
     const p = only('commandWorker');
     assert.deepEqual(p[0].args.slice(4), ['commands'], 'builds its bundle only');
     assert.deepEqual(commands(p, 'functions', 'deploy').map((s) => s.args[3]), ['commandWorker']);
-    assert.deepEqual(commands(p, 'iam', 'service-accounts', 'create').map((s) => s.args[4]).sort(), ['virtuoso-builder', 'virtuoso-command-worker', 'virtuoso-tasks-invoker']);
+    assert.deepEqual(commands(p, 'iam', 'service-accounts', 'create').map((s) => s.args[4]).sort(), ['virtuoso-builder', 'virtuoso-command-worker', 'virtuoso-scheduler-invoker', 'virtuoso-tasks-invoker']);
     assert.deepEqual(commands(p, 'tasks', 'queues', 'create').map((s) => s.args[4]), ['command-execution'], 'the queue that calls it');
     assert.deepEqual(commands(p, 'pubsub', 'topics', 'create').map((s) => s.args[4]), ['command-events']);
     assert.ok(commands(p, 'redis', 'instances', 'create').length === 1, 'it uses Redis');
     assert.deepEqual(p.filter((s) => s.gate).map((g) => flag(g.args, 'secret')).sort(), ['virtuoso-api-key', 'virtuoso-org-id']);
-    assert.deepEqual(commands(p, 'functions', 'add-invoker-policy-binding').map((s) => flag(s.args, 'member')), [`serviceAccount:${invoker('tasksInvoker')}`]);
-    assert.equal(commands(p, 'scheduler', 'jobs', 'create', 'http').length, 0);
+    assert.deepEqual(commands(p, 'functions', 'add-invoker-policy-binding').map((s) => flag(s.args, 'member')), [`serviceAccount:${invoker('tasksInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
+    assert.deepEqual(commands(p, 'scheduler', 'jobs', 'create', 'http').map((s) => s.args[5]), ['commands-sweep']);
     assert.equal(commands(p, 'pubsub', 'subscriptions', 'create').length, 0);
     assert.equal(commands(p, 'storage', 'buckets', 'create').length, 0, 'it stores no objects');
     // Every step is one the full plan has (the same command), so --only converges nothing else.

@@ -29,11 +29,13 @@ const EXPECTED_STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable_entity: 422,
   rate_limited: 429,
+  request_header_fields_too_large: 431,
   internal: 500,
   unavailable: 503,
 };
@@ -82,7 +84,10 @@ describe('errors', () => {
       assert.equal(forbidden('f').status, 403);
       assert.equal(notFound('n').status, 404);
       assert.deepEqual(conflict('c', { id: 1 }).details, { id: 1 });
+      assert.equal(conflict('c').code, 'conflict');
+      assert.equal(conflict('c').status, 409);
       assert.equal(unprocessable('p').code, 'unprocessable_entity');
+      assert.deepEqual(unprocessable('p', { at: 'goals[0]' }).details, { at: 'goals[0]' });
 
       const tooLarge = payloadTooLarge(1024);
       assert.equal(tooLarge.status, 413);

@@ -257,9 +257,12 @@ describe('log', () => {
       w3c.warn('w3c trace');
       log.debug('plain debug', { sig: 'sha1=${'ab'.repeat(20)}' });
       log.info('multi\\nline', { text: 'a\\nb' });
-      const child = xc.child({ requestId: 'r-1', skipped: undefined });
+      const child = xc.child({ requestId: 'r-1', skipped: undefined, function: 'svc-fn' });
       const err = Object.assign(new Error('boom'), { code: 'ECONNRESET' });
-      child.error('failed', { error: err, 'x-virtuoso-signature': 'sha1=00' });
+      child.error('failed', { error: err, 'x-virtuoso-signature': 'sha1=00',
+        httpRequest: { method: 'POST', url: '/commands?x=1', responseStatusCode: 500, userAgent: 'curl/8', authorization: 'Bearer t' } });
+      function reportWithoutStack() { log.error('the managed export did not start', { error: { code: 7, message: 'PERMISSION_DENIED' } }); }
+      reportWithoutStack();
     `;
 
     interface Run {
@@ -270,11 +273,12 @@ describe('log', () => {
       rawStderr: string;
     }
 
-    function run(env: Record<string, string>): Promise<Run> {
+    /** Runs SCRIPT with `env`; by default as the Cloud Run service `svc-k` at version `v-test`. */
+    function run(env: Record<string, string>, service = true): Promise<Run> {
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ['--require', 'tsx/cjs', '--eval', SCRIPT], {
           cwd: ROOT,
-          env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env },
+          env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...(service ? { K_SERVICE: 'svc-k', APP_VERSION: 'v-test' } : {}), ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let rawStdout = '';
@@ -305,13 +309,13 @@ describe('log', () => {
     it('writes one JSON object per line, and every line ends with a newline', () => {
       assert.equal(debugRun.code, 0, debugRun.rawStderr);
       assert.equal(debugRun.rawStdout.split('\n').length - 1, 4);
-      assert.equal(debugRun.rawStderr.split('\n').length - 1, 1);
+      assert.equal(debugRun.rawStderr.split('\n').length - 1, 2);
       assert.ok(debugRun.rawStdout.endsWith('\n') && debugRun.rawStderr.endsWith('\n'));
     });
 
     it('sends DEBUG, INFO and WARNING to stdout and ERROR to stderr', () => {
       assert.deepEqual(debugRun.stdout.map((e) => e.severity), ['INFO', 'WARNING', 'DEBUG', 'INFO']);
-      assert.deepEqual(debugRun.stderr.map((e) => e.severity), ['ERROR']);
+      assert.deepEqual(debugRun.stderr.map((e) => e.severity), ['ERROR', 'ERROR']);
     });
 
     it('carries severity, message, an ISO time and the redacted fields at the top level', () => {
@@ -327,7 +331,7 @@ describe('log', () => {
 
     it('puts labels under logging.googleapis.com/labels, merged by child(), and omits them when empty', () => {
       assert.deepEqual(debugRun.stdout[0]['logging.googleapis.com/labels'], { service: 'svc' });
-      assert.deepEqual(debugRun.stderr[0]['logging.googleapis.com/labels'], { service: 'svc', requestId: 'r-1' });
+      assert.deepEqual(debugRun.stderr[0]['logging.googleapis.com/labels'], { service: 'svc', requestId: 'r-1', function: 'svc-fn' });
       assert.ok(!('logging.googleapis.com/labels' in debugRun.stdout[1]));
       assert.ok(!('logging.googleapis.com/labels' in debugRun.stdout[2]));
     });
@@ -367,21 +371,45 @@ describe('log', () => {
       assert.equal(entry.text, 'a\nb');
     });
 
-    it('serializes an Error field with name, message, code and stack, and redacts signature keys', () => {
+    it('serializes an Error field with name, message and code, and redacts signature keys', () => {
       const [entry] = debugRun.stderr;
       assert.equal(entry.message, 'failed');
-      const error = entry.error as Record<string, unknown>;
-      assert.equal(error.name, 'Error');
-      assert.equal(error.message, 'boom');
-      assert.equal(error.code, 'ECONNRESET');
-      assert.match(String(error.stack), /^Error: boom\n\s+at /);
+      assert.deepEqual(entry.error, { name: 'Error', message: 'boom', code: 'ECONNRESET' });
       assert.equal(entry['x-virtuoso-signature'], REDACTED);
+    });
+
+    it('writes an ERROR with a stack as an Error Reporting event: stack_trace, serviceContext, context.httpRequest', () => {
+      const [entry] = debugRun.stderr;
+      assert.match(String(entry.stack_trace), /^Error: boom\n\s+at /);
+      assert.deepEqual(entry.serviceContext, { service: 'svc-k', version: 'v-test' });
+      assert.deepEqual(entry.context, {
+        httpRequest: { method: 'POST', url: '/commands?x=1', responseStatusCode: 500, userAgent: 'curl/8', authorization: REDACTED },
+      });
+      assert.equal(entry['@type'], undefined, 'a stack is enough for Error Reporting');
+      assert.equal(entry.httpRequest, undefined, 'the request is under context, not a top-level field');
+    });
+
+    it('types an ERROR without a stack as a ReportedErrorEvent, located where log.error was called', () => {
+      const entry = debugRun.stderr[1];
+      assert.equal(entry['@type'], 'type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent');
+      assert.equal(entry.message, 'the managed export did not start');
+      assert.deepEqual(entry.serviceContext, { service: 'svc-k', version: 'v-test' });
+      const location = (entry.context as { reportLocation: { filePath: string; lineNumber: number; functionName: string } }).reportLocation;
+      assert.equal(location.functionName, 'reportWithoutStack');
+      assert.ok(location.lineNumber > 0, JSON.stringify(location));
+      assert.equal(entry.stack_trace, undefined);
+    });
+
+    it('names the service by the function label when K_SERVICE is not set', async () => {
+      const r = await run({ GOOGLE_CLOUD_PROJECT: PROJECT, LOG_LEVEL: 'error', APP_VERSION: 'v2' }, false);
+      assert.deepEqual(r.stderr[0].serviceContext, { service: 'svc-fn', version: 'v2' });
+      assert.deepEqual(r.stderr[1].serviceContext, { service: 'virtuoso-api-cli', version: 'v2' });
     });
 
     it('filters by LOG_LEVEL: warn keeps WARNING and ERROR', async () => {
       const r = await run({ GOOGLE_CLOUD_PROJECT: PROJECT, LOG_LEVEL: 'warn' });
       assert.deepEqual(r.stdout.map((e) => e.message), ['w3c trace']);
-      assert.deepEqual(r.stderr.map((e) => e.severity), ['ERROR']);
+      assert.deepEqual(r.stderr.map((e) => e.severity), ['ERROR', 'ERROR']);
     });
 
     it('filters by LOG_LEVEL: info drops DEBUG; error keeps only ERROR; silent writes nothing', async () => {
@@ -389,8 +417,8 @@ describe('log', () => {
         ['info', 'error', 'silent'].map((LOG_LEVEL) => run({ GOOGLE_CLOUD_PROJECT: PROJECT, LOG_LEVEL })),
       );
       assert.deepEqual(info.stdout.map((e) => e.severity), ['INFO', 'WARNING', 'INFO']);
-      assert.equal(info.stderr.length, 1);
-      assert.deepEqual([error.stdout.length, error.stderr.length], [0, 1]);
+      assert.equal(info.stderr.length, 2);
+      assert.deepEqual([error.stdout.length, error.stderr.length], [0, 2]);
       assert.equal(silent.rawStdout + silent.rawStderr, '');
     });
 
@@ -398,7 +426,7 @@ describe('log', () => {
       const r = await run({ GOOGLE_CLOUD_PROJECT: PROJECT, LOG_LEVEL: 'bogus' });
       assert.deepEqual(r.stdout.map((e) => e.severity), ['INFO', 'WARNING', 'INFO']);
       assert.equal(r.stdout[0]['logging.googleapis.com/trace'], `projects/${PROJECT}/traces/${TRACE_ID}`);
-      assert.equal(r.stderr.length, 1);
+      assert.equal(r.stderr.length, 2);
     });
   });
 });

@@ -72,6 +72,9 @@ describe('webhook signatures', () => {
       assertUnauthenticated(() => verifyVirtuoso(body, hex, [secret]), /sha1=<40 hex digits>/);
       assertUnauthenticated(() => verifyVirtuoso(body, `sha256=${hex}`, [secret]));
       assertUnauthenticated(() => verifyVirtuoso(body, `sha1:${hex}`, [secret]));
+      // The prefix must start the header: anything before it is not the Virtuoso format.
+      assertUnauthenticated(() => verifyVirtuoso(body, `xsha1=${hex}`, [secret]), /sha1=<40 hex digits>/);
+      assertUnauthenticated(() => verifyVirtuoso(body, `sha256,sha1=${hex}`, [secret]), /sha1=<40 hex digits>/);
     });
 
     it('rejects a missing or empty header', () => {
@@ -163,6 +166,26 @@ describe('webhook signatures', () => {
         p.header['webhook-timestamp'] = ts;
         assertUnauthenticated(() => p.verify());
       }
+    });
+
+    it('a timestamp that is not plain decimal seconds is refused before any signature is checked', () => {
+      // Each of these reads as 1700000000 (or near it) to Number(): only digits, at most 12, pass.
+      for (const ts of [`+${now}`, `${now}.0`, `${now}e0`, ` ${now}`, `${now}\n`, `${now}000`, '0x6553f100']) {
+        const p = new TestPayload();
+        p.header['webhook-timestamp'] = ts;
+        assertUnauthenticated(() => p.verify(), /Unix seconds/);
+      }
+    });
+
+    it('signs the timestamp as the header carries it: a signature made for 1700000000 does not verify as 001700000000', () => {
+      const p = new TestPayload();
+      p.header['webhook-timestamp'] = `00${now}`;
+      assertUnauthenticated(() => p.verify(), /does not match/);
+      // What the sender signed is "{id}.{header text}.{body}" (the spec's content to sign), so a
+      // signature over the header's own text verifies, and reports the time it stands for.
+      const mac = createHmac('sha256', Buffer.from(defaultSecret, 'base64')).update(`${p.id}.00${now}.${p.payload}`).digest('base64');
+      p.header['webhook-signature'] = `v1,${mac}`;
+      assert.equal(p.verify().timestamp, now);
     });
 
     it('an invalid signature raises an error', () => {
@@ -312,5 +335,10 @@ describe('Standard Webhooks secrets too short to trust', () => {
       assert.throws(() => verifyStandard(body, headers, [weak], 300, now), (e: AppError) => e.status === 401);
     }
     assert.deepEqual(usableStandardSecrets(['whsec_', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']), ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']);
+  });
+
+  it('the shortest usable key is 16 bytes: one byte less is refused', () => {
+    const key = (bytes: number) => `whsec_${Buffer.alloc(bytes, 7).toString('base64')}`;
+    assert.deepEqual(usableStandardSecrets([key(15), key(16), key(17)]), [key(16), key(17)]);
   });
 });

@@ -410,7 +410,7 @@ describe('test definition: problems, with their path and place', () => {
     );
     assert.equal(onlyProblem({ assert: { equals: 'Total' } }).message, "assert equals: missing 'value' (the expected value)");
     assert.equal(onlyProblem({ assert: { matches: 'Total', value: '[' } }).message, "assert matches needs a valid regular expression (got '[')");
-    assert.equal(onlyProblem({ step: 'step-interact.click', args: { selector: 'x', force: true } }).message, "step step-interact.click: unknown argument 'force'; allowed: selector");
+    assert.equal(onlyProblem({ step: 'step-interact.click', args: { selector: 'x', force: true } }).message, "step step-interact.click: unknown argument 'force'; allowed: selector, variable, position, element-type");
     assert.equal(onlyProblem({ navigate: 'not a url' }).message, "navigate needs an absolute http(s) URL (got 'not a url')");
     assert.equal(onlyProblem({ dialog: { confirm: 'maybe' } }).message, "dialog confirm takes accept or reject, not 'maybe'");
     assert.equal(onlyProblem({ click: { selector: 'x' } }).message, 'click needs a selector (hint text or CSS), not a map');

@@ -1,8 +1,9 @@
-/** The test-run report (shared/testruns/report.ts): report.json's RunReport and junit.xml. */
+/** The test-run report: report.json's RunReport (shared/testruns/report.ts) and junit.xml (shared/testruns/junit.ts). */
 import assert from 'node:assert/strict';
 import { Executions } from '../../scripts/virtuoso-sandbox/executions';
 import { SandboxState } from '../../scripts/virtuoso-sandbox/model';
-import { buildReport, junitXml, mapOutcome, xmlSafe, type BuiltGoal, type ReportInput, type RunReport } from '../../shared/testruns/report';
+import { junitXml, xmlSafe } from '../../shared/testruns/junit';
+import { buildReport, mapOutcome, type BuiltGoal, type ReportInput, type RunReport } from '../../shared/testruns/report';
 
 // --- a tiny, strict XML 1.0 parser: well-formedness check plus a tree to assert on ----------------
 
@@ -514,6 +515,25 @@ describe('test-run report', () => {
       const derived = passingExecution();
       delete ((derived[4002] as ReturnType<typeof xjourney>).cases[1] as { outcome?: unknown }).outcome;
       assert.equal(checkpointOf(buildReport(input({ 8001: derived })), 'Logout', 'Log out').outcome, 'passed');
+    });
+
+    it('a checkpoint without an outcome is passed only when every step passed or was skipped (never a false green)', () => {
+      const outcomeFromSteps = (...outcomes: (string | null)[]) => {
+        const exec = passingExecution();
+        const logout = exec[4002] as ReturnType<typeof xjourney>;
+        logout.cases = [nav(), xcase(5004, 'Log out', 'PASS', outcomes.map((o, i) => xstep(6006 + i, 'CLICK', '', o)))];
+        delete (logout.cases[1] as { outcome?: unknown }).outcome;
+        const steps = outcomes.map((_, i) => ({ stepId: String(6006 + i), label: `step ${i}` }));
+        const goals = definition();
+        goals[0].journeys[1].checkpoints[0].steps = steps;
+        const cp = checkpointOf(buildReport(input({ 8001: exec }, goals)), 'Logout', 'Log out');
+        return [cp.outcome, cp.error];
+      };
+      assert.deepEqual(outcomeFromSteps('PASS', null), ['unknown', 'Virtuoso reported no outcome for the checkpoint']);
+      assert.deepEqual(outcomeFromSteps(null, 'PASS'), ['unknown', 'Virtuoso reported no outcome for the checkpoint']);
+      assert.deepEqual(outcomeFromSteps('PASS', 'SKIP'), ['passed', undefined]);
+      assert.deepEqual(outcomeFromSteps('SKIP', 'SKIP'), ['skipped', undefined]);
+      assert.deepEqual(outcomeFromSteps(), ['unknown', 'Virtuoso reported no outcome for the checkpoint']);
     });
 
     it('includes journeys of the job the run did not build, and tolerates an un-unwrapped {success, map} envelope', () => {
