@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Executions } from '../../scripts/virtuoso-sandbox/executions';
 import { SandboxState } from '../../scripts/virtuoso-sandbox/model';
 import { junitXml, xmlSafe } from '../../shared/testruns/junit';
-import { buildReport, mapOutcome, type BuiltGoal, type ReportInput, type RunReport } from '../../shared/testruns/report';
+import { buildReport, mapOutcome, type BuiltGoal, type CheckpointReport, type Outcome as ReportOutcome, type ReportInput, type RunReport, type StepReport } from '../../shared/testruns/report';
 
 // --- a tiny, strict XML 1.0 parser: well-formedness check plus a tree to assert on ----------------
 
@@ -677,6 +677,98 @@ describe('test-run report', () => {
       assert.ok(failure.text.includes(`Error: boom ${expected}`));
       assert.ok(child(testcase, 'system-out')!.text.includes(`[FAIL] 1. ${expected} [step 6002]`));
       assertCountsConsistent(root, report);
+    });
+
+    it('keeps surrogate pairs at both ends of their ranges and replaces every unpaired half', () => {
+      assert.equal(xmlSafe('\uD800\uDC00 \uDBFF\uDFFF'), '\uD800\uDC00 \uDBFF\uDFFF');
+      assert.equal(xmlSafe('\uD800\uE000'), '\uFFFD\uE000', 'a high surrogate before a non-surrogate');
+      assert.equal(xmlSafe('\uDC00\uD800'), '\uFFFD\uFFFD', 'a low surrogate before a high one is no pair');
+      assert.equal(xmlSafe('a\uD800'), 'a\uFFFD', 'a high surrogate at the end');
+      assert.equal(xmlSafe('\uDFFF'), '\uFFFD');
+    });
+
+    it('renders what a report leaves out by leaving it out: the whole document of a sparse report', () => {
+      const step = (position: number, label: string, outcome: ReportOutcome, extra: Partial<StepReport> = {}): StepReport => ({ position, label, builtByRun: true, outcome, ...extra });
+      const checkpoints: CheckpointReport[] = [
+        {
+          name: 'Passed', builtByRun: true, outcome: 'passed', durationMs: 1234,
+          steps: [step(1, 'click: A', 'passed', { stepId: '61' }), step(2, 'NAVIGATE x', 'passed', { builtByRun: false })],
+        },
+        { name: 'Failed bare', checkpointId: '52', link: 'https://app.virtuoso.qa/#/checkpoint/52', builtByRun: true, outcome: 'failed', steps: [] },
+        {
+          name: 'Failed at a step', builtByRun: true, outcome: 'failed', failure: { stepLabel: 'write: B', message: 'nope' },
+          steps: [step(1, 'write: B', 'failed', { error: 'nope' })],
+        },
+        {
+          name: 'Failed fully', builtByRun: true, outcome: 'failed', link: 'L56',
+          failure: { stepLabel: 'click: X', stepId: '66', stepPosition: 2, action: 'CLICK', message: 'gone' }, steps: [],
+        },
+        { name: 'Unknown bare', checkpointId: '54', builtByRun: false, outcome: 'unknown', steps: [step(1, 'Step', 'unknown', { builtByRun: false, error: 'why' })] },
+        { name: 'Unknown linked', checkpointId: '55', link: 'L55', builtByRun: true, outcome: 'unknown', error: 'lost', steps: [] },
+      ];
+      const counts = { checkpoints: 6, steps: 4, passed: 1, failed: 3, skipped: 0, unknown: 2 };
+      const report: RunReport = {
+        schemaVersion: 1,
+        run: { id: 'run_9', name: 'Sparse', createdAt: 'not a date', finishedAt: 'not a date' },
+        outcome: 'failed',
+        counts: { journeys: 1, ...counts },
+        stepCounts: { passed: 2, failed: 1, skipped: 0, unknown: 1 },
+        durationMs: 1500,
+        goals: [{ name: 'G', outcome: 'failed', journeys: [{ name: 'J', builtByRun: false, outcome: 'failed', counts, checkpoints }] }],
+      };
+      const expected = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<testsuites name="Sparse" tests="6" failures="3" errors="2" skipped="0" time="1.500">',
+        '  <testsuite name="G / J" tests="6" failures="3" errors="2" skipped="0" time="0.000" id="0" package="G">',
+        '    <properties>',
+        '      <property name="run.id" value="run_9"/>',
+        '      <property name="run.name" value="Sparse"/>',
+        '      <property name="builtByRun" value="false"/>',
+        '      <property name="outcome" value="failed"/>',
+        '    </properties>',
+        '    <testcase classname="G / J" name="Passed" time="1.234">',
+        '      <system-out>Checkpoint: Passed',
+        '[PASS] 1. click: A [step 61]',
+        '[PASS] 2. NAVIGATE x (not built by the run)</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Failed bare" time="0.000">',
+        '      <failure message="The checkpoint failed (the report gives no reason)" type="FAIL">Error: The checkpoint failed (the report gives no reason)',
+        'Checkpoint: https://app.virtuoso.qa/#/checkpoint/52</failure>',
+        '      <system-out>Checkpoint: Failed bare [52]',
+        'Link: https://app.virtuoso.qa/#/checkpoint/52</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Failed at a step" time="0.000">',
+        '      <failure message="write: B: nope" type="FAIL">Failing step: ?. write: B',
+        'Error: nope</failure>',
+        '      <system-out>Checkpoint: Failed at a step',
+        '[FAIL] 1. write: B - nope</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Failed fully" time="0.000">',
+        '      <failure message="click: X: gone" type="CLICK">Failing step: 2. click: X',
+        'Action: CLICK',
+        'Virtuoso step id: 66',
+        'Error: gone',
+        'Checkpoint: L56</failure>',
+        '      <system-out>Checkpoint: Failed fully',
+        'Link: L56</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Unknown bare" time="0.000">',
+        '      <error message="Unknown outcome" type="UNKNOWN">Error: Unknown outcome</error>',
+        '      <system-out>Checkpoint: Unknown bare [54] (not built by the run)',
+        '[????] 1. Step (not built by the run) - why</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Unknown linked" time="0.000">',
+        '      <error message="lost" type="UNKNOWN">Error: lost',
+        'Checkpoint: L55</error>',
+        '      <system-out>Checkpoint: Unknown linked [55]',
+        'Link: L55</system-out>',
+        '    </testcase>',
+        '  </testsuite>',
+        '</testsuites>',
+        '',
+      ].join('\n');
+      assert.equal(junitXml(report), expected);
+      assertCountsConsistent(parseXml(expected), report);
     });
 
     it('is deterministic: the same input gives the same bytes, and the input is not changed', () => {
