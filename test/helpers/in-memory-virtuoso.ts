@@ -25,8 +25,8 @@ export class InMemoryVirtuoso extends VirtuosoClient {
   /** Calls in flight now, and at most. */
   inFlight = 0;
   maxInFlight = 0;
-  /** Throw to fail a call before Virtuoso sees it. */
-  before?: (call: string) => void;
+  /** Throw to fail a call before Virtuoso sees it; return a promise to hold it until then. */
+  before?: (call: string) => void | Promise<void>;
   /** Throw to lose a call's answer after Virtuoso acted on it. */
   after?: (call: string) => void;
 
@@ -42,7 +42,7 @@ export class InMemoryVirtuoso extends VirtuosoClient {
     try {
       // Answer on a later turn of the event loop, as a network would, so calls overlap.
       await new Promise((resolve) => setImmediate(resolve));
-      this.before?.(call);
+      await this.before?.(call);
       const found = findRoute(method, path);
       if (!found) throw new VirtuosoApiError(`${call}: no such route`, 404, '404', false, undefined, call);
       const query = new URLSearchParams();
