@@ -1,44 +1,15 @@
 /**
  * The build scheduler (shared/testruns/build.ts) with the handlers of shared/testruns/operations.ts,
- * against an in-memory Virtuoso (test/helpers/in-memory-virtuoso.ts), a recorder that keeps the
- * run's document in memory, and claims in a map: fresh builds, concurrency and order, stops, crashes
- * and the resumes after them (nothing created twice).
+ * in the harness of test/helpers/test-run-harness.ts (an in-memory Virtuoso, the run's document in
+ * memory, claims in a map): fresh builds, concurrency and order, stops, crashes and the resumes
+ * after them (nothing created twice). The handlers' own cases are in test-run-operations.test.ts.
  */
 import assert from 'node:assert/strict';
 import { AppError } from '../../shared/errors';
-import { Logger } from '../../shared/log';
-import { buildRun, type BuildInput, type BuildResult } from '../../shared/testruns/build';
 import { parseDefinition, type TestDefinition } from '../../shared/testruns/definition';
-import { buildPlan, type Plan } from '../../shared/testruns/plan';
-import { recordedIds } from '../../shared/testruns/store';
-import { InMemoryVirtuoso, refusedStep, timeout } from '../helpers/in-memory-virtuoso';
-
-const ORG = 2242;
-
-/** One goal: a reused first journey (navigation checkpoint with two steps, then Cart with two) and a second journey. */
-function definition(options: Record<string, unknown> = {}): TestDefinition {
-  return parseDefinition({
-    name: 'Run',
-    project: 'Shop',
-    options,
-    goals: [
-      {
-        name: 'Store',
-        url: 'https://shop.example.com',
-        journeys: [
-          {
-            name: 'Buy',
-            checkpoints: [
-              { name: 'Home', steps: [{ click: 'Login' }, { key: 'Enter' }] },
-              { name: 'Cart', steps: [{ click: 'Add' }, { key: 'Tab' }] },
-            ],
-          },
-          { name: 'Search', checkpoints: [{ name: 'Find', steps: [{ key: 'Enter' }] }] },
-        ],
-      },
-    ],
-  });
-}
+import type { Plan } from '../../shared/testruns/plan';
+import { refusedStep, timeout } from '../helpers/in-memory-virtuoso';
+import { built, closeHarnesses, definition, EXPECTED_BUILD, harness, lostAnswer, rejected, within } from '../helpers/test-run-harness';
 
 /** The first journey's navigation checkpoint with one step; the second journey's checkpoint with five. */
 function longSecondJourney(): TestDefinition {
@@ -74,124 +45,8 @@ function elevenOfEach(): TestDefinition {
   });
 }
 
-/** Resolves to `p`'s value, or to 'still waiting' after `ms`. */
-async function within<T>(ms: number, p: Promise<T>): Promise<T | 'still waiting'> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The run's Firestore document, kept in memory: what a resumed attempt reads back. */
-class MemoryRecorder {
-  doc: Record<string, unknown> = {};
-  /** What the last flush made durable. */
-  durable: Record<string, unknown> = {};
-  abandoned = false;
-  set(fields: Record<string, unknown>): void {
-    if (!this.abandoned) Object.assign(this.doc, fields);
-  }
-  async flush(): Promise<void> {
-    this.durable = { ...this.doc };
-  }
-  abandon(): void {
-    this.abandoned = true;
-  }
-  /** What store.ts's recordedIds reads from the document: `ids.<key>` fields and `steps.<checkpoint>` lists. */
-  ids(): Record<string, string> {
-    const ids: Record<string, string> = {};
-    const steps: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.doc)) {
-      if (k.startsWith('ids.')) ids[k.slice(4)] = v as string;
-      if (k.startsWith('steps.')) steps[k.slice(6)] = v as string;
-    }
-    return recordedIds({ ids, steps });
-  }
-  refused(): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.doc).filter(([k]) => k.startsWith('refused.')).map(([k, v]) => [k.slice(8), v as string]));
-  }
-  executeSentAt(): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.doc).filter(([k]) => k.startsWith('executeSentAt.')).map(([k, v]) => [k.slice(14), v as string]));
-  }
-}
-
-interface Harness {
-  api: InMemoryVirtuoso;
-  recorder: MemoryRecorder;
-  claims: Map<string, string>;
-  def: TestDefinition;
-  plan: Plan;
-  /** One attempt; a later one resumes from what the recorder holds. */
-  attempt(overrides?: Partial<BuildInput>): Promise<BuildResult>;
-}
-
-const harnesses: InMemoryVirtuoso[] = [];
-function harness(def = definition(), execute = true): Harness {
-  const api = new InMemoryVirtuoso();
-  harnesses.push(api);
-  const recorder = new MemoryRecorder();
-  const claims = new Map<string, string>();
-  const plan = buildPlan(def, { execute });
-  let attempts = 0;
-  return {
-    api, recorder, claims, def, plan,
-    attempt(overrides = {}) {
-      attempts++;
-      return buildRun({
-        runId: 'run-1', def, plan, api, orgId: ORG,
-        ids: recorder.ids(), refused: recorder.refused(), executeSentAt: recorder.executeSentAt(),
-        resume: attempts > 1, recorder,
-        // claims.ts: the first run to claim a goal owns it.
-        claimGoal: async (goalId, runId) => (claims.get(goalId) ?? claims.set(goalId, runId).get(goalId)) === runId,
-        concurrency: 4, stopReason: () => undefined, beforeExecute: async () => undefined,
-        log: new Logger({ test: 'build' }),
-        ...overrides,
-      });
-    },
-  };
-}
-
-/** What Virtuoso holds for the project: goal names, and per journey its checkpoints (title: step actions). */
-function built(api: InMemoryVirtuoso) {
-  const s = api.state;
-  return {
-    projects: [...s.projects.values()].map((p) => p.name),
-    goals: [...s.goals.values()].map((g) => g.name),
-    journeys: [...s.journeys.values()].map((j) => ({
-      title: j.title,
-      checkpoints: j.caseIds.map((id) => {
-        const c = s.checkpoint(id);
-        return `${c.title}: ${c.stepIds.map((sid) => s.step(sid).action).join(' ')}`;
-      }),
-    })),
-  };
-}
-
-const EXPECTED_BUILD = {
-  projects: ['Shop'],
-  goals: ['Store'],
-  journeys: [
-    { title: 'Buy', checkpoints: ['Navigation: NAVIGATE CLICK KEY', 'Cart: CLICK KEY'] },
-    { title: 'Search', checkpoints: ['Navigation: NAVIGATE CLICK KEY', 'Find: KEY'] },
-  ],
-};
-
-async function rejected(p: Promise<unknown>): Promise<AppError | Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected the build to fail');
-}
-
 describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => {
-  afterEach(() => {
-    for (const api of harnesses.splice(0)) api.close();
-  });
+  afterEach(closeHarnesses);
 
   it('builds a definition: every operation once, every id recorded, steps as lists per checkpoint', async () => {
     const h = harness();
@@ -366,21 +221,6 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     assert.equal(err.message, `The plan could not finish: ${h.plan.operations.length - 1} operations are waiting on each other`);
   });
 
-  /** First attempt: the answer of the `nth` `call` is lost (Virtuoso acted); the second attempt resumes. */
-  async function lostAnswer(call: string, nth = 1, h = harness()) {
-    let seen = 0;
-    h.api.after = (c) => {
-      if (c === call && ++seen === nth) throw timeout(c);
-    };
-    await rejected(h.attempt({ concurrency: 1 }));
-    assert.ok(seen >= nth, `${call} was made ${nth} times`);
-    const firstAttempt = h.api.calls.length;
-    const result = await h.attempt({ concurrency: 1 });
-    assert.equal(result.outcome, 'done');
-    assert.deepEqual(h.recorder.ids(), (result as { ids: Record<string, string> }).ids, 'the document holds every id, read back as keyed');
-    return { h, result, resumed: h.api.calls.slice(firstAttempt) };
-  }
-
   describe('resume: what an attempt created but could not record is adopted, nothing is created twice', () => {
 
     it('a step', async () => {
@@ -392,7 +232,7 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
 
     it('a step after others of its checkpoint were recorded', async () => {
       // The fourth step made is the navigation checkpoint's second (the first is recorded).
-      const { h, resumed } = await lostAnswer('POST /teststeps', 4);
+      const { h, resumed } = await lostAnswer('POST /teststeps', { nth: 4 });
       assert.deepEqual(built(h.api), EXPECTED_BUILD);
       assert.deepEqual(resumed, ['GET /testcases/5001', 'GET /testcases/5002', 'POST /teststeps', 'POST /goals/2001/snapshots/3001/execute'], "the lost step adopted, Cart's second sent");
       assert.equal(h.recorder.doc['progress.stepsCreated'], 5, 'the recorded steps counted, the adopted one added');
@@ -428,10 +268,10 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     });
 
     it('an execution', async () => {
-      const { h, result } = await lostAnswer('POST /goals/2001/snapshots/3001/execute');
+      const { h, ids } = await lostAnswer('POST /goals/2001/snapshots/3001/execute');
       assert.equal(h.api.executions.jobs.size, 1);
       assert.equal(h.api.count('POST /goals/2001/snapshots/3001/execute'), 1);
-      assert.equal((result as { ids: Record<string, string> }).ids.g0exec, String([...h.api.executions.jobs.keys()][0]));
+      assert.equal(ids.g0exec, String([...h.api.executions.jobs.keys()][0]));
     });
 
     it('never a same-named goal that another run claimed', async () => {
@@ -478,7 +318,7 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
       h.api.before = (call) => {
         if (call === 'POST /teststeps' && h.api.count(call) === 1) throw refusedStep(call);
       };
-      await lostAnswer('POST /goals/2001/snapshots/3001/execute', 1, h);
+      await lostAnswer('POST /goals/2001/snapshots/3001/execute', { h });
       assert.equal(h.api.count('POST /teststeps'), 5, 'one refused, four created, none again');
       const navigation = 'Navigation: NAVIGATE KEY';
       assert.deepEqual(built(h.api).journeys.map((j) => j.checkpoints[0]), [navigation, navigation]);
