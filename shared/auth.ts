@@ -7,22 +7,33 @@
  * The stored hash is compared with the computed one in constant time. Lookups are cached in
  * memory for KEY_CACHE_MS, so a revocation reaches warm instances within that time.
  *
- * Rate limits: a fixed one-minute window per key's user and endpoint in Redis
- * (`rate_limit:{userId}:{endpoint}`), the seed's 1000/min by default. Over the limit → 429 with
- * Retry-After and the IETF `RateLimit-*` headers. Redis down → the request is allowed (the cache
- * is optional) and a warning is logged.
+ * Rate limits, two policies counted together in Redis: a fixed one-minute window per key's user
+ * and endpoint (`rate_limit:{userId}:{endpoint}`, the seed's 1000/min by default) and a daily
+ * quota per key (`quota:{keyHash}:{UTC day}`, 100,000/day by default; the counts are kept a month,
+ * which is the usage a tenant's admin reads). A key may set its own of either (`limits`). Over
+ * either → 429 with Retry-After naming the policy; every answer carries the IETF `RateLimit-*`
+ * headers of the policy closest to its limit and `RateLimit-Policy` listing both. Redis down → the
+ * request is allowed (the cache is optional) and a warning is logged.
  */
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { cacheKeys, cacheTtlSeconds, warn as warnCache, withRedis } from './cache';
-import { AppError, forbidden, unauthenticated } from './errors';
+import { getConfig } from './config';
+import { AppError, dependencyError, forbidden, unauthenticated } from './errors';
 import { collections, db, firestoreCall } from './firestore';
+
+/** A key's own limits, in place of the deployment's defaults. */
+export interface KeyLimits {
+  perMinute?: number;
+  perDay?: number;
+}
 
 export interface Principal {
   keyHash: string;
   tenantId: string;
   userId: string;
   scopes: string[];
+  limits?: KeyLimits;
 }
 
 export interface ApiKeyRecord extends Principal {
@@ -39,7 +50,7 @@ const KEY_CACHE_MS = 30_000;
 export const hashKey = (key: string): string => hash('sha256', key, 'hex');
 
 /** A new key: the plaintext (shown once) and the record stored under its hash. */
-export function newApiKey(owner: { tenantId: string; userId: string; scopes: string[]; name?: string }): { key: string; record: ApiKeyRecord } {
+export function newApiKey(owner: { tenantId: string; userId: string; scopes: string[]; name?: string; limits?: KeyLimits }): { key: string; record: ApiKeyRecord } {
   const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   return { key, record: { keyHash: hashKey(key), ...owner, active: true, createdAt: new Date(), revokedAt: null } };
 }
@@ -92,7 +103,7 @@ export async function authenticate(headers: IncomingHttpHeaders, requiredScope?:
   if (requiredScope && !record.scopes.includes(requiredScope) && !record.scopes.includes('admin')) {
     throw forbidden(`This API key lacks the '${requiredScope}' scope`);
   }
-  return { keyHash: record.keyHash, tenantId: record.tenantId, userId: record.userId, scopes: record.scopes };
+  return { keyHash: record.keyHash, tenantId: record.tenantId, userId: record.userId, scopes: record.scopes, ...(record.limits ? { limits: record.limits } : {}) };
 }
 
 export interface RateLimitResult {
@@ -102,38 +113,100 @@ export interface RateLimitResult {
   headers: Record<string, string>;
 }
 
-/** The seed's default: 1000 requests per minute per user and endpoint. */
-export const DEFAULT_RATE_LIMIT = 1000;
+const DAY_SECONDS = 24 * 3600;
 
-/** Counts the request; throws 429 (with Retry-After and RateLimit-* headers) past `limit`. */
-export async function rateLimit(userId: string, endpoint: string, limit = DEFAULT_RATE_LIMIT): Promise<RateLimitResult> {
-  const key = cacheKeys.rateLimit(userId, endpoint);
-  let count: number;
-  let ttl: number;
+/** A UTC day as `yyyymmdd`, the daily quota's window. */
+export const quotaDay = (at = new Date()) => at.toISOString().slice(0, 10).replace(/-/g, '');
+
+interface PolicyState {
+  name: 'minute' | 'day';
+  limit: number;
+  windowSeconds: number;
+  count: number;
+  resetSeconds: number;
+}
+
+/**
+ * Counts the request against the per-minute limit (per user and endpoint) and the daily quota (per
+ * key); throws 429 (with Retry-After and RateLimit-* headers) past either.
+ */
+export async function rateLimit(principal: Principal, endpoint: string): Promise<RateLimitResult> {
+  const config = getConfig();
+  const perMinute = principal.limits?.perMinute ?? config.rateLimitPerMinute;
+  const perDay = principal.limits?.perDay ?? config.quotaPerDay;
+  const minuteKey = cacheKeys.rateLimit(principal.userId, endpoint);
+  const dayKey = cacheKeys.quota(principal.keyHash, quotaDay());
+  let replies: unknown[];
   try {
-    [count, ttl] = await withRedis(async (c) => {
-      const replies = await c.multi().incr(key).expire(key, cacheTtlSeconds.rateLimit, 'NX').ttl(key).exec();
-      return [Number(replies[0]), Number(replies[2])] as [number, number];
-    });
+    replies = await withRedis((c) =>
+      c.multi().incr(minuteKey).expire(minuteKey, cacheTtlSeconds.rateLimit, 'NX').ttl(minuteKey).incr(dayKey).expire(dayKey, cacheTtlSeconds.quota, 'NX').exec(),
+    );
   } catch (err) {
     warnCache('rate limiter unavailable; request allowed', err, { endpoint });
-    return { limit, remaining: limit, resetSeconds: cacheTtlSeconds.rateLimit, headers: {} };
+    return { limit: perMinute, remaining: perMinute, resetSeconds: cacheTtlSeconds.rateLimit, headers: {} };
   }
-  const resetSeconds = ttl > 0 ? ttl : cacheTtlSeconds.rateLimit;
-  const remaining = Math.max(0, limit - count);
+  const ttl = Number(replies[2]);
+  const policies: PolicyState[] = [
+    { name: 'minute', limit: perMinute, windowSeconds: cacheTtlSeconds.rateLimit, count: Number(replies[0]), resetSeconds: ttl > 0 ? ttl : cacheTtlSeconds.rateLimit },
+    // The day ends at the next UTC midnight.
+    { name: 'day', limit: perDay, windowSeconds: DAY_SECONDS, count: Number(replies[3]), resetSeconds: Math.max(1, DAY_SECONDS - Math.floor((Date.now() / 1000) % DAY_SECONDS)) },
+  ];
+  const remaining = (p: PolicyState) => Math.max(0, p.limit - p.count);
+  // The policy that binds: one already exceeded, else the one with the fewest requests left.
+  const bound = policies.find((p) => p.count > p.limit) ?? policies.reduce((a, b) => (remaining(b) < remaining(a) ? b : a));
   const headers = {
-    'RateLimit-Limit': String(limit),
-    'RateLimit-Remaining': String(remaining),
-    'RateLimit-Reset': String(resetSeconds),
-    'RateLimit-Policy': `${limit};w=${cacheTtlSeconds.rateLimit}`,
+    'RateLimit-Limit': String(bound.limit),
+    'RateLimit-Remaining': String(remaining(bound)),
+    'RateLimit-Reset': String(bound.resetSeconds),
+    'RateLimit-Policy': policies.map((p) => `${p.limit};w=${p.windowSeconds};name="${p.name}"`).join(', '),
   };
-  if (count > limit) {
-    throw new AppError('rate_limited', `Rate limit of ${limit} requests per minute exceeded for ${endpoint}`, {
-      retryAfterSeconds: resetSeconds,
-      headers,
-    });
+  if (bound.count > bound.limit) {
+    const what =
+      bound.name === 'minute'
+        ? `Rate limit of ${bound.limit} requests per minute exceeded for ${endpoint}`
+        : `Daily quota of ${bound.limit} requests exceeded for this API key (it resets at 00:00 UTC)`;
+    throw new AppError('rate_limited', what, { retryAfterSeconds: bound.resetSeconds, headers, details: { policy: bound.name, limit: bound.limit, windowSeconds: bound.windowSeconds } });
   }
-  return { limit, remaining, resetSeconds, headers };
+  return { limit: bound.limit, remaining: remaining(bound), resetSeconds: bound.resetSeconds, headers };
+}
+
+export interface KeyUsage {
+  /** The first 12 hex digits of the key's SHA-256: enough to tell keys apart, useless to present. */
+  keyId: string;
+  userId: string;
+  name?: string;
+  scopes: string[];
+  active: boolean;
+  limits: Required<KeyLimits>;
+  /** Requests per UTC day, newest first, today included (as far as Redis kept them). */
+  days: { day: string; requests: number }[];
+}
+
+/** Every key of a tenant with its limits and its requests over the last `days` UTC days (GET /usage). */
+export async function tenantUsage(tenantId: string, days: number): Promise<KeyUsage[]> {
+  const config = getConfig();
+  const snap = await firestoreCall(db().collection(collections.apiKeys).where('tenantId', '==', tenantId).get());
+  const keys = snap.docs.map((d) => d.data() as ApiKeyRecord);
+  const dayList = Array.from({ length: days }, (_, i) => quotaDay(new Date(Date.now() - i * DAY_SECONDS * 1000)));
+  let counts: (string | null)[] = [];
+  if (keys.length) {
+    try {
+      counts = await withRedis((c) => c.mGet(keys.flatMap((k) => dayList.map((day) => cacheKeys.quota(k.keyHash, day)))));
+    } catch (err) {
+      throw dependencyError('Redis', err);
+    }
+  }
+  return keys
+    .map((k, i) => ({
+      keyId: k.keyHash.slice(0, 12),
+      userId: k.userId,
+      ...(k.name ? { name: k.name } : {}),
+      scopes: k.scopes,
+      active: k.active,
+      limits: { perMinute: k.limits?.perMinute ?? config.rateLimitPerMinute, perDay: k.limits?.perDay ?? config.quotaPerDay },
+      days: dayList.map((day, j) => ({ day, requests: Number(counts[i * dayList.length + j] ?? 0) })),
+    }))
+    .sort((a, b) => a.userId.localeCompare(b.userId) || a.keyId.localeCompare(b.keyId));
 }
 
 /** Forgets cached key lookups (tests; after revoking keys from another process). */

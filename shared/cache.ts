@@ -24,6 +24,8 @@ export const cacheKeys = {
   apiResponse: (endpoint: string, paramsHash: string) => `api:response:${endpoint}:${paramsHash}`,
   commandResult: (commandId: string) => `command:result:${commandId}`,
   rateLimit: (userId: string, endpoint: string) => `rate_limit:${userId}:${endpoint}`,
+  /** A key's requests on a UTC day (`20261207`): its daily quota, and its usage for its tenant's admin. */
+  quota: (keyHash: string, day: string) => `quota:${keyHash}:${day}`,
 } as const;
 
 export const cacheTtlSeconds = {
@@ -31,6 +33,8 @@ export const cacheTtlSeconds = {
   apiResponse: 300,
   commandResult: 1800,
   rateLimit: 60,
+  /** Daily counts are kept a month (GET /usage reads them). */
+  quota: 35 * 24 * 3600,
 } as const;
 
 type RedisClient = ReturnType<typeof createClient>;

@@ -110,6 +110,10 @@ const SPEC = {
   /** Duplicate deliveries inside this window are acknowledged and not published again. */
   webhookDedupeHours: ['WEBHOOK_DEDUPE_HOURS', int(72, 1, 24 * 30)],
   /** How long the inbox keeps a delivery (body, attempts, replays); at least the dedupe window, whose marker it is. */
+  /** Requests per minute per user and endpoint, unless an API key sets its own (`limits.perMinute`). */
+  rateLimitPerMinute: ['RATE_LIMIT_PER_MINUTE', int(1000, 1, 1_000_000)],
+  /** Requests per UTC day per API key, unless the key sets its own (`limits.perDay`). */
+  quotaPerDay: ['QUOTA_PER_DAY', int(100_000, 1, 100_000_000)],
   webhookRetentionHours: ['WEBHOOK_RETENTION_HOURS', int(72, 1, 24 * 90)],
   /** Standard Webhooks timestamp tolerance, both directions. */
   webhookToleranceSeconds: ['WEBHOOK_TOLERANCE_SECONDS', int(300, 1, 3600)],

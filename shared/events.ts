@@ -12,6 +12,7 @@ import { withDeadline } from './deadline';
 import { AppError, unavailable } from './errors';
 import type { TopicName } from './infra';
 import { describeErrors, schemas, validator } from './schemas';
+import { traceHeaders } from './trace';
 
 export interface EventEnvelope<T extends object = Record<string, unknown>> {
   eventId: string;
@@ -77,7 +78,8 @@ export async function publishEvent<T extends object>(
   options: PublishOptions,
 ): Promise<{ messageId: string; envelope: EventEnvelope<T> }> {
   const envelope = buildEnvelope(eventType, data, options);
-  const attributes: Record<string, string> = { eventType };
+  // The trace goes on to the subscribers (shared/trace.ts; pubsub-trigger.ts picks it up).
+  const attributes: Record<string, string> = { eventType, ...traceHeaders() };
   for (const [k, v] of Object.entries(options.attributes ?? {})) if (v) attributes[k] = v.slice(0, 1024);
   const timeoutMs = getConfig().publishTimeoutMs;
   try {

@@ -31,7 +31,8 @@ import {
 } from './errors';
 import { installDirectDispatch, installFrontDoor, installServerHook } from './framework';
 import { assertJsonBounds } from './json';
-import { log, parseTrace, type HttpRequestInfo, type Logger } from './log';
+import { log, type HttpRequestInfo, type Logger } from './log';
+import { continueTrace, runInTrace } from './trace';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -99,7 +100,8 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
 
   const serve = async (req: functions.Request, res: functions.Response): Promise<void> => {
     const requestId = requestIdOf(req);
-    const reqLog = log.child({ function: name, requestId }, parseTrace(req.headers));
+    const trace = continueTrace(req.headers);
+    const reqLog = log.child({ function: name, requestId }, trace);
     try {
       const method = req.method as Method;
       if (method === 'GET' && (req.path ?? '').replace(/\/+$/, '') === '/openapi.json' && openApiPart(name)) {
@@ -119,7 +121,7 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
       if (rawBody.length) assertUtf8Charset(req.headers['content-type']);
       if (mediaType && isJson(mediaType)) assertJsonBounds(rawBody);
       const url = new URL(req.originalUrl ?? req.url, 'http://function');
-      const result = await handler({
+      const result = await runInTrace(trace, () => handler({
         req,
         method,
         path: url.pathname.replace(/\/+$/, '') || '/',
@@ -129,12 +131,14 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
         mediaType,
         requestId,
         log: reqLog,
-      });
+      }));
       if (result.raw) {
         send(res, result.status, undefined, { ...result.headers, 'X-Request-Id': requestId, 'Content-Type': result.raw.contentType }, result.raw.text);
       } else {
         send(res, result.status, result.body, { ...result.headers, 'X-Request-Id': requestId });
       }
+      // One line per answer at debug level (the platform's request log has them in production).
+      reqLog.debug('answered', { method, path: req.path, status: result.status });
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500) {

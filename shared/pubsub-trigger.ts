@@ -8,6 +8,7 @@
 import * as functions from '@google-cloud/functions-framework';
 import { toAppError } from './errors';
 import { log, type Logger } from './log';
+import { continueTrace, runInTrace, TRACEPARENT } from './trace';
 
 export interface PubsubMessage {
   messageId: string;
@@ -27,7 +28,9 @@ export function pubsubFunction(name: string, handler: (message: PubsubMessage) =
   functions.cloudEvent<MessagePublishedData>(name, async (event: functions.CloudEvent<MessagePublishedData>) => {
     const m = event.data?.message ?? {};
     const messageId = m.messageId ?? m.message_id ?? event.id;
-    const msgLog = log.child({ function: name, messageId });
+    // The publisher's trace (shared/events.ts puts it in the `traceparent` attribute), else a new one.
+    const trace = continueTrace({ [TRACEPARENT]: m.attributes?.[TRACEPARENT] });
+    const msgLog = log.child({ function: name, messageId }, trace);
     const text = m.data ? Buffer.from(m.data, 'base64').toString('utf8') : '';
     let json: unknown;
     try {
@@ -36,7 +39,7 @@ export function pubsubFunction(name: string, handler: (message: PubsubMessage) =
       json = undefined;
     }
     try {
-      const result = await handler({ messageId, json, attributes: m.attributes ?? {}, publishTime: m.publishTime, log: msgLog });
+      const result = await runInTrace(trace, () => handler({ messageId, json, attributes: m.attributes ?? {}, publishTime: m.publishTime, log: msgLog }));
       msgLog.debug('message handled', { result });
     } catch (err) {
       const e = toAppError(err);

@@ -12,6 +12,7 @@ import { withDeadline } from './deadline';
 import { dependencyError, unavailable } from './errors';
 import { queues } from './infra';
 import { standInOptions } from './stand-in';
+import { traceHeaders } from './trace';
 
 let client: CloudTasksClient | undefined;
 
@@ -62,7 +63,8 @@ export async function enqueueTask(options: EnqueueOptions): Promise<string> {
         httpRequest: {
           httpMethod: 'POST',
           url: options.url,
-          headers: { 'Content-Type': 'application/json' },
+          // The trace goes on to the worker (shared/trace.ts).
+          headers: { 'Content-Type': 'application/json', ...traceHeaders() },
           body: Buffer.from(JSON.stringify(options.body)),
           ...(tasksInvokerServiceAccount ? { oidcToken: { serviceAccountEmail: tasksInvokerServiceAccount, audience: new URL(options.url).origin } } : {}),
         },

@@ -19,7 +19,7 @@
  * `commandWorker` (private, Cloud Tasks queue `command-execution`) runs queued commands, and the
  * stale-work sweep (Cloud Scheduler `commands-sweep`).
  */
-import { authenticate, rateLimit, type Principal } from '../../shared/auth';
+import { authenticate, rateLimit, tenantUsage, type Principal } from '../../shared/auth';
 import { cacheKeys, cacheSet, cacheTtlSeconds } from '../../shared/cache';
 import { getConfig } from '../../shared/config';
 import { AppError, badRequest, notFound, toAppError, unavailable } from '../../shared/errors';
@@ -304,12 +304,22 @@ function limitOf(query: URLSearchParams): number {
   return limit;
 }
 
+/** `?days=` of GET /usage: 1–31 (7 by default). */
+function usageDaysOf(query: URLSearchParams): number {
+  const raw = query.get('days');
+  if (raw === null) return 7;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 31) throw badRequest('days must be an integer from 1 to 31');
+  return n;
+}
+
 httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 1024 * 1024 }, async (ctx) => {
-  const principal = await authenticate(ctx.headers, SCOPE);
   const [, resource, id, extra] = ctx.path.split('/');
-  if (extra !== undefined || (resource !== 'commands' && resource !== 'sessions')) throw notFound(`No route ${ctx.method} ${ctx.path.slice(0, 100)}`);
+  // A tenant's usage is for its admins; everything else for the commands scope.
+  const principal = await authenticate(ctx.headers, resource === 'usage' ? 'admin' : SCOPE);
+  if (extra !== undefined || (resource !== 'commands' && resource !== 'sessions' && resource !== 'usage')) throw notFound(`No route ${ctx.method} ${ctx.path.slice(0, 100)}`);
   // Batches have their own window: one request can carry up to 200 commands.
-  const { headers: rateHeaders } = await rateLimit(principal.userId, resource === 'commands' && id === 'batch' ? 'commands.batch' : resource);
+  const { headers: rateHeaders } = await rateLimit(principal, resource === 'commands' && id === 'batch' ? 'commands.batch' : resource);
   const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
   const route = `${ctx.method} /${resource}${id ? '/:id' : ''}`;
   if (route === 'POST /commands/:id' && id === 'batch') return runBatch({ ...ctx, log: reqLog }, principal, rateHeaders);
@@ -334,6 +344,8 @@ httpFunction('commands', { methods: ['GET', 'POST', 'DELETE'], maxBodyBytes: 102
     case 'DELETE /sessions/:id':
       await deleteSession(principal, id);
       return { status: 204, headers: rateHeaders };
+    case 'GET /usage':
+      return { status: 200, body: { tenantId: principal.tenantId, items: await tenantUsage(principal.tenantId, usageDaysOf(ctx.query)) }, headers: rateHeaders };
     default:
       throw notFound(`No route ${ctx.method} ${ctx.path.slice(0, 100)}`);
   }

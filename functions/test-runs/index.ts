@@ -212,7 +212,7 @@ httpFunction('testRuns', { methods: ['GET', 'POST'], maxBodyBytes: 512 * 1024, a
   const principal = await authenticate(ctx.headers, SCOPE);
   const [, resource, id, action, extra] = ctx.path.split('/');
   if ((resource !== 'test-runs' && resource !== 'callback-secret') || extra !== undefined) throw notFound(`No route ${ctx.method} ${ctx.path}`);
-  const { headers: rateHeaders } = await rateLimit(principal.userId, SCOPE);
+  const { headers: rateHeaders } = await rateLimit(principal, SCOPE);
   const reqLog = ctx.log.child({ tenantId: principal.tenantId, userId: principal.userId });
   const route = resource === 'callback-secret' ? `${ctx.method} ${ctx.path}` : `${ctx.method} /test-runs${id ? '/:id' : ''}${action ? `/${action}` : ''}`;
   switch (route) {

@@ -55,7 +55,7 @@ const ADMIN_SCOPE = 'admin';
 /** The inbox routes (shared/webhooks/inbox.ts). */
 async function inbox(ctx: HttpRequestContext): Promise<HttpResult> {
   const principal = await authenticate(ctx.headers, ADMIN_SCOPE);
-  const { headers } = await rateLimit(principal.userId, 'deliveries');
+  const { headers } = await rateLimit(principal, 'deliveries');
   const [, , id, action, extra] = ctx.path.split('/');
   const found = async () => {
     const d = DELIVERY_ID.test(id) ? await getDelivery(id) : undefined;

@@ -16,6 +16,7 @@ import error from '../schemas/error.json';
 import healthLive from '../schemas/health-live.json';
 import healthReport from '../schemas/health-report.json';
 import session from '../schemas/session.json';
+import keyUsage from '../schemas/key-usage.json';
 import sessionList from '../schemas/session-list.json';
 import sessionRequest from '../schemas/session-request.json';
 import testDefinition from '../schemas/test-definition.json';
@@ -42,6 +43,7 @@ export const SCHEMA_FILES: Record<string, object> = {
   'health-live.json': healthLive,
   'health-report.json': healthReport,
   'session.json': session,
+  'key-usage.json': keyUsage,
   'session-list.json': sessionList,
   'session-request.json': sessionRequest,
   'test-definition.json': testDefinition,

@@ -105,20 +105,23 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
   for (const op of waiting) {
     const open = op.deps.filter((d) => !done.has(d));
     missing.set(op.key, open.length);
-    for (const d of open) (dependents.get(d) ?? dependents.set(d, []).get(d)!).push(op);
+    for (const d of open) {
+      const list = dependents.get(d);
+      if (list) list.push(op);
+      else dependents.set(d, [op]);
+    }
   }
   const readyList = waiting.filter((op) => missing.get(op.key) === 0);
   let unsorted = true;
-  const finished = (key: string) => {
-    for (const op of dependents.get(key) ?? []) {
+  const finished = (key: string) =>
+    dependents.get(key)?.forEach((op) => {
       const left = missing.get(op.key)! - 1;
       missing.set(op.key, left);
       if (left === 0) {
         readyList.push(op);
         unsorted = true;
       }
-    }
-  };
+    });
   const ready = () => {
     if (unsorted) readyList.sort((a, b) => (priority.get(b.key) ?? 0) - (priority.get(a.key) ?? 0));
     unsorted = false;
@@ -131,11 +134,9 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
     input.signal?.addEventListener('abort', () => {
       recorder.abandon();
       resolve();
-    }, { once: true });
+    });
     const pump = () => {
-      if (failure === undefined && stopped === undefined) {
-        stopped = input.signal?.aborted ? 'abandoned' : input.stopReason();
-      }
+      stopped ??= input.signal?.aborted ? 'abandoned' : input.stopReason();
       const halt = failure !== undefined || stopped !== undefined;
       if (!halt) {
         const candidates = ready();
@@ -173,17 +174,11 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
   return { outcome: 'done', ids };
 }
 
+/** The client whose every call (`item` and `list` go through `call`) fails once the signal is aborted. */
 function guarded(api: VirtuosoClient, signal: AbortSignal): VirtuosoClient {
-  return new Proxy(api, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (signal.aborted) return Promise.reject(new Error('abandoned'));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  const client = Object.create(api) as VirtuosoClient;
+  client.call = (...args) => (signal.aborted ? Promise.reject(signal.reason) : api.call(...args));
+  return client;
 }
 
 /** A step's key (`g0j1c2s4`): its checkpoint's key and its index. */
@@ -225,7 +220,7 @@ function idFields(fields: Record<string, string>, lists: Map<string, (string | n
 /** The error, in the taxonomy, with the place in the definition it happened at. */
 function describe(err: unknown, op: Operation): AppError {
   const e = err instanceof VirtuosoApiError ? virtuosoToAppError(err) : toAppError(err);
-  return new AppError(e.code, `${op.at}: ${e.message}`, { details: { at: op.at, operation: op.describe, ...(isObject(e.details) ? e.details : {}) }, retryAfterSeconds: e.retryAfterSeconds, cause: err });
+  // The error's own details are kept when they are a map (null spreads to nothing).
+  const own = typeof e.details === 'object' && !Array.isArray(e.details) ? e.details : {};
+  return new AppError(e.code, `${op.at}: ${e.message}`, { details: { at: op.at, operation: op.describe, ...own }, retryAfterSeconds: e.retryAfterSeconds, cause: err });
 }
-
-const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);

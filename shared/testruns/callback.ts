@@ -25,6 +25,7 @@ import { CallbackRefused, resolveTarget, type ResolvedTarget } from './callback-
 import { signingSecrets } from './callback-secrets';
 import { keys } from './plan';
 import { FINAL, loadRun, recordedIds, runDefinition, transition, type TestRunRecord } from './store';
+import { traceHeaders } from '../trace';
 
 export interface CallbackAttempt {
   n: number;
@@ -109,7 +110,7 @@ function post(target: ResolvedTarget, headers: Record<string, string>, body: str
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: url.port || undefined,
       path: `${url.pathname}${url.search}`,
-      headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) },
+      headers: { ...headers, ...traceHeaders(), 'Content-Length': String(Buffer.byteLength(body)) },
       // The checked address, never a second lookup.
       lookup: (_host, opts, cb) => ((opts as { all?: boolean }).all ? (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]) : cb(null, address, family)),
       timeout: timeoutMs,

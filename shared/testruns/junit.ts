@@ -15,7 +15,7 @@ export function xmlSafe(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff) {
-      const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      const next = s.charCodeAt(i + 1); // NaN past the end: no low surrogate
       if (next >= 0xdc00 && next <= 0xdfff) {
         out += s[i] + s[i + 1];
         i++;
@@ -61,8 +61,8 @@ function seconds(ms: number | undefined): string {
 }
 
 /** The JUnit timestamp: ISO 8601 without a zone (as the JUnit XSD wants), in UTC. */
-function junitTimestamp(iso: string | undefined): string | undefined {
-  const t = iso === undefined ? NaN : Date.parse(iso);
+function junitTimestamp(iso: string): string | undefined {
+  const t = Date.parse(iso);
   return Number.isNaN(t) ? undefined : new Date(t).toISOString().slice(0, 19);
 }
 
@@ -140,8 +140,9 @@ export function junitXml(report: RunReport): string {
 
       for (const cp of journey.checkpoints) {
         out.push(`    <testcase${attrs([['classname', suiteName], ['name', cp.name], ['time', seconds(cp.durationMs)]])}>`);
-        if (cp.outcome === 'failed' && cp.failure) {
-          const f = cp.failure;
+        if (cp.outcome === 'failed') {
+          // report.ts always says why; a failed checkpoint without it still gets its <failure> (it is counted).
+          const f = cp.failure ?? { message: 'The checkpoint failed (the report gives no reason)' };
           const message = f.stepLabel !== undefined ? `${f.stepLabel}: ${f.message}` : f.message;
           out.push(`      <failure${attrs([['message', message], ['type', f.action ?? 'FAIL']])}>${escapeText(failureText(cp, f))}</failure>`);
         } else if (cp.outcome === 'skipped') {

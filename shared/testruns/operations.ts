@@ -88,7 +88,7 @@ export const snapshotOf = (api: VirtuosoClient, goalId: string) => latestSnapsho
 /** The goal's journeys with their checkpoints and steps, lowest id (the auto-created one) first. */
 export async function journeysOf(api: VirtuosoClient, goalId: string, snapshotId: string): Promise<JourneyLite[]> {
   const list = await api.list<{ journey?: JourneyLite }>('GET', '/testsuites/latest_status', { query: { goalId, snapshotId, includeSequencesDetails: true } });
-  return list.map((e) => ({ ...(e.value.journey ?? { id: e.id }), id: idOf(e.value.journey?.id ?? e.id) }));
+  return list.map((e) => ({ ...e.value.journey, id: idOf(e.value.journey?.id ?? e.id) }));
 }
 
 /** "Suite 1", its navigation checkpoint, and how many steps that checkpoint already has. */
@@ -242,7 +242,7 @@ export const handlers: { [K in OpKind]: Handler<K> } = {
     let goalId: string | undefined;
     if (run.resume) {
       // A goal this run created but could not record — only one no other run has claimed.
-      const exclude = new Set([...(run.ids[keys.knownGoals] ?? '').split(',').filter(Boolean), ...taken(run, /^g\d+$/)]);
+      const exclude = new Set([...(run.ids[keys.knownGoals] ?? '').split(','), ...taken(run, /^g\d+$/)]); // '' is no goal's id
       for (const candidate of await lostGoalCandidates(run.api, projectId, goal.name, exclude)) {
         if (await run.claimGoal(candidate, run.runId)) {
           goalId = candidate;
@@ -313,9 +313,10 @@ export const handlers: { [K in OpKind]: Handler<K> } = {
   async attach(op, run) {
     const journeyId = run.ids[keys.journey(op.g, op.j)];
     const checkpointId = run.ids[keys.checkpoint(op.g, op.j, op.c)];
-    const attached = run.resume ? await attachedTo(run.api, journeyId) : [];
+    // A resumed attempt may have attached it already (the answer lost).
+    const attached = run.resume && (await attachedTo(run.api, journeyId)).includes(checkpointId);
     // The first journey starts with the navigation checkpoint; others with it and their own first one.
-    if (!attached.includes(checkpointId)) await attachCheckpoint(run.api, journeyId, checkpointId, op.j === 0 ? op.c + 1 : op.c + 2);
+    if (!attached) await attachCheckpoint(run.api, journeyId, checkpointId, op.j === 0 ? op.c + 1 : op.c + 2);
     run.record({ [op.key]: checkpointId });
   },
 

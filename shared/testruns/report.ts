@@ -182,7 +182,7 @@ function isObj(v: unknown): v is Obj {
 
 /** A Virtuoso id as a string: numbers and numeric-or-not strings; anything else is no id. */
 function idStr(v: unknown): string | undefined {
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (Number.isFinite(v)) return String(v);
   if (typeof v === 'bigint') return v.toString();
   if (typeof v === 'string') {
     const s = v.trim();
@@ -195,13 +195,13 @@ function idStr(v: unknown): string | undefined {
 function idsOf(o: Obj, fields: readonly string[]): string[] {
   const out: string[] = [];
   for (const f of fields) {
-    const v = f.includes('.') ? nested(o, f) : o[f];
-    const s = idStr(v);
+    const s = idStr(nested(o, f));
     if (s !== undefined && !out.includes(s)) out.push(s);
   }
   return out;
 }
 
+/** The value at a dotted path (`journey.id`; a plain field is a path of one part). */
 function nested(o: Obj, path: string): unknown {
   let cur: unknown = o;
   for (const part of path.split('.')) {
@@ -213,7 +213,7 @@ function nested(o: Obj, path: string): unknown {
 
 function str(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (Number.isFinite(v)) return String(v);
   return undefined;
 }
 
@@ -222,15 +222,11 @@ function nonEmpty(v: unknown): string | undefined {
   return s ? s : undefined;
 }
 
-function objects(v: unknown): Obj[] {
-  return Array.isArray(v) ? v.filter(isObj) : [];
-}
-
-/** The first field holding an array (of objects), or undefined when none is an array. */
+/** The objects in the first field holding an array, or undefined when none is an array. */
 function listField(o: Obj, fields: readonly string[]): Obj[] | undefined {
   for (const f of fields) {
-    const v = f.includes('.') ? nested(o, f) : o[f];
-    if (Array.isArray(v)) return objects(v);
+    const v = nested(o, f);
+    if (Array.isArray(v)) return v.filter(isObj);
   }
   return undefined;
 }
@@ -282,12 +278,9 @@ function errorMessageOf(o: Obj): string | undefined {
 
 /** Epoch ms of an ISO string or epoch-ms number. */
 function timeOf(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const t = Date.parse(v);
-    return Number.isNaN(t) ? undefined : t;
-  }
-  return undefined;
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : undefined;
+  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  return Number.isNaN(t) ? undefined : t;
 }
 
 function isoOf(v: unknown): string | undefined {
@@ -296,37 +289,33 @@ function isoOf(v: unknown): string | undefined {
 }
 
 function durationOf(o: Obj): number | undefined {
-  const start = timeOf(o.startDate ?? o.startTime ?? o.startedAt);
-  const end = timeOf(o.endDate ?? o.endTime ?? o.finishedAt);
-  return start !== undefined && end !== undefined && end >= start ? end - start : undefined;
+  const start = timeOf(o.startDate ?? o.startTime ?? o.startedAt) ?? NaN;
+  const end = timeOf(o.endDate ?? o.endTime ?? o.finishedAt) ?? NaN;
+  // A missing end (NaN) is never >= anything.
+  return end >= start ? end - start : undefined;
 }
 
 /**
  * Pairs definition items with execution items by id: execution order first, a definition item that
  * is missing from the execution placed right after the definition item before it (or first).
  */
-function merge<D, E>(defs: readonly D[], execs: readonly E[], defId: (d: D) => string | undefined, execIds: (e: E) => string[]): { def?: D; exec?: E }[] {
+function merge<D, E>(defs: readonly D[], execs: readonly E[], defId: (d: D) => string | undefined, execIds: (e: E) => readonly (string | undefined)[]): { def?: D; exec?: E }[] {
   const used = new Set<number>();
   const matchOf = execs.map((e) => {
-    const ids = execIds(e);
-    const k = defs.findIndex((d, i) => !used.has(i) && defId(d) !== undefined && ids.includes(defId(d)!));
-    if (k >= 0) used.add(k);
+    const ids = execIds(e); // never holds undefined: a definition item without an id matches nothing
+    const k = defs.findIndex((d, i) => !used.has(i) && ids.includes(defId(d)));
+    used.add(k); // -1 (no match) is never looked up
     return k;
   });
   const out: { def?: D; exec?: E }[] = [];
-  let next = 0; // definition items before `next` have been placed
+  let next = 0; // definition items before `next` have been placed (or are placed by their match)
   const flushUpTo = (k: number) => {
     for (; next < k; next++) if (!used.has(next)) out.push({ def: defs[next] });
   };
   execs.forEach((exec, i) => {
     const k = matchOf[i];
-    if (k < 0) {
-      out.push({ exec });
-      return;
-    }
-    flushUpTo(k);
-    next = Math.max(next, k + 1);
-    out.push({ def: defs[k], exec });
+    flushUpTo(k); // nothing for -1
+    out.push({ def: defs[k], exec }); // defs[-1] is undefined: an item only the execution has
   });
   flushUpTo(defs.length);
   return out;
@@ -334,8 +323,8 @@ function merge<D, E>(defs: readonly D[], execs: readonly E[], defId: (d: D) => s
 
 // --- building the report -----------------------------------------------------------------------------
 
-function link(appUrl: string, kind: 'project' | 'goal' | 'journey' | 'checkpoint', id: string | undefined): string | undefined {
-  return id === undefined ? undefined : `${appUrl.replace(/\/+$/, '')}/#/${kind}/${encodeURIComponent(id)}`;
+function link(appUrl: string, kind: 'project' | 'goal' | 'journey' | 'checkpoint', id: string): string {
+  return `${appUrl.replace(/\/+$/, '')}/#/${kind}/${encodeURIComponent(id)}`;
 }
 
 function zeroCounts(): OutcomeCounts {
@@ -364,7 +353,7 @@ function buildSteps(defs: readonly BuiltStep[], execs: Obj[] | undefined): { ste
     if (!exec) {
       // Without a step list (checkpoint or journey missing) the checkpoint carries the error.
       if (execs) {
-        step.error = def?.stepId === undefined ? 'The step was not created (no step id)' : `Step ${def.stepId} is not in the execution report`;
+        step.error = stepId === undefined ? 'The step was not created (no step id)' : `Step ${stepId} is not in the execution report`;
         notReported.push(step);
       }
       return step;
@@ -403,7 +392,7 @@ function buildCheckpoint(appUrl: string, def: BuiltCheckpoint | undefined, exec:
   if (!exec) {
     cp.error =
       missing ??
-      (def?.checkpointId === undefined ? 'The checkpoint was not created (no checkpoint id)' : `Checkpoint ${def.checkpointId} is not in the execution report`);
+      (checkpointId === undefined ? 'The checkpoint was not created (no checkpoint id)' : `Checkpoint ${checkpointId} is not in the execution report`);
     return cp;
   }
   const { outcome: said, raw } = outcomeOf(exec);
@@ -455,9 +444,12 @@ function countCheckpoints(checkpoints: readonly CheckpointReport[]): OutcomeCoun
 }
 
 function buildJourney(appUrl: string, jobId: string | undefined, def: BuiltJourney | undefined, exec: Obj | undefined, missing: string | undefined): JourneyReport {
-  const journeyId = def?.journeyId ?? (exec ? idsOf(exec, JOURNEY_ID_FIELDS)[0] : undefined);
-  const details = exec && isObj(exec.journey) ? exec.journey : undefined;
-  const field = (f: string): unknown => exec?.[f] ?? details?.[f];
+  // What the execution says of the journey (nothing when it is not in it), at the top or in its details.
+  const reported: Obj = exec ?? {};
+  const details: Obj = isObj(reported.journey) ? reported.journey : {};
+  const field = (f: string): unknown => reported[f] ?? details[f];
+  const journeyId = def?.journeyId ?? idsOf(reported, JOURNEY_ID_FIELDS)[0];
+  const builtCheckpoints = def?.checkpoints ?? [];
   const j: JourneyReport = {
     name: def ? def.name : nonEmpty(field('title')) ?? nonEmpty(field('name')) ?? (journeyId !== undefined ? `Journey ${journeyId}` : 'Journey'),
     builtByRun: def !== undefined,
@@ -471,8 +463,9 @@ function buildJourney(appUrl: string, jobId: string | undefined, def: BuiltJourn
   }
 
   if (!exec) {
-    j.error = missing ?? (def?.journeyId === undefined ? 'The journey was not created (no journey id)' : `Journey ${def.journeyId} is not in the execution report${jobId !== undefined ? ` of job ${jobId}` : ''}`);
-    j.checkpoints = (def?.checkpoints ?? []).map((c) => buildCheckpoint(appUrl, c, undefined, j.error));
+    // Without `missing` the goal has an execution map, so a job id.
+    j.error = missing ?? (journeyId === undefined ? 'The journey was not created (no journey id)' : `Journey ${journeyId} is not in the execution report of job ${jobId}`);
+    j.checkpoints = builtCheckpoints.map((c) => buildCheckpoint(appUrl, c, undefined, j.error));
   } else {
     const canonicalId = idStr(field('canonicalId'));
     const virtuosoName = nonEmpty(field('name'));
@@ -490,7 +483,7 @@ function buildJourney(appUrl: string, jobId: string | undefined, def: BuiltJourn
     if (raw !== undefined) j.virtuosoOutcome = raw;
 
     const cases = listField(exec, ['cases', 'journey.cases', 'testCases', 'checkpoints']) ?? [];
-    j.checkpoints = merge(def?.checkpoints ?? [], cases, (d) => d.checkpointId, (e) => idsOf(e, CASE_ID_FIELDS)).map((m) =>
+    j.checkpoints = merge(builtCheckpoints, cases, (d) => d.checkpointId, (e) => idsOf(e, CASE_ID_FIELDS)).map((m) =>
       buildCheckpoint(appUrl, m.def, m.exec, undefined),
     );
     const durationMs = durationOf(exec) ?? (j.checkpoints.some((c) => c.durationMs !== undefined) ? j.checkpoints.reduce((t, c) => t + (c.durationMs ?? 0), 0) : undefined);
@@ -512,7 +505,7 @@ function buildJourney(appUrl: string, jobId: string | undefined, def: BuiltJourn
 /** The execution map of a job, tolerating an un-unwrapped `{success, map}` envelope. */
 function executionMap(v: unknown): Obj | undefined {
   if (!isObj(v)) return undefined;
-  if (isObj(v.map) && ('success' in v || Object.keys(v).every((k) => ['success', 'map', 'total'].includes(k)))) return v.map;
+  if (isObj(v.map) && ('success' in v || Object.keys(v).every((k) => ['map', 'total'].includes(k)))) return v.map;
   return v;
 }
 
@@ -533,15 +526,16 @@ function buildGoal(input: ReportInput, def: BuiltGoal): GoalReport {
   } else {
     const entries = Object.keys(map)
       .filter((key) => isObj(map[key]))
-      .map((key) => ({ key, entry: map[key] as Obj }));
+      .map((key) => {
+        const entry = map[key] as Obj;
+        const ids: readonly (string | undefined)[] = idsOf(entry, JOURNEY_ID_FIELDS);
+        return { key, entry, ids };
+      });
     const usedKeys = new Set<string>();
     for (const j of def.journeys) {
-      const id = j.journeyId;
+      const id = j.journeyId; // undefined matches no key and no id
       const found =
-        id === undefined
-          ? undefined
-          : (entries.find((e) => !usedKeys.has(e.key) && e.key.trim() === id) ??
-            entries.find((e) => !usedKeys.has(e.key) && idsOf(e.entry, JOURNEY_ID_FIELDS).includes(id)));
+        entries.find((e) => !usedKeys.has(e.key) && e.key.trim() === id) ?? entries.find((e) => !usedKeys.has(e.key) && e.ids.includes(id));
       if (found) usedKeys.add(found.key);
       goal.journeys.push(buildJourney(appUrl, def.jobId, j, found?.entry, undefined));
     }
@@ -562,7 +556,7 @@ function buildGoal(input: ReportInput, def: BuiltGoal): GoalReport {
 
   const outcomes = goal.journeys.map((j) => j.outcome);
   if (outcomes.includes('failed')) goal.outcome = 'failed';
-  else if (goal.error !== undefined || outcomes.includes('unknown')) goal.outcome = 'unknown';
+  else if (outcomes.includes('unknown')) goal.outcome = 'unknown'; // so are all journeys of a goal without an execution
   else if (outcomes.length > 0 && outcomes.every((o) => o === 'skipped')) goal.outcome = 'skipped';
   else if (outcomes.length === 0) goal.outcome = 'unknown';
   else goal.outcome = 'passed';
@@ -583,8 +577,8 @@ export function buildReport(input: ReportInput): RunReport {
   const end = timeOf(input.run.finishedAt);
   const durationMs = start !== undefined && end !== undefined ? Math.max(0, end - start) : 0;
 
-  const bad = (o: Outcome) => o === 'failed' || o === 'unknown';
-  const failed = goals.some((g) => bad(g.outcome)) || journeys.some((j) => bad(j.outcome)) || checkpoints.some((c) => bad(c.outcome));
+  // A failed or unknown checkpoint makes its journey so, and a journey its goal.
+  const failed = goals.some((g) => g.outcome === 'failed' || g.outcome === 'unknown');
 
   const report: RunReport = {
     schemaVersion: 1,

@@ -22,13 +22,17 @@ export class InMemoryVirtuoso extends VirtuosoClient {
   readonly executions = new Executions(this.state, 3_600_000);
   /** Every call, as `METHOD /path`, in the order made. */
   readonly calls: string[] = [];
+  /** Every call with what was sent. */
+  readonly requests: { call: string; query?: CallOptions['query']; body?: unknown }[] = [];
   /** Calls in flight now, and at most. */
   inFlight = 0;
   maxInFlight = 0;
-  /** Throw to fail a call before Virtuoso sees it. */
-  before?: (call: string) => void;
+  /** Throw to fail a call before Virtuoso sees it; return a promise to hold it until then. */
+  before?: (call: string) => void | Promise<void>;
   /** Throw to lose a call's answer after Virtuoso acted on it. */
   after?: (call: string) => void;
+  /** Change an answer (a Virtuoso that answers otherwise than the sandbox). */
+  answer?: (call: string, body: unknown, options: CallOptions) => unknown;
 
   constructor() {
     super({ baseUrl: 'http://in-memory/api', token: async () => 'token', maxAttempts: 1 });
@@ -37,12 +41,13 @@ export class InMemoryVirtuoso extends VirtuosoClient {
   override async call(method: Method, path: string, options: CallOptions = {}): Promise<unknown> {
     const call = `${method} ${path}`;
     this.calls.push(call);
+    this.requests.push({ call, query: options.query, body: options.body });
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       // Answer on a later turn of the event loop, as a network would, so calls overlap.
       await new Promise((resolve) => setImmediate(resolve));
-      this.before?.(call);
+      await this.before?.(call);
       const found = findRoute(method, path);
       if (!found) throw new VirtuosoApiError(`${call}: no such route`, 404, '404', false, undefined, call);
       const query = new URLSearchParams();
@@ -59,7 +64,7 @@ export class InMemoryVirtuoso extends VirtuosoClient {
         throw new VirtuosoApiError(`${call}: ${err.message}`, err.status, err.code, err.status === 429 || err.status >= 500, undefined, call);
       }
       this.after?.(call);
-      return answer.body;
+      return this.answer ? this.answer(call, answer.body, options) : answer.body;
     } finally {
       this.inFlight--;
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { AppError } from '../../shared/errors';
-import { authenticate, clearKeyCache, hashKey, newApiKey, rateLimit, revokeApiKey, storeApiKey } from '../../shared/auth';
+import { authenticate, clearKeyCache, hashKey, newApiKey, rateLimit, revokeApiKey, storeApiKey, tenantUsage } from '../../shared/auth';
 import { db } from '../../shared/firestore';
 import { stopRedis, useStack } from '../helpers/stack';
 
@@ -35,29 +35,74 @@ describe('API keys and rate limits (integration: Firestore emulator, Redis)', ()
     await assert.rejects(authenticate({ authorization: `Bearer ${key}` }), fails(401, 'unauthenticated'));
   });
 
+  const principal = (userId: string, limits: { perMinute?: number; perDay?: number }, keyHash = `key-of-${userId}`) => ({ keyHash, tenantId: 't', userId, scopes: [], limits });
+
   it('limits each user and endpoint per minute with 429, Retry-After and RateLimit-* headers', async () => {
+    const u1 = principal('u1', { perMinute: 3 });
     for (let i = 1; i <= 3; i++) {
-      const r = await rateLimit('u1', 'commands', 3);
+      const r = await rateLimit(u1, 'commands');
       assert.equal(r.remaining, 3 - i);
       assert.equal(r.headers['RateLimit-Limit'], '3');
+      assert.equal(r.headers['RateLimit-Policy'], '3;w=60;name="minute", 100000;w=86400;name="day"');
     }
-    await assert.rejects(rateLimit('u1', 'commands', 3), (e: AppError) => {
+    await assert.rejects(rateLimit(u1, 'commands'), (e: AppError) => {
       assert.equal(e.status, 429);
       assert.ok(e.retryAfterSeconds! > 0 && e.retryAfterSeconds! <= 60);
       assert.equal(e.headers?.['RateLimit-Remaining'], '0');
+      assert.deepEqual(e.details, { policy: 'minute', limit: 3, windowSeconds: 60 });
       return true;
     });
     // Other users and other endpoints have their own windows.
-    assert.equal((await rateLimit('u2', 'commands', 3)).remaining, 2);
-    assert.equal((await rateLimit('u1', 'sessions', 3)).remaining, 2);
+    assert.equal((await rateLimit(principal('u2', { perMinute: 3 }), 'commands')).remaining, 2);
+    assert.equal((await rateLimit(u1, 'sessions')).remaining, 2);
+  });
+
+  it('counts a daily quota per key across endpoints: 429 naming the day policy, reset at UTC midnight', async () => {
+    const q = principal('q1', { perMinute: 100, perDay: 3 });
+    const first = await rateLimit(q, 'commands');
+    // The day binds once it has fewer requests left than the minute.
+    assert.deepEqual([first.limit, first.remaining], [3, 2]);
+    assert.equal(first.headers['RateLimit-Policy'], '100;w=60;name="minute", 3;w=86400;name="day"');
+    await rateLimit(q, 'sessions');
+    await rateLimit(q, 'test-runs');
+    const secondsToMidnight = 86400 - Math.floor((Date.now() / 1000) % 86400);
+    await assert.rejects(rateLimit(q, 'commands'), (e: AppError) => {
+      assert.equal(e.status, 429);
+      assert.match(e.message, /^Daily quota of 3 requests exceeded for this API key/);
+      assert.deepEqual(e.details, { policy: 'day', limit: 3, windowSeconds: 86400 });
+      assert.ok(Math.abs(e.retryAfterSeconds! - secondsToMidnight) <= 2, String(e.retryAfterSeconds));
+      return true;
+    });
+    // Another key of the same user has its own day.
+    assert.equal((await rateLimit(principal('q1', { perMinute: 100, perDay: 3 }, 'other-key'), 'commands')).remaining, 2);
+  });
+
+  it("reads a tenant's usage per key and UTC day, its limits, and no other tenant's keys", async () => {
+    const a = newApiKey({ tenantId: 'usage-t', userId: 'ann', scopes: ['commands'], name: 'ci', limits: { perDay: 50 } });
+    const b = newApiKey({ tenantId: 'usage-t', userId: 'bob', scopes: ['admin'] });
+    const other = newApiKey({ tenantId: 'usage-other', userId: 'eve', scopes: ['commands'] });
+    await Promise.all([a, b, other].map((k) => storeApiKey(k.record)));
+    const asPrincipal = (k: typeof a) => ({ keyHash: k.record.keyHash, tenantId: k.record.tenantId, userId: k.record.userId, scopes: k.record.scopes, ...(k.record.limits ? { limits: k.record.limits } : {}) });
+    for (let i = 0; i < 3; i++) await rateLimit(asPrincipal(a), 'commands');
+    await rateLimit(asPrincipal(other), 'commands');
+    const usage = await tenantUsage('usage-t', 2);
+    assert.deepEqual(usage.map((u) => u.userId), ['ann', 'bob']);
+    const [ann, bob] = usage;
+    assert.equal(ann.keyId, a.record.keyHash.slice(0, 12));
+    assert.deepEqual(ann.limits, { perMinute: 1000, perDay: 50 });
+    assert.equal(ann.name, 'ci');
+    assert.deepEqual(ann.days.map((d) => d.requests), [3, 0]);
+    assert.equal(ann.days[0].day, new Date().toISOString().slice(0, 10).replace(/-/g, ''));
+    assert.deepEqual(bob.days.map((d) => d.requests), [0, 0]);
   });
 
   it('lets requests through when Redis is down (the limiter is best effort)', async () => {
     const restart = await stopRedis();
     try {
-      const r = await rateLimit('u1', 'commands', 1);
+      const p = principal('u1', { perMinute: 1 });
+      const r = await rateLimit(p, 'commands');
       assert.equal(r.remaining, 1);
-      await rateLimit('u1', 'commands', 1);
+      await rateLimit(p, 'commands');
     } finally {
       await restart();
     }

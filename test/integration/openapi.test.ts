@@ -145,7 +145,7 @@ describe('OpenAPI document against the functions (integration)', function () {
       keys[name] = k.key;
     }
     await withRedis(async (c) => {
-      for (const endpoint of ['commands', 'sessions', 'commands.batch', 'test-runs', 'deliveries']) await c.set(cacheKeys.rateLimit('limited', endpoint), '100000', { EX: 600 });
+      for (const endpoint of ['commands', 'sessions', 'commands.batch', 'test-runs', 'deliveries', 'usage']) await c.set(cacheKeys.rateLimit('limited', endpoint), '100000', { EX: 600 });
     });
     // What the probes need: a command, a session, a run in flight and a finished one with its report.
     const auth = { authorization: `Bearer ${keys.key}`, 'content-type': 'application/json' };
@@ -235,6 +235,7 @@ describe('OpenAPI document against the functions (integration)', function () {
     replayDelivery: { 200: () => ({ path: `/deliveries/${made.delivery}/replay`, headers: { 'idempotency-key': 'openapi-replay' } }), 404: () => ({ path: `/deliveries/${'0'.repeat(64)}/replay` }) },
     bulkReplayDeliveries: { 200: () => ({ body: json({ dryRun: true, limit: 5 }) }), 400: () => ({ body: json({ limit: 5 }) }) },
     rotateCallbackSecret: { 200: () => ({}) },
+    getUsage: { 200: () => ({ query: '?days=3' }), 400: () => ({ query: '?days=0' }) },
   };
 
   /** Statuses every operation of a kind can meet, the same way for each. */

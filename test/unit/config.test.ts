@@ -47,6 +47,8 @@ describe('config', () => {
         webhookMaxBodyBytes: 256 * 1024,
         webhookDedupeHours: 72,
         webhookRetentionHours: 72,
+        rateLimitPerMinute: 1000,
+        quotaPerDay: 100000,
         webhookToleranceSeconds: 300,
         secretTtlMs: 60_000,
         virtuosoBaseUrl: undefined,

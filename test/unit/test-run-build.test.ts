@@ -1,151 +1,52 @@
 /**
  * The build scheduler (shared/testruns/build.ts) with the handlers of shared/testruns/operations.ts,
- * against an in-memory Virtuoso (test/helpers/in-memory-virtuoso.ts), a recorder that keeps the
- * run's document in memory, and claims in a map: fresh builds, concurrency and order, stops, crashes
- * and the resumes after them (nothing created twice).
+ * in the harness of test/helpers/test-run-harness.ts (an in-memory Virtuoso, the run's document in
+ * memory, claims in a map): fresh builds, concurrency and order, stops, crashes and the resumes
+ * after them (nothing created twice). The handlers' own cases are in test-run-operations.test.ts.
  */
 import assert from 'node:assert/strict';
 import { AppError } from '../../shared/errors';
-import { Logger } from '../../shared/log';
-import { buildRun, type BuildInput, type BuildResult } from '../../shared/testruns/build';
 import { parseDefinition, type TestDefinition } from '../../shared/testruns/definition';
-import { buildPlan, type Plan } from '../../shared/testruns/plan';
-import { recordedIds } from '../../shared/testruns/store';
-import { InMemoryVirtuoso, refusedStep, timeout } from '../helpers/in-memory-virtuoso';
+import type { Plan } from '../../shared/testruns/plan';
+import { refusedStep, timeout } from '../helpers/in-memory-virtuoso';
+import { built, closeHarnesses, definition, EXPECTED_BUILD, harness, lostAnswer, rejected, within } from '../helpers/test-run-harness';
 
-const ORG = 2242;
-
-/** One goal: a reused first journey (navigation checkpoint with two steps, then Cart with two) and a second journey. */
-function definition(options: Record<string, unknown> = {}): TestDefinition {
+/** The first journey's navigation checkpoint with one step; the second journey's checkpoint with five. */
+function longSecondJourney(): TestDefinition {
   return parseDefinition({
-    name: 'Run',
-    project: 'Shop',
-    options,
+    name: 'Run', project: 'Shop',
+    goals: [{
+      name: 'Store', url: 'https://shop.example.com',
+      journeys: [
+        { name: 'Buy', checkpoints: [{ name: 'Home', steps: [{ click: 'Login' }] }] },
+        { name: 'Search', checkpoints: [{ name: 'Find', steps: [{ key: 'Enter' }, { key: 'Tab' }, { key: 'Tab' }, { key: 'Tab' }, { key: 'Enter' }] }] },
+      ],
+    }],
+  });
+}
+
+/** Eleven goals, journeys, checkpoints and steps: every position of a step key reaches two digits. */
+function elevenOfEach(): TestDefinition {
+  const eleven = <T>(f: (i: number) => T) => Array.from({ length: 11 }, (_, i) => f(i));
+  const checkpoint = (name: string, steps = 1) => ({ name, steps: eleven((i) => ({ comment: `step ${i}` })).slice(0, steps) });
+  const small = (name: string) => ({ name, url: 'https://shop.example.com', journeys: [{ name: 'J', checkpoints: [checkpoint('C')] }] });
+  return parseDefinition({
+    name: 'Run', project: 'Shop',
     goals: [
       {
-        name: 'Store',
-        url: 'https://shop.example.com',
+        name: 'G0', url: 'https://shop.example.com',
         journeys: [
-          {
-            name: 'Buy',
-            checkpoints: [
-              { name: 'Home', steps: [{ click: 'Login' }, { key: 'Enter' }] },
-              { name: 'Cart', steps: [{ click: 'Add' }, { key: 'Tab' }] },
-            ],
-          },
-          { name: 'Search', checkpoints: [{ name: 'Find', steps: [{ key: 'Enter' }] }] },
+          { name: 'J0', checkpoints: eleven((c) => checkpoint(`C${c}`, c === 0 ? 11 : 1)) },
+          ...eleven((j) => ({ name: `J${j}`, checkpoints: [checkpoint('C')] })).slice(1),
         ],
       },
+      ...eleven((g) => small(`G${g}`)).slice(1),
     ],
   });
 }
 
-/** The run's Firestore document, kept in memory: what a resumed attempt reads back. */
-class MemoryRecorder {
-  doc: Record<string, unknown> = {};
-  abandoned = false;
-  flushes = 0;
-  set(fields: Record<string, unknown>): void {
-    if (!this.abandoned) Object.assign(this.doc, fields);
-  }
-  async flush(): Promise<void> {
-    this.flushes++;
-  }
-  abandon(): void {
-    this.abandoned = true;
-  }
-  /** What store.ts's recordedIds reads from the document: `ids.<key>` fields and `steps.<checkpoint>` lists. */
-  ids(): Record<string, string> {
-    const ids: Record<string, string> = {};
-    const steps: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.doc)) {
-      if (k.startsWith('ids.')) ids[k.slice(4)] = v as string;
-      if (k.startsWith('steps.')) steps[k.slice(6)] = v as string;
-    }
-    return recordedIds({ ids, steps });
-  }
-  refused(): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.doc).filter(([k]) => k.startsWith('refused.')).map(([k, v]) => [k.slice(8), v as string]));
-  }
-  executeSentAt(): Record<string, string> {
-    return Object.fromEntries(Object.entries(this.doc).filter(([k]) => k.startsWith('executeSentAt.')).map(([k, v]) => [k.slice(14), v as string]));
-  }
-}
-
-interface Harness {
-  api: InMemoryVirtuoso;
-  recorder: MemoryRecorder;
-  claims: Map<string, string>;
-  def: TestDefinition;
-  plan: Plan;
-  /** One attempt; a later one resumes from what the recorder holds. */
-  attempt(overrides?: Partial<BuildInput>): Promise<BuildResult>;
-}
-
-const harnesses: InMemoryVirtuoso[] = [];
-function harness(def = definition(), execute = true): Harness {
-  const api = new InMemoryVirtuoso();
-  harnesses.push(api);
-  const recorder = new MemoryRecorder();
-  const claims = new Map<string, string>();
-  const plan = buildPlan(def, { execute });
-  let attempts = 0;
-  return {
-    api, recorder, claims, def, plan,
-    attempt(overrides = {}) {
-      attempts++;
-      return buildRun({
-        runId: 'run-1', def, plan, api, orgId: ORG,
-        ids: recorder.ids(), refused: recorder.refused(), executeSentAt: recorder.executeSentAt(),
-        resume: attempts > 1, recorder,
-        // claims.ts: the first run to claim a goal owns it.
-        claimGoal: async (goalId, runId) => (claims.get(goalId) ?? claims.set(goalId, runId).get(goalId)) === runId,
-        concurrency: 4, stopReason: () => undefined, beforeExecute: async () => undefined,
-        log: new Logger({ test: 'build' }),
-        ...overrides,
-      });
-    },
-  };
-}
-
-/** What Virtuoso holds for the project: goal names, and per journey its checkpoints (title: step actions). */
-function built(api: InMemoryVirtuoso) {
-  const s = api.state;
-  return {
-    projects: [...s.projects.values()].map((p) => p.name),
-    goals: [...s.goals.values()].map((g) => g.name),
-    journeys: [...s.journeys.values()].map((j) => ({
-      title: j.title,
-      checkpoints: j.caseIds.map((id) => {
-        const c = s.checkpoint(id);
-        return `${c.title}: ${c.stepIds.map((sid) => s.step(sid).action).join(' ')}`;
-      }),
-    })),
-  };
-}
-
-const EXPECTED_BUILD = {
-  projects: ['Shop'],
-  goals: ['Store'],
-  journeys: [
-    { title: 'Buy', checkpoints: ['Navigation: NAVIGATE CLICK KEY', 'Cart: CLICK KEY'] },
-    { title: 'Search', checkpoints: ['Navigation: NAVIGATE CLICK KEY', 'Find: KEY'] },
-  ],
-};
-
-async function rejected(p: Promise<unknown>): Promise<AppError | Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  assert.fail('expected the build to fail');
-}
-
 describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => {
-  afterEach(() => {
-    for (const api of harnesses.splice(0)) api.close();
-  });
+  afterEach(closeHarnesses);
 
   it('builds a definition: every operation once, every id recorded, steps as lists per checkpoint', async () => {
     const h = harness();
@@ -186,6 +87,35 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     assert.deepEqual(h.api.calls.slice(0, 6), ['GET /projects', 'POST /projects', 'POST /goals', 'GET /goals/2001/versions', 'GET /testsuites/latest_status', 'POST /testcases']);
   });
 
+  it('sorts operations as they become ready: a checkpoint with five steps behind it goes before the journeys', async () => {
+    const h = harness(longSecondJourney());
+    assert.equal((await h.attempt({ concurrency: 1 })).outcome, 'done');
+    // After the snapshot: Find (its five steps and the execution behind it) before the suite read
+    // and the Search journey (two calls behind each), then its steps while their chain is the longest.
+    assert.deepEqual(h.api.calls.slice(3, 9), ['GET /goals/2001/versions', 'POST /testcases', 'POST /teststeps', 'POST /teststeps', 'POST /teststeps', 'GET /testsuites/latest_status']);
+  });
+
+  it('makes the navigation baseline durable before any step goes into a checkpoint', async () => {
+    const h = harness();
+    const baselines: unknown[] = [];
+    h.api.before = (call) => {
+      if (call === 'POST /teststeps') baselines.push(h.recorder.durable['ids.g0navbase']);
+    };
+    assert.equal((await h.attempt()).outcome, 'done');
+    assert.deepEqual(baselines, ['1', '1', '1', '1', '1']);
+  });
+
+  it('records step ids as lists per checkpoint, with two-digit goals, journeys, checkpoints and steps', async () => {
+    const h = harness(elevenOfEach());
+    const result = await h.attempt();
+    assert.equal(result.outcome, 'done');
+    const ids = (result as { ids: Record<string, string> }).ids;
+    for (const key of ['g10j0c0s0', 'g0j10c0s0', 'g0j0c10s0', 'g0j0c0s10']) assert.ok(ids[key], key);
+    assert.deepEqual(Object.keys(h.recorder.doc).filter((k) => /^ids\..*s\d+$/.test(k)), [], 'no step id outside its list');
+    assert.equal(h.recorder.doc['steps.g0j0c0'], Array.from({ length: 11 }, (_, s) => ids[`g0j0c0s${s}`]).join(','));
+    assert.deepEqual(h.recorder.ids(), ids);
+  });
+
   it('without execution, builds everything and starts nothing', async () => {
     const h = harness(definition(), false);
     assert.equal((await h.attempt()).outcome, 'done');
@@ -224,6 +154,51 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     assert.equal(h.recorder.doc['ids.g0j0c1'], undefined, 'the answer of the call that crashed is not recorded');
   });
 
+  it('after a crash no call is made, not even by the operation that was running', async () => {
+    const h = harness();
+    const crash = new AbortController();
+    h.api.after = (call) => {
+      if (call === 'GET /projects') crash.abort(); // the project is not found: POST /projects would come next
+    };
+    assert.deepEqual(await h.attempt({ signal: crash.signal }), { outcome: 'stopped', reason: 'abandoned' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(h.api.calls, ['GET /projects']);
+  });
+
+  it('a crash does not wait for a call that never answers', async () => {
+    const h = harness();
+    const crash = new AbortController();
+    h.api.before = (call) => {
+      if (call !== 'POST /projects') return;
+      crash.abort();
+      return new Promise<void>(() => {});
+    };
+    assert.deepEqual(await within(2000, h.attempt({ signal: crash.signal })), { outcome: 'stopped', reason: 'abandoned' });
+  });
+
+  it('a record that cannot be made durable at the end fails the build', async () => {
+    const h = harness();
+    const down = new Error('Firestore is down');
+    h.recorder.flush = async () => {
+      if (h.recorder.doc['progress.operationsDone'] === h.plan.operations.length) throw down;
+    };
+    assert.equal(await rejected(h.attempt()), down);
+  });
+
+  it('a failure keeps the details of its error when they are a map, with the place', async () => {
+    const details = async (thrown: unknown) => {
+      const h = harness();
+      const err = (await rejected(h.attempt({ claimGoal: async () => { throw new AppError('conflict', 'claimed', { details: thrown }); } }))) as AppError;
+      assert.equal(err.message, 'goals[0]: claimed');
+      return err.details;
+    };
+    const at = { at: 'goals[0]', operation: "POST /goals {name: 'Store', url: 'https://shop.example.com', createFirstJourney: true}" };
+    assert.deepEqual(await details({ owner: 'run-2' }), { ...at, owner: 'run-2' });
+    assert.deepEqual(await details('run-2'), at);
+    assert.deepEqual(await details(['run-2']), at);
+    assert.deepEqual(await details(null), at);
+  });
+
   it('a failure names the place in the definition and stops the build', async () => {
     const h = harness();
     h.api.before = (call) => {
@@ -243,32 +218,24 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     const plan: Plan = { ...h.plan, operations: h.plan.operations.map((op) => (op.key === 'g0' ? { ...op, deps: ['p', 'nowhere'] } : op)) };
     const err = (await rejected(h.attempt({ plan }))) as AppError;
     assert.equal(err.code, 'internal');
-    assert.match(err.message, /^The plan could not finish: \d+ operations are waiting on each other$/);
+    assert.equal(err.message, `The plan could not finish: ${h.plan.operations.length - 1} operations are waiting on each other`);
   });
 
   describe('resume: what an attempt created but could not record is adopted, nothing is created twice', () => {
-    /** First attempt: `call`'s answer is lost (Virtuoso acted); the second attempt resumes. */
-    async function lostAnswer(call: string, def = definition()) {
-      const h = harness(def);
-      let lost = false;
-      h.api.after = (c) => {
-        if (c === call && !lost) {
-          lost = true;
-          throw timeout(c);
-        }
-      };
-      await rejected(h.attempt({ concurrency: 1 }));
-      assert.ok(lost, `${call} was made`);
-      const result = await h.attempt({ concurrency: 1 });
-      assert.equal(result.outcome, 'done');
-      return { h, result };
-    }
 
     it('a step', async () => {
       const { h } = await lostAnswer('POST /teststeps');
       assert.deepEqual(built(h.api), EXPECTED_BUILD);
       assert.equal(h.api.count('POST /teststeps'), 5);
       assert.equal(h.recorder.doc['progress.stepsCreated'], 5);
+    });
+
+    it('a step after others of its checkpoint were recorded', async () => {
+      // The fourth step made is the navigation checkpoint's second (the first is recorded).
+      const { h, resumed } = await lostAnswer('POST /teststeps', { nth: 4 });
+      assert.deepEqual(built(h.api), EXPECTED_BUILD);
+      assert.deepEqual(resumed, ['GET /testcases/5001', 'GET /testcases/5002', 'POST /teststeps', 'POST /goals/2001/snapshots/3001/execute'], "the lost step adopted, Cart's second sent");
+      assert.equal(h.recorder.doc['progress.stepsCreated'], 5, 'the recorded steps counted, the adopted one added');
     });
 
     it('a goal (claimed for this run)', async () => {
@@ -285,9 +252,13 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     });
 
     it('a checkpoint', async () => {
-      const { h } = await lostAnswer('POST /testcases');
+      const { h, resumed } = await lostAnswer('POST /testcases');
       assert.deepEqual(built(h.api), EXPECTED_BUILD);
       assert.equal(h.api.count('POST /testcases'), 2);
+      // The resumed attempt starts with the longest chain (Cart's), before the rename that comes
+      // first in the plan; both checkpoints to create share one read of the goal's checkpoints.
+      assert.equal(resumed[0], 'GET /goals/2001/checkpoints');
+      assert.equal(h.api.count('GET /goals/2001/checkpoints'), 1);
     });
 
     it('an attach', async () => {
@@ -297,10 +268,10 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
     });
 
     it('an execution', async () => {
-      const { h, result } = await lostAnswer('POST /goals/2001/snapshots/3001/execute');
+      const { h, ids } = await lostAnswer('POST /goals/2001/snapshots/3001/execute');
       assert.equal(h.api.executions.jobs.size, 1);
       assert.equal(h.api.count('POST /goals/2001/snapshots/3001/execute'), 1);
-      assert.equal((result as { ids: Record<string, string> }).ids.g0exec, String([...h.api.executions.jobs.keys()][0]));
+      assert.equal(ids.g0exec, String([...h.api.executions.jobs.keys()][0]));
     });
 
     it('never a same-named goal that another run claimed', async () => {
@@ -332,11 +303,26 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
       h.api.before = (call) => {
         if (call === 'POST /teststeps' && h.api.count(call) === 1) throw refusedStep(call);
       };
-      assert.equal((await h.attempt({ concurrency: 1 })).outcome, 'done');
+      const result = await h.attempt({ concurrency: 1 });
+      assert.equal(result.outcome, 'done');
       const refused = h.recorder.refused();
       assert.deepEqual(Object.keys(refused), ['g0j0c0s0']);
       assert.match(refused.g0j0c0s0, /Invalid test step command/);
       assert.equal(h.recorder.doc['progress.stepsCreated'], 4);
+      // The refused step is an empty place in its checkpoint's list.
+      assert.equal(h.recorder.doc['steps.g0j0c0'], `,${(result as { ids: Record<string, string> }).ids.g0j0c0s1}`);
+    });
+
+    it('a resumed attempt does not send a refused step again', async () => {
+      const h = harness(definition({ continueOnError: true }));
+      h.api.before = (call) => {
+        if (call === 'POST /teststeps' && h.api.count(call) === 1) throw refusedStep(call);
+      };
+      await lostAnswer('POST /goals/2001/snapshots/3001/execute', { h });
+      assert.equal(h.api.count('POST /teststeps'), 5, 'one refused, four created, none again');
+      const navigation = 'Navigation: NAVIGATE KEY';
+      assert.deepEqual(built(h.api).journeys.map((j) => j.checkpoints[0]), [navigation, navigation]);
+      assert.deepEqual(Object.keys(h.recorder.refused()), ['g0j0c0s0']);
     });
 
     it('without it, a refused step fails the run, naming the step', async () => {
@@ -347,6 +333,9 @@ describe('test-run build (scheduler and operations, in-memory Virtuoso)', () => 
       const err = (await rejected(h.attempt({ concurrency: 1 }))) as AppError;
       assert.equal(err.code, 'unprocessable_entity');
       assert.match(err.message, /^goals\[0\]\.journeys\[0\]\.checkpoints\[0\]\.steps\[0\]: /);
+      assert.deepEqual(err.details, {
+        at: 'goals[0].journeys[0].checkpoints[0].steps[0]', operation: 'POST /teststeps CLICK (click: Login)', virtuoso: { status: 400, code: '2605' },
+      });
     });
   });
 });

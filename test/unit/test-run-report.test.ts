@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Executions } from '../../scripts/virtuoso-sandbox/executions';
 import { SandboxState } from '../../scripts/virtuoso-sandbox/model';
 import { junitXml, xmlSafe } from '../../shared/testruns/junit';
-import { buildReport, mapOutcome, type BuiltGoal, type ReportInput, type RunReport } from '../../shared/testruns/report';
+import { buildReport, mapOutcome, type BuiltGoal, type BuiltJourney, type CheckpointReport, type Outcome as ReportOutcome, type ReportInput, type RunReport, type StepReport } from '../../shared/testruns/report';
 
 // --- a tiny, strict XML 1.0 parser: well-formedness check plus a tree to assert on ----------------
 
@@ -607,6 +607,303 @@ describe('test-run report', () => {
     });
   });
 
+  describe('buildReport: the edges of the execution report', () => {
+    /** The report of one goal (job 8001) built as `journeys`, with `map` as the job's execution. */
+    const oneGoal = (journeys: BuiltJourney[], map: unknown) =>
+      buildReport(input({ 8001: map as Record<string, unknown> }, [{ name: 'G', goalId: '2001', snapshotId: '3001', jobId: '8001', journeys }]));
+    /** The checkpoints of a journey (4001) the run did not build, as reported. */
+    const unbuiltCheckpoints = (cases: unknown[]) => oneGoal([], { 4001: { id: 4001, outcome: 'PASS', cases } }).goals[0].journeys[0].checkpoints;
+    /** The steps of a checkpoint (5001) the run did not build, as reported. */
+    const unbuiltSteps = (steps: unknown[]) => unbuiltCheckpoints([{ id: 5001, outcome: 'PASS', steps }])[0].steps;
+    const link = (kind: string, id: string) => `${APP}/#/${kind}/${id}`;
+
+    it('reads ids and values defensively: bigints and padded strings are ids, blank strings and non-finite numbers are not; a step is named by its action and value', () => {
+      const passed = { builtByRun: false, outcome: 'passed', virtuosoOutcome: 'PASS' } as const;
+      assert.deepEqual(
+        unbuiltSteps([
+          { stepId: 6002n, action: 'CLICK', value: '', outcome: 'PASS' },
+          { stepId: '  ', id: ' 7 ', action: 'WRITE', value: 42, outcome: 'PASS' },
+          { id: Infinity, value: 'text only', outcome: 'PASS' },
+          { id: 9, value: NaN, outcome: 'PASS' },
+          { outcome: 'PASS' },
+        ]),
+        [
+          { position: 1, label: 'CLICK', stepId: '6002', action: 'CLICK', value: '', ...passed },
+          { position: 2, label: 'WRITE 42', stepId: '7', action: 'WRITE', value: '42', ...passed },
+          { position: 3, label: 'text only', value: 'text only', ...passed },
+          { position: 4, label: 'Step 9', stepId: '9', ...passed },
+          { position: 5, label: 'Step', ...passed },
+        ],
+      );
+      const [named, numbered, bare] = unbuiltCheckpoints([
+        { id: 5001, title: '  ', name: 'Named', outcome: 'PASS', steps: [] },
+        { id: 5002, outcome: 'PASS', steps: [] },
+        { outcome: 'PASS', steps: [] },
+      ]);
+      assert.deepEqual([named.name, named.checkpointId, named.link], ['Named', '5001', link('checkpoint', '5001')]);
+      assert.deepEqual([numbered.name, numbered.checkpointId, numbered.link], ['Checkpoint 5002', '5002', link('checkpoint', '5002')]);
+      assert.deepEqual(bare, { name: 'Checkpoint', builtByRun: false, outcome: 'passed', virtuosoOutcome: 'PASS', steps: [] });
+    });
+
+    it('reads times as ISO strings or epoch milliseconds; a duration needs both ends, the end not before the start', () => {
+      const durations = unbuiltCheckpoints([
+        { startDate: 1_700_000_000_000, endDate: 1_700_000_001_500 },
+        { startTime: '2025-03-01T10:00:00Z', endTime: '2025-03-01T10:00:00Z' },
+        { startedAt: START, finishedAt: END },
+        { startDate: END, endDate: START },
+        { startDate: START },
+        { endDate: END },
+        { startDate: 0, endDate: 1000 },
+        { startDate: 5, endDate: Infinity },
+        { startDate: '  ', endDate: END },
+        { startDate: 'soon', endDate: END },
+        { startDate: new Date(5000), endDate: 10_000 },
+      ].map((times, i) => ({ id: 5001 + i, outcome: 'PASS', steps: [], ...times }))).map((c) => ('durationMs' in c ? c.durationMs : 'none'));
+      assert.deepEqual(durations, [1500, 0, 42_500, 'none', 'none', 'none', 'none', 'none', 'none', 'none', 'none']);
+    });
+
+    it('reads a step outcome from outcome, result or an outcome-like status, and its error from any of the fields Virtuoso may use', () => {
+      const steps = unbuiltSteps([
+        { id: 1, result: 'PASS' },
+        { id: 2, status: 'Skipped' },
+        { id: 3, status: 'FINISHED' },
+        { id: 4, outcome: 'WEIRD', status: 'PASS' },
+        { id: 5 },
+        { id: 6, outcome: 'FAIL', error: 'plain string' },
+        { id: 7, outcome: 'FAIL', error: {}, errorMessage: 'from errorMessage' },
+        { id: 8, outcome: 'FAIL', error: '  ', failureReason: 'from failureReason' },
+        { id: 9, outcome: 'FAIL', message: 'from message' },
+        { id: 10, outcome: 'FAIL', error: { reason: '  padded  ' } },
+        { id: 11, outcome: 'FAIL', error: { code: 'E1' } },
+      ]);
+      assert.deepEqual(steps.map((s) => [s.outcome, s.virtuosoOutcome, s.error]), [
+        ['passed', 'PASS', undefined],
+        ['skipped', 'Skipped', undefined],
+        ['unknown', undefined, 'Virtuoso reported no outcome for the step'],
+        ['unknown', 'WEIRD', 'Unrecognised step outcome "WEIRD"'],
+        ['unknown', undefined, 'Virtuoso reported no outcome for the step'],
+        ['failed', 'FAIL', 'plain string'],
+        ['failed', 'FAIL', 'from errorMessage'],
+        ['failed', 'FAIL', 'from failureReason'],
+        ['failed', 'FAIL', 'from message'],
+        ['failed', 'FAIL', 'padded'],
+        ['failed', 'FAIL', 'E1'],
+      ]);
+      assert.deepEqual(steps[4], { position: 5, label: 'Step 5', stepId: '5', builtByRun: false, outcome: 'unknown', error: 'Virtuoso reported no outcome for the step' });
+    });
+
+    it('decides a checkpoint: a status is no outcome, skipped, failed without a failing step, a failing step without details, steps under testSteps', () => {
+      const base = (id: number) => ({ name: `Checkpoint ${id}`, checkpointId: String(id), link: link('checkpoint', String(id)), builtByRun: false });
+      const passedStep = (id: number) => ({ position: 1, label: `Step ${id}`, stepId: String(id), builtByRun: false, outcome: 'passed', virtuosoOutcome: 'PASS' });
+      assert.deepEqual(
+        unbuiltCheckpoints([
+          { id: 1, status: 'RUNNING', steps: [] },
+          { id: 2, outcome: 'SKIP', steps: [] },
+          { id: 3, outcome: 'FAIL', steps: [] },
+          { id: 4, outcome: 'PASS', steps: [{ outcome: 'FAIL' }] },
+          { id: 5, outcome: 'PASS', testSteps: [{ id: 61, outcome: 'PASS' }] },
+          { id: 6, outcome: 'PASS', steps: 'none', testSteps: [{ id: 62, outcome: 'PASS' }] },
+          { id: 7, outcome: 'PASS', steps: [null, 'junk', { id: 63, outcome: 'PASS' }] },
+        ]),
+        [
+          { ...base(1), outcome: 'unknown', error: 'Virtuoso reported no outcome for the checkpoint (status RUNNING)', steps: [] },
+          { ...base(2), outcome: 'skipped', virtuosoOutcome: 'SKIP', steps: [] },
+          { ...base(3), outcome: 'failed', virtuosoOutcome: 'FAIL', failure: { message: 'Virtuoso reported the checkpoint as failed without a failing step' }, steps: [] },
+          {
+            ...base(4), outcome: 'failed', virtuosoOutcome: 'PASS',
+            failure: { stepLabel: 'Step', stepPosition: 1, message: 'The step failed (Virtuoso gave no error message)' },
+            steps: [{ position: 1, label: 'Step', builtByRun: false, outcome: 'failed', virtuosoOutcome: 'FAIL' }],
+          },
+          { ...base(5), outcome: 'passed', virtuosoOutcome: 'PASS', steps: [passedStep(61)] },
+          { ...base(6), outcome: 'passed', virtuosoOutcome: 'PASS', steps: [passedStep(62)] },
+          { ...base(7), outcome: 'passed', virtuosoOutcome: 'PASS', steps: [passedStep(63)] },
+        ],
+      );
+    });
+
+    it('reports what the run built and the execution does not list: a checkpoint or step never created, steps missing from a passed checkpoint', () => {
+      const report = oneGoal(
+        [{
+          name: 'Login', journeyId: '4001',
+          checkpoints: [
+            { name: 'No id', steps: [{ label: 'click: A' }] },
+            { name: 'Listed', checkpointId: '5002', steps: [{ label: 'no id' }, { stepId: '61', label: 'a' }, { stepId: '62', label: 'b' }, { stepId: '63', label: 'c' }] },
+            { name: 'No step list', checkpointId: '5003', steps: [{ stepId: '64', label: 'd' }] },
+          ],
+        }],
+        { 4001: { id: 4001, outcome: 'PASS', cases: [{ id: 5002, outcome: 'PASS', steps: [{ id: 61, outcome: 'PASS' }] }, { id: 5003, outcome: 'PASS' }] } },
+      );
+      const [noId, listed, noStepList] = report.goals[0].journeys[0].checkpoints;
+      assert.deepEqual(noId, {
+        name: 'No id', builtByRun: true, outcome: 'unknown', error: 'The checkpoint was not created (no checkpoint id)',
+        steps: [{ position: 1, label: 'click: A', builtByRun: true, outcome: 'unknown' }],
+      });
+      assert.equal(listed.outcome, 'unknown');
+      assert.equal(listed.error, 'Virtuoso reported the checkpoint as passed but not these steps: no id; b; c');
+      assert.deepEqual(listed.steps.map((s) => [s.position, s.label, s.outcome, s.error]), [
+        [1, 'no id', 'unknown', 'The step was not created (no step id)'],
+        [2, 'a', 'passed', undefined],
+        [3, 'b', 'unknown', 'Step 62 is not in the execution report'],
+        [4, 'c', 'unknown', 'Step 63 is not in the execution report'],
+      ]);
+      // Without a step list Virtuoso's pass stands (it did not list the steps at all, not leave one out).
+      assert.deepEqual([noStepList.outcome, noStepList.steps.map((s) => [s.stepId, s.outcome])], ['passed', [['64', 'unknown']]]);
+    });
+
+    it('pairs built and reported steps by id in execution order, whatever the order or repetitions', () => {
+      const labels = (reported: number[]) => {
+        const report = oneGoal(
+          [{ name: 'J', journeyId: '4001', checkpoints: [{ name: 'C', checkpointId: '5002', steps: [{ stepId: '61', label: 'a' }, { stepId: '62', label: 'b' }, { stepId: '63', label: 'c' }] }] }],
+          { 4001: { id: 4001, outcome: 'PASS', cases: [{ id: 5002, outcome: 'PASS', steps: reported.map((id) => ({ id, outcome: 'PASS' })) }] } },
+        );
+        return report.goals[0].journeys[0].checkpoints[0].steps.map((s) => `${s.label}${s.builtByRun ? '' : '*'}${s.outcome === 'unknown' ? '?' : ''}`);
+      };
+      assert.deepEqual(labels([61, 62, 63]), ['a', 'b', 'c']);
+      assert.deepEqual(labels([61, 63]), ['a', 'b?', 'c'], 'a missing step stays between its neighbours');
+      assert.deepEqual(labels([62, 61, 63]), ['b', 'a', 'c']);
+      assert.deepEqual(labels([63, 61]), ['b?', 'c', 'a'], 'once each');
+      assert.deepEqual(labels([61, 61, 62, 63]), ['a', 'Step 61*', 'b', 'c'], 'an id reported twice pairs once');
+    });
+
+    it('names and identifies the journeys the run did not build: from the journey details, the name, the id, the map key', () => {
+      const report = oneGoal([], {
+        a: { id: 4003, outcome: 'PASS', journey: { title: 'Detail title', name: 'Suite 3', canonicalId: 'jc3', cases: [{ id: 5001, outcome: 'PASS', steps: [] }] } },
+        b: { id: 4004, name: 'Suite 4', outcome: 'PASS', testCases: [{ id: 5002, outcome: 'PASS', steps: [] }] },
+        c: { id: 4005, outcome: 'PASS', checkpoints: [{ id: 5003, outcome: 'PASS', steps: [] }] },
+        4006: { outcome: 'PASS', cases: [] },
+        '  ': { outcome: 'PASS', cases: [] },
+      });
+      assert.deepEqual(report.goals[0].journeys.map((j) => [j.name, j.journeyId, j.link, j.virtuosoName, j.virtuosoTitle, j.canonicalId, j.checkpoints.map((c) => c.checkpointId)]), [
+        ['Journey', '4006', link('journey', '4006'), undefined, undefined, undefined, []],
+        ['Detail title', '4003', link('journey', '4003'), 'Suite 3', 'Detail title', 'jc3', ['5001']],
+        ['Suite 4', '4004', link('journey', '4004'), 'Suite 4', undefined, undefined, ['5002']],
+        ['Journey 4005', '4005', link('journey', '4005'), undefined, undefined, undefined, ['5003']],
+        ['Journey', undefined, undefined, undefined, undefined, undefined, []],
+      ]);
+      assert.ok(report.goals[0].journeys.every((j) => !j.builtByRun && j.outcome === 'passed'));
+      const { counts, ...blankKey } = report.goals[0].journeys[4];
+      assert.deepEqual(blankKey, { name: 'Journey', builtByRun: false, outcome: 'passed', virtuosoOutcome: 'PASS', checkpoints: [] });
+      assert.equal(counts.checkpoints, 0);
+    });
+
+    it('copies what the execution says of a journey, and nothing it does not say', () => {
+      const counts = (passed: number, steps: number) => ({ checkpoints: passed, steps, passed, failed: 0, skipped: 0, unknown: 0 });
+      const journeys: BuiltJourney[] = ['4001', '4002', '4003', '4004', '4005'].map((journeyId) => ({ name: `J${journeyId}`, journeyId, checkpoints: [] }));
+      journeys[0].checkpoints = definition()[0].journeys[0].checkpoints;
+      const cases = (...durations: (number | undefined)[]) =>
+        durations.map((d, i) => ({ id: 5101 + i, outcome: 'PASS', steps: [], ...(d === undefined ? {} : { startDate: 1_000_000, endDate: 1_000_000 + d }) }));
+      const report = oneGoal(journeys, {
+        4001: passingExecution()[4001],
+        ' 4002 ': { cases: cases(undefined) },
+        4003: { id: 4003, startTime: START, endTime: END, cases: [], outcome: 'PASS' },
+        4004: { id: 4004, startedAt: START, finishedAt: END, cases: [], outcome: 'PASS' },
+        4005: { id: 4005, outcome: 'PASS', cases: cases(1000, undefined, 500) },
+      });
+      const [full, bare, times1, times2, summed] = report.goals[0].journeys.map(({ checkpoints, ...j }) => ({ ...j, checkpoints: checkpoints.length }));
+      assert.deepEqual(full, {
+        name: 'J4001', journeyId: '4001', link: link('journey', '4001'), canonicalId: 'journey-canon-4001', virtuosoName: 'Suite 1', virtuosoTitle: 'Login',
+        builtByRun: true, outcome: 'passed', virtuosoOutcome: 'PASS', status: 'FINISHED', startedAt: START, finishedAt: END, durationMs: 42_500,
+        counts: counts(3, 5), checkpoints: 3,
+      });
+      assert.deepEqual(bare, { name: 'J4002', journeyId: '4002', link: link('journey', '4002'), builtByRun: true, outcome: 'passed', counts: counts(1, 0), checkpoints: 1 });
+      assert.deepEqual([times1.startedAt, times1.finishedAt, times1.durationMs], [START, END, 42_500]);
+      assert.deepEqual([times2.startedAt, times2.finishedAt, times2.durationMs], [START, END, 42_500]);
+      assert.equal(summed.durationMs, 1500, 'without times of its own, the sum of its checkpoints');
+    });
+
+    it('decides a journey from its checkpoints, and from what Virtuoso says when it has none', () => {
+      const cp = (id: number, outcome?: string) => ({ id, ...(outcome ? { outcome } : {}), steps: [] });
+      const report = oneGoal([], {
+        4001: { id: 4001, outcome: 'FAIL', cases: [cp(5001, 'PASS')] },
+        4002: { id: 4002, outcome: 'PASS', cases: [cp(5002, 'PASS'), cp(5003, 'FAIL')] },
+        4003: { id: 4003, outcome: 'PASS', cases: [cp(5004, 'PASS'), cp(5005)] },
+        4004: { id: 4004, outcome: 'PASS', cases: [] },
+        4005: { id: 4005, status: 'RUNNING', cases: [] },
+        4006: { id: 4006, outcome: 'WEIRD', cases: [] },
+        4007: { id: 4007, status: 'FINISHED', cases: [cp(5006, 'SKIP'), cp(5007, 'SKIP')] },
+        4008: { id: 4008, outcome: 'SKIP' },
+      });
+      assert.deepEqual(report.goals[0].journeys.map((j) => [j.journeyId, j.outcome, j.error]), [
+        ['4001', 'failed', undefined],
+        ['4002', 'failed', undefined],
+        ['4003', 'unknown', undefined],
+        ['4004', 'passed', undefined],
+        ['4005', 'unknown', 'Virtuoso reported no outcome for the journey (status RUNNING)'],
+        ['4006', 'unknown', 'Unrecognised journey outcome "WEIRD"'],
+        ['4007', 'skipped', undefined],
+        ['4008', 'skipped', undefined],
+      ]);
+    });
+
+    it('reports a built journey that was never created, or whose checkpoints the execution does not list', () => {
+      const checkpoints = [{ name: 'Open', checkpointId: '5002', steps: [] }];
+      const report = oneGoal([{ name: 'Never created', checkpoints }, { name: 'Listed bare', journeyId: '4001', checkpoints }], { 4001: { id: 4001, outcome: 'PASS' } });
+      const [never, bare] = report.goals[0].journeys;
+      const error = 'The journey was not created (no journey id)';
+      assert.deepEqual(never, {
+        name: 'Never created', builtByRun: true, outcome: 'unknown', error,
+        counts: { checkpoints: 1, steps: 0, passed: 0, failed: 0, skipped: 0, unknown: 1 },
+        checkpoints: [{ name: 'Open', checkpointId: '5002', link: link('checkpoint', '5002'), builtByRun: true, outcome: 'unknown', error, steps: [] }],
+      });
+      assert.deepEqual(bare.checkpoints.map((c) => [c.outcome, c.error]), [['unknown', 'Checkpoint 5002 is not in the execution report']]);
+    });
+
+    it('decides a goal, and reads the job envelope only when it is one', () => {
+      const goal = (name: string, jobId: string | undefined, journeys: BuiltJourney[] = []): BuiltGoal => ({ name, ...(jobId ? { jobId } : {}), journeys });
+      const login: BuiltJourney[] = [{ name: 'Login', journeyId: '4001', checkpoints: [] }];
+      const journey = (id: number, outcome: string) => ({ id, outcome, cases: [] });
+      const report = buildReport(input({
+        undefined: { 4001: journey(4001, 'PASS') },
+        8001: {},
+        8002: { 4001: journey(4001, 'PASS'), map: journey(4000, 'PASS') },
+        8003: { success: true, map: { 4001: journey(4001, 'PASS') }, total: 1, item: null },
+        8004: { map: { 4001: journey(4001, 'PASS') }, total: 1 },
+        8005: {},
+        8006: { 4001: journey(4001, 'SKIP') },
+        8007: { 4001: journey(4001, 'SKIP'), 4002: journey(4002, 'PASS') },
+      }, [
+        goal('No job', undefined),
+        goal('Empty map', '8001', login),
+        goal('A journey keyed map', '8002', login),
+        goal('Envelope', '8003', login),
+        goal('Envelope without success', '8004', login),
+        goal('No journeys', '8005'),
+        goal('Skipped', '8006'),
+        goal('Partly skipped', '8007'),
+      ]));
+      assert.deepEqual(report.goals[0], { name: 'No job', outcome: 'unknown', journeys: [], error: 'The goal was not executed (no job id)' });
+      assert.deepEqual(report.goals.slice(1).map((g) => [g.name, g.outcome, g.error, g.journeys.map((j) => `${j.journeyId}:${j.outcome}`)]), [
+        ['Empty map', 'unknown', undefined, ['4001:unknown']],
+        ['A journey keyed map', 'passed', undefined, ['4001:passed', '4000:passed']],
+        ['Envelope', 'passed', undefined, ['4001:passed']],
+        ['Envelope without success', 'passed', undefined, ['4001:passed']],
+        ['No journeys', 'unknown', 'Neither the definition nor the execution has a journey for this goal', []],
+        ['Skipped', 'skipped', undefined, ['4001:skipped']],
+        ['Partly skipped', 'passed', undefined, ['4001:skipped', '4002:passed']],
+      ]);
+      assert.equal(report.goals[1].journeys[0].error, 'Journey 4001 is not in the execution report of job 8001');
+    });
+
+    it('a run is failed when any goal is, passed when it has nothing at all; its duration needs both ends; links trim every trailing slash', () => {
+      const run = { id: 'r', name: 'n', createdAt: 'not a date', finishedAt: '2025-03-01T10:01:00.000Z', appUrl: `${APP}//` };
+      const empty = buildReport({ run, goals: [], executions: {} });
+      assert.deepEqual(empty, {
+        schemaVersion: 1, run: { id: 'r', name: 'n', createdAt: 'not a date', finishedAt: '2025-03-01T10:01:00.000Z' }, outcome: 'passed',
+        counts: { journeys: 0, checkpoints: 0, steps: 0, passed: 0, failed: 0, skipped: 0, unknown: 0 }, stepCounts: { passed: 0, failed: 0, skipped: 0, unknown: 0 },
+        durationMs: 0, goals: [],
+      });
+      assert.equal(buildReport({ run: { ...run, createdAt: START, finishedAt: 'later' }, goals: [], executions: {} }).durationMs, 0);
+      const twoGoals = buildReport({
+        run, projectId: '1001',
+        goals: [{ name: 'Empty', jobId: '8001', journeys: [] }, { name: 'Fine', goalId: '2002', jobId: '8002', journeys: [] }],
+        executions: { 8001: {}, 8002: { 4001: { id: 4001, outcome: 'PASS', cases: [] } } },
+      });
+      assert.deepEqual(twoGoals.goals.map((g) => g.outcome), ['unknown', 'passed']);
+      assert.equal(twoGoals.outcome, 'failed');
+      assert.deepEqual([twoGoals.projectLink, twoGoals.goals[1].link], [link('project', '1001'), link('goal', '2002')]);
+    });
+  });
+
   describe('junitXml', () => {
     it('writes the Jenkins/Surefire shape: suites per journey with ids and links as properties, cases per checkpoint', () => {
       const report = buildReport(input({ 8001: failingExecution() }, failingDefinition()));
@@ -677,6 +974,98 @@ describe('test-run report', () => {
       assert.ok(failure.text.includes(`Error: boom ${expected}`));
       assert.ok(child(testcase, 'system-out')!.text.includes(`[FAIL] 1. ${expected} [step 6002]`));
       assertCountsConsistent(root, report);
+    });
+
+    it('keeps surrogate pairs at both ends of their ranges and replaces every unpaired half', () => {
+      assert.equal(xmlSafe('\uD800\uDC00 \uDBFF\uDFFF'), '\uD800\uDC00 \uDBFF\uDFFF');
+      assert.equal(xmlSafe('\uD800\uE000'), '\uFFFD\uE000', 'a high surrogate before a non-surrogate');
+      assert.equal(xmlSafe('\uDC00\uD800'), '\uFFFD\uFFFD', 'a low surrogate before a high one is no pair');
+      assert.equal(xmlSafe('a\uD800'), 'a\uFFFD', 'a high surrogate at the end');
+      assert.equal(xmlSafe('\uDFFF'), '\uFFFD');
+    });
+
+    it('renders what a report leaves out by leaving it out: the whole document of a sparse report', () => {
+      const step = (position: number, label: string, outcome: ReportOutcome, extra: Partial<StepReport> = {}): StepReport => ({ position, label, builtByRun: true, outcome, ...extra });
+      const checkpoints: CheckpointReport[] = [
+        {
+          name: 'Passed', builtByRun: true, outcome: 'passed', durationMs: 1234,
+          steps: [step(1, 'click: A', 'passed', { stepId: '61' }), step(2, 'NAVIGATE x', 'passed', { builtByRun: false })],
+        },
+        { name: 'Failed bare', checkpointId: '52', link: 'https://app.virtuoso.qa/#/checkpoint/52', builtByRun: true, outcome: 'failed', steps: [] },
+        {
+          name: 'Failed at a step', builtByRun: true, outcome: 'failed', failure: { stepLabel: 'write: B', message: 'nope' },
+          steps: [step(1, 'write: B', 'failed', { error: 'nope' })],
+        },
+        {
+          name: 'Failed fully', builtByRun: true, outcome: 'failed', link: 'L56',
+          failure: { stepLabel: 'click: X', stepId: '66', stepPosition: 2, action: 'CLICK', message: 'gone' }, steps: [],
+        },
+        { name: 'Unknown bare', checkpointId: '54', builtByRun: false, outcome: 'unknown', steps: [step(1, 'Step', 'unknown', { builtByRun: false, error: 'why' })] },
+        { name: 'Unknown linked', checkpointId: '55', link: 'L55', builtByRun: true, outcome: 'unknown', error: 'lost', steps: [] },
+      ];
+      const counts = { checkpoints: 6, steps: 4, passed: 1, failed: 3, skipped: 0, unknown: 2 };
+      const report: RunReport = {
+        schemaVersion: 1,
+        run: { id: 'run_9', name: 'Sparse', createdAt: 'not a date', finishedAt: 'not a date' },
+        outcome: 'failed',
+        counts: { journeys: 1, ...counts },
+        stepCounts: { passed: 2, failed: 1, skipped: 0, unknown: 1 },
+        durationMs: 1500,
+        goals: [{ name: 'G', outcome: 'failed', journeys: [{ name: 'J', builtByRun: false, outcome: 'failed', counts, checkpoints }] }],
+      };
+      const expected = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<testsuites name="Sparse" tests="6" failures="3" errors="2" skipped="0" time="1.500">',
+        '  <testsuite name="G / J" tests="6" failures="3" errors="2" skipped="0" time="0.000" id="0" package="G">',
+        '    <properties>',
+        '      <property name="run.id" value="run_9"/>',
+        '      <property name="run.name" value="Sparse"/>',
+        '      <property name="builtByRun" value="false"/>',
+        '      <property name="outcome" value="failed"/>',
+        '    </properties>',
+        '    <testcase classname="G / J" name="Passed" time="1.234">',
+        '      <system-out>Checkpoint: Passed',
+        '[PASS] 1. click: A [step 61]',
+        '[PASS] 2. NAVIGATE x (not built by the run)</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Failed bare" time="0.000">',
+        '      <failure message="The checkpoint failed (the report gives no reason)" type="FAIL">Error: The checkpoint failed (the report gives no reason)',
+        'Checkpoint: https://app.virtuoso.qa/#/checkpoint/52</failure>',
+        '      <system-out>Checkpoint: Failed bare [52]',
+        'Link: https://app.virtuoso.qa/#/checkpoint/52</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Failed at a step" time="0.000">',
+        '      <failure message="write: B: nope" type="FAIL">Failing step: ?. write: B',
+        'Error: nope</failure>',
+        '      <system-out>Checkpoint: Failed at a step',
+        '[FAIL] 1. write: B - nope</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Failed fully" time="0.000">',
+        '      <failure message="click: X: gone" type="CLICK">Failing step: 2. click: X',
+        'Action: CLICK',
+        'Virtuoso step id: 66',
+        'Error: gone',
+        'Checkpoint: L56</failure>',
+        '      <system-out>Checkpoint: Failed fully',
+        'Link: L56</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Unknown bare" time="0.000">',
+        '      <error message="Unknown outcome" type="UNKNOWN">Error: Unknown outcome</error>',
+        '      <system-out>Checkpoint: Unknown bare [54] (not built by the run)',
+        '[????] 1. Step (not built by the run) - why</system-out>',
+        '    </testcase>',
+        '    <testcase classname="G / J" name="Unknown linked" time="0.000">',
+        '      <error message="lost" type="UNKNOWN">Error: lost',
+        'Checkpoint: L55</error>',
+        '      <system-out>Checkpoint: Unknown linked [55]',
+        'Link: L55</system-out>',
+        '    </testcase>',
+        '  </testsuite>',
+        '</testsuites>',
+        '',
+      ].join('\n');
+      assert.equal(junitXml(report), expected);
+      assertCountsConsistent(parseXml(expected), report);
     });
 
     it('is deterministic: the same input gives the same bytes, and the input is not changed', () => {
