@@ -7,6 +7,11 @@
  * Restores into the Firestore this process points at: locally prefix with the variables `npm start`
  * prints (FIRESTORE_EMULATOR_HOST, STORAGE_ENDPOINT, GOOGLE_CLOUD_PROJECT); against a project, run
  * with credentials that may read the bucket and write Firestore. See shared/backup/restore.ts.
+ *
+ * `npm run restore` starts Node with --max-semi-space-size=2 --optimize-for-size: a restore streams
+ * (its live memory is a few tens of MiB), and with V8's default young generation and heap growth its
+ * garbage alone raised the peak resident memory to 300 MiB at 10,000 documents and 410 MiB at
+ * 100,000; with them 133 and 151 MiB, in the same time (npm run drill:restore).
  */
 import { parseArgs } from 'node:util';
 

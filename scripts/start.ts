@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole system on this machine. Starts the Firestore and Pub/Sub emulators (ports
- * from firebase.json), Redis (REDIS_URL, else the server on 6379, else a private redis-server),
+ * from firebase.json; the other local services' from local-stack.json), Redis (REDIS_URL, else the server on 6379, else a private redis-server),
  * builds every function bundle and runs each through the Functions Framework on its own port
  * (firebase.json's functions port, then the next ones in shared/infra.ts order), creates the
  * topics and subscriptions of shared/infra.ts, keeps Cloud Storage in a folder (.local/storage), runs
@@ -27,8 +27,14 @@ const FF_MAIN = join(ROOT, 'node_modules/@google-cloud/functions-framework/build
 
 interface FirebaseJson {
   emulators: Record<'firestore' | 'pubsub' | 'functions', { host?: string; port: number }>;
-  /** Ours, beside Firebase's: the Virtuoso sandbox stands in for the Virtuoso API. */
-  localStack: { virtuosoSandbox: { port: number; organizationId: number }; cloudTasks: { port: number }; cloudStorage: { port: number; dir: string } };
+}
+
+/** local-stack.json: ours, kept out of firebase.json (the Firebase CLI's schema allows no other keys). */
+interface LocalStackJson {
+  /** The Virtuoso sandbox stands in for the Virtuoso API. */
+  virtuosoSandbox: { port: number; organizationId: number };
+  cloudTasks: { port: number };
+  cloudStorage: { port: number; dir: string };
 }
 
 export interface RunningFunction {
@@ -56,15 +62,16 @@ export interface LocalSystem {
 
 export function localPorts(): { firestore: number; pubsub: number; functionsBase: number; sandbox: number; organizationId: number; tasks: number; storage: number; storageDir: string } {
   const fb = JSON.parse(readFileSync(join(ROOT, 'firebase.json'), 'utf8')) as FirebaseJson;
+  const local = JSON.parse(readFileSync(join(ROOT, 'local-stack.json'), 'utf8')) as LocalStackJson;
   return {
     firestore: fb.emulators.firestore.port,
     pubsub: fb.emulators.pubsub.port,
     functionsBase: fb.emulators.functions.port,
-    sandbox: fb.localStack.virtuosoSandbox.port,
-    organizationId: fb.localStack.virtuosoSandbox.organizationId,
-    tasks: fb.localStack.cloudTasks.port,
-    storage: fb.localStack.cloudStorage.port,
-    storageDir: join(ROOT, fb.localStack.cloudStorage.dir),
+    sandbox: local.virtuosoSandbox.port,
+    organizationId: local.virtuosoSandbox.organizationId,
+    tasks: local.cloudTasks.port,
+    storage: local.cloudStorage.port,
+    storageDir: join(ROOT, local.cloudStorage.dir),
   };
 }
 
@@ -135,7 +142,7 @@ export async function startLocalSystem(options: { quiet?: boolean; redis?: 'auto
   for (const [what, port] of [['Firestore emulator', ports.firestore], ['Pub/Sub emulator', ports.pubsub], ['Virtuoso sandbox', ports.sandbox], ['Cloud Tasks dispatcher', ports.tasks], ['Cloud Storage (local)', ports.storage], ...fnPorts.map((p, i) => [`function ${functionSpecs[i].name}`, p])] as [string, number][]) {
     if (await portInUse(port)) busy.push(`${port} (${what})`);
   }
-  if (busy.length) throw new Error(`Port(s) already in use: ${busy.join(', ')}. Is another 'npm start' running? Ports come from firebase.json.`);
+  if (busy.length) throw new Error(`Port(s) already in use: ${busy.join(', ')}. Is another 'npm start' running? Ports come from firebase.json and local-stack.json.`);
 
   const [stack] = await Promise.all([
     startStack({ projectId: process.env.GOOGLE_CLOUD_PROJECT ?? 'local-project', firestorePort: ports.firestore, pubsubPort: ports.pubsub, redis: options.redis ?? 'auto' }),

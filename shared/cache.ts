@@ -5,12 +5,18 @@
  * queues commands while disconnected, and a circuit breaker skips Redis for a second or a few
  * after three failures in a row (then probes it with one command), so a dead or frozen Redis
  * costs requests almost nothing, not a deadline per command.
+ *
+ * In production the connection is Memorystore's in-transit encryption (REDIS_TLS=on): TLS checked
+ * against the instance's own CA and AUTH, both from Secret Manager; locally plain TCP.
  */
-import type { createClient } from 'redis';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { createClient, RedisClientOptions } from 'redis';
 import { CircuitBreaker } from './breaker';
 import { getConfig, redisUrlOf } from './config';
 import { withDeadline } from './deadline';
+import { secrets } from './infra';
 import { log } from './log';
+import { getSecret } from './secrets';
 
 /** Key names and TTLs from the seed. */
 export const cacheKeys = {
@@ -39,25 +45,69 @@ export function cacheConfigured(): boolean {
   return redisUrlOf(getConfig()) !== undefined;
 }
 
+/**
+ * Memorystore's server certificates name the instance's IP address in their subject's common name,
+ * with no subject alternative name, and Node checks an IP address against the latter only. The chain
+ * is still checked against the instance's own CA; this accepts the name Node accepts, or a common
+ * name equal to the address connected to.
+ */
+export function serverIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  const err = checkServerIdentity(host, cert);
+  if (!err || (!cert.subjectaltname && cert.subject?.CN === host)) return undefined;
+  return err;
+}
+
+/**
+ * Retried with backoff: a refused or lost connection. Not retried: a refused AUTH string or a
+ * certificate that does not verify, which only a change of configuration mends; the connection
+ * attempt fails with that reason (and the next cache call makes a new one).
+ */
+function reconnectStrategy(retries: number, cause: Error): number | Error {
+  const code = String((cause as { code?: unknown }).code ?? '');
+  if (/^(WRONGPASS|NOAUTH|ERR AUTH)/.test(cause.message) || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) return cause;
+  return Math.min(100 * 2 ** retries, 2000);
+}
+
+/** How to reach Redis: the URL, and with REDIS_TLS=on, TLS against the Memorystore CA and its AUTH string. */
+export async function connectionOptions(): Promise<RedisClientOptions> {
+  const config = getConfig();
+  const url = redisUrlOf(config);
+  if (!url) throw new Error('Redis is not configured');
+  const socket = { connectTimeout: Math.max(config.redisTimeoutMs, 1000), reconnectStrategy };
+  // Plain TCP, or TLS with the system's CAs for a `rediss://` URL.
+  if (config.redisTls !== 'on') return { url, disableOfflineQueue: true, socket };
+  // Values copied from gcloud end with a newline; neither a password nor a PEM bundle needs it.
+  const [auth, ca] = await Promise.all([getSecret(secrets.memorystoreAuth), getSecret(secrets.memorystoreCa)]);
+  return {
+    url: url.replace(/^redis:/, 'rediss:'),
+    ...(auth?.trim() ? { password: auth.trim() } : {}),
+    disableOfflineQueue: true,
+    socket: { ...socket, tls: true, ...(ca?.trim() ? { ca: ca.trim() } : {}), checkServerIdentity: serverIdentity },
+  };
+}
+
+async function connect(): Promise<RedisClient> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const redis = require('redis') as typeof import('redis');
+  const c = redis.createClient(await connectionOptions());
+  c.on('error', (err: Error) => warn('redis connection error', err));
+  try {
+    await c.connect();
+  } catch (err) {
+    void c.destroy?.();
+    throw err;
+  }
+  return c as RedisClient;
+}
+
 async function connected(): Promise<RedisClient> {
   if (client?.isReady) return client;
   if (!connecting) {
-    const url = redisUrlOf(getConfig());
-    if (!url) throw new Error('Redis is not configured');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const redis = require('redis') as typeof import('redis');
-    const timeout = getConfig().redisTimeoutMs;
-    const c = redis.createClient({
-      url,
-      disableOfflineQueue: true,
-      socket: { connectTimeout: Math.max(timeout, 1000), reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
-    });
-    c.on('error', (err: Error) => warn('redis connection error', err));
-    connecting = c.connect().then(
-      () => (client = c as RedisClient),
+    if (!redisUrlOf(getConfig())) throw new Error('Redis is not configured');
+    connecting = connect().then(
+      (c) => (client = c),
       (err) => {
         connecting = undefined;
-        void c.destroy?.();
         throw err;
       },
     );

@@ -85,6 +85,12 @@ const SPEC = {
   /** Alternative to REDIS_URL in production, where the host comes from the `memorystore-host` secret. */
   redisHost: ['REDIS_HOST', optional],
   redisPort: ['REDIS_PORT', int(6379, 1, 65535)],
+  /**
+   * `on`: Memorystore's in-transit encryption: TLS, the server's certificate checked against the CA
+   * in the `memorystore-ca` secret, and AUTH with the `memorystore-auth` secret (deploy sets it, with
+   * REDIS_HOST and REDIS_PORT 6378). `off`: plain TCP, as the local Redis (a `rediss://` URL is TLS too).
+   */
+  redisTls: ['REDIS_TLS', oneOf(['off', 'on'] as const, 'off')],
   /** Each cache command gives up after this long, and the request goes on uncached. */
   redisTimeoutMs: ['REDIS_TIMEOUT_MS', int(250, 10, 10_000)],
   /** Deadline for each dependency call made by the health check. */

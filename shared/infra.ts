@@ -63,10 +63,15 @@ export interface SubscriptionSpec {
 
 const DAY = 24 * 3600;
 
+/** The seed's figure: after this many delivery attempts a message goes to `dead-letter`. */
+export const DEAD_LETTER_ATTEMPTS = 5;
+
 /**
  * A pull subscription that keeps everything published on `topic` for a week: drained hourly by
  * logArchive, and there to inspect (`npm run pull`). A dead-letter topic without a subscription
- * loses messages (DeadLetterPolicy docs), so `dead-letter` has one too.
+ * loses messages (DeadLetterPolicy docs), so `dead-letter` has one too. Messages logArchive fails to
+ * archive DEAD_LETTER_ATTEMPTS times go on to `dead-letter` (and so to its archive); the
+ * dead-letter topic's own archive has no dead-letter policy, since it could only point at itself.
  */
 const archiveOf = (topic: TopicName): SubscriptionSpec => ({
   name: `${topic}-archive`,
@@ -75,6 +80,7 @@ const archiveOf = (topic: TopicName): SubscriptionSpec => ({
   ackDeadlineSeconds: 60,
   retentionSeconds: 7 * DAY,
   retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+  ...(topic === topics.deadLetter ? {} : { deadLetter: { topic: topics.deadLetter, maxDeliveryAttempts: DEAD_LETTER_ATTEMPTS } }),
 });
 
 export const subscriptions: readonly SubscriptionSpec[] = [
@@ -162,7 +168,12 @@ export const secrets = {
   virtuosoWebhookSecret: 'virtuoso-webhook-secret',
   /** Standard Webhooks secret(s) (`whsec_…`), for senders other than Virtuoso. */
   webhookSigningSecret: 'webhook-signing-secret',
+  /** The Memorystore instance's private IP (mapped to REDIS_HOST). */
   memorystoreHost: 'memorystore-host',
+  /** The Memorystore instance's AUTH string. */
+  memorystoreAuth: 'memorystore-auth',
+  /** The Memorystore instance's server CA certificates (PEM), which its TLS certificate is checked against. */
+  memorystoreCa: 'memorystore-ca',
   /** The Virtuoso organization id (the seed's setup script keeps it as a secret). */
   virtuosoOrgId: 'virtuoso-org-id',
   /**
@@ -176,12 +187,100 @@ export type SecretName = (typeof secrets)[keyof typeof secrets];
 export const secretEnvName = (name: SecretName) => name.toUpperCase().replace(/-/g, '_');
 
 /**
+ * Where each secret's value comes from. `manual`: a person adds it (`gcloud secrets versions add`);
+ * deploy says which are missing, and how to add them, before it deploys any function. `memorystore`:
+ * deploy copies it from the Memorystore instance (a new version only when the value changed).
+ */
+export type SecretSource =
+  | { kind: 'manual'; required: boolean; value: string }
+  | { kind: 'memorystore'; field: 'host' | 'authString' | 'serverCa' };
+
+export const secretSources: Readonly<Record<SecretName, SecretSource>> = {
+  'virtuoso-api-key': { kind: 'manual', required: true, value: 'the Virtuoso API token (Virtuoso → profile → API tokens)' },
+  'virtuoso-webhook-secret': { kind: 'manual', required: true, value: "the webhook secret set in Virtuoso's project settings (several, space-separated, while rotating)" },
+  'webhook-signing-secret': { kind: 'manual', required: false, value: 'Standard Webhooks secret(s), whsec_<base64>, for senders other than Virtuoso (without one that scheme is refused)' },
+  'virtuoso-org-id': { kind: 'manual', required: true, value: 'the Virtuoso organization id (a number)' },
+  'memorystore-host': { kind: 'memorystore', field: 'host' },
+  'memorystore-auth': { kind: 'memorystore', field: 'authString' },
+  'memorystore-ca': { kind: 'memorystore', field: 'serverCa' },
+  'callback-signing-key': {
+    kind: 'manual',
+    required: false,
+    value: "32 random bytes, base64 (VALUE=$(openssl rand -base64 32)), which seals tenants' callback secrets; without it a test run asking for a completion callback is refused",
+  },
+};
+
+/**
  * The Serverless VPC Access connector through which functions reach Memorystore (a private IP).
  * Only private ranges go through it; everything else (Virtuoso, Google APIs) goes out directly.
  */
 export const network = {
   vpcConnector: { name: 'virtuoso-connector', network: 'default', range: '10.8.0.0/28' },
 } as const;
+
+/**
+ * The Memorystore for Redis instance (the seed's cache): highly available, AUTH on, in-transit
+ * encryption (TLS on port 6378, the server's certificate signed by the instance's own CA), and
+ * evicting least recently used keys when full (every key is a cache entry or a short window).
+ * Functions that declare `uses.redis` get the host, the AUTH string and the CA from the secrets.
+ */
+export const memorystore = {
+  instance: 'virtuoso-cache',
+  tier: 'STANDARD_HA',
+  sizeGb: 1,
+  redisVersion: 'REDIS_7_2',
+  authEnabled: true,
+  transitEncryption: 'SERVER_AUTHENTICATION',
+  /** Memorystore serves TLS on 6378 (6379 is plain text). */
+  port: 6378,
+  config: { 'maxmemory-policy': 'allkeys-lru' },
+  network: network.vpcConnector.network,
+  secrets: { host: secrets.memorystoreHost, auth: secrets.memorystoreAuth, ca: secrets.memorystoreCa },
+} as const;
+
+/**
+ * The identities that call functions, one per kind of caller, so each can reach only the functions
+ * meant for it; and the one Cloud Build runs function builds as. Each function runs as its own
+ * account (`functionServiceAccount`), granted only what its `uses` declares.
+ */
+export const serviceAccounts = {
+  tasksInvoker: { id: 'virtuoso-tasks-invoker', displayName: 'Virtuoso Cloud Tasks invoker (OIDC)' },
+  pushInvoker: { id: 'virtuoso-push-invoker', displayName: 'Virtuoso Pub/Sub push and Eventarc invoker (OIDC)' },
+  schedulerInvoker: { id: 'virtuoso-scheduler-invoker', displayName: 'Virtuoso Cloud Scheduler invoker (OIDC)' },
+  builder: { id: 'virtuoso-builder', displayName: 'Virtuoso function builds (Cloud Build)' },
+} as const;
+export type ServiceAccountRole = keyof typeof serviceAccounts;
+
+/** The account a function runs as: `virtuoso-` and its name in kebab case (`commandWorker` → `virtuoso-command-worker`). */
+export const functionServiceAccount = (fn: string) => ({
+  id: `virtuoso-${fn.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+  displayName: `Virtuoso function ${fn} (runtime)`,
+});
+
+/** Object name prefixes a function may be granted (IAM conditions on the data bucket). */
+export type ObjectAccess = 'read' | 'readwrite';
+
+/**
+ * What a function reaches, besides its `secrets` and `envSecrets`. Deploy grants exactly this (one
+ * service account per function) and nothing else; the local stack ignores it.
+ */
+export interface FunctionUses {
+  /** Firestore has no per-collection IAM: reads and writes anywhere in the database. */
+  firestore: boolean;
+  /** Memorystore: through the VPC connector, with TLS and AUTH (host, AUTH and CA from their secrets). */
+  redis?: boolean;
+  publishes?: readonly TopicName[];
+  /** Topics whose existence it checks (health). */
+  inspects?: readonly TopicName[];
+  /** Pull subscriptions it drains. */
+  pulls?: readonly string[];
+  /** Queues it creates tasks in (with the tasks invoker's OIDC identity on them). */
+  enqueues?: readonly (keyof typeof queues)[];
+  /** Object name prefixes in the data bucket. */
+  objects?: readonly { prefix: string; access: ObjectAccess }[];
+  /** Starts Firestore managed exports. */
+  firestoreExports?: boolean;
+}
 
 export interface FunctionSpec {
   /** Entry point name, also the deployed function's name. */
@@ -190,8 +289,9 @@ export interface FunctionSpec {
   bundle: string;
   trigger:
     | { kind: 'http'; public: boolean }
-    | { kind: 'pubsub'; topic: TopicName }
-    | { kind: 'task'; queue: keyof typeof queues };
+    | { kind: 'pubsub'; topic: TopicName; deadLetter: { topic: TopicName; maxDeliveryAttempts: number } }
+    /** Cloud Tasks calls it with the tasks of these queues. */
+    | { kind: 'task'; queues: readonly (keyof typeof queues)[] };
   memory: '256Mi' | '512Mi' | '1Gi' | '2Gi';
   timeoutSeconds: number;
   ingress: 'ALLOW_ALL' | 'ALLOW_INTERNAL_ONLY' | 'ALLOW_INTERNAL_AND_GCLB';
@@ -203,11 +303,15 @@ export interface FunctionSpec {
   secrets: readonly SecretName[];
   /** Secrets mapped to environment variables at instance start (values that never rotate in place). */
   envSecrets?: Readonly<Record<string, SecretName>>;
-  /** Reaches private addresses (Memorystore) through `network.vpcConnector`. */
-  privateNetwork?: boolean;
+  uses: FunctionUses;
   /** Task workers: the environment variable through which the functions that enqueue find this one's URL. */
   urlEnv?: string;
 }
+
+/** Prefixes of the data bucket that functions are granted (see objectPrefixes). */
+const LOGS = 'logs/';
+const TEST_RESULTS = 'artifacts/test-results/';
+const BACKUPS = 'backups/';
 
 export const functions = [
   {
@@ -221,8 +325,7 @@ export const functions = [
     maxInstances: 5,
     concurrency: 80,
     secrets: [],
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
-    privateNetwork: true,
+    uses: { firestore: true, redis: true, inspects: [topics.webhookEvents] },
   },
   {
     name: 'webhook',
@@ -235,6 +338,7 @@ export const functions = [
     maxInstances: 50,
     concurrency: 80,
     secrets: [secrets.virtuosoWebhookSecret, secrets.webhookSigningSecret],
+    uses: { firestore: true, publishes: [topics.webhookEvents] },
   },
   {
     name: 'commands',
@@ -247,14 +351,14 @@ export const functions = [
     maxInstances: 50,
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
-    privateNetwork: true,
+    envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
+    uses: { firestore: true, redis: true, publishes: [topics.commandEvents], enqueues: ['commandExecution'] },
   },
   {
     // Private: invoked only by Cloud Tasks (queue command-execution) with an OIDC token.
     name: 'commandWorker',
     bundle: 'commands',
-    trigger: { kind: 'task', queue: 'commandExecution' },
+    trigger: { kind: 'task', queues: ['commandExecution'] },
     urlEnv: 'COMMAND_WORKER_URL',
     memory: '512Mi',
     timeoutSeconds: 600,
@@ -263,8 +367,9 @@ export const functions = [
     maxInstances: 100,
     concurrency: 80,
     secrets: [secrets.virtuosoApiKey],
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
-    privateNetwork: true,
+    envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
+    // Enqueues too: a continuation after a live lease, and the sweep's requeues.
+    uses: { firestore: true, redis: true, publishes: [topics.commandEvents], enqueues: ['commandExecution'] },
   },
   {
     name: 'testRuns',
@@ -277,15 +382,22 @@ export const functions = [
     maxInstances: 20,
     concurrency: 80,
     secrets: [secrets.callbackSigningKey],
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost },
-    privateNetwork: true,
+    // Reads the reports it serves and the tenant's callback secret; a cancel publishes
+    // test.cancelled and queues the run's completion callback.
+    uses: {
+      firestore: true,
+      redis: true,
+      publishes: [topics.testEvents],
+      enqueues: ['testExecution', 'testCallbacks'],
+      objects: [{ prefix: TEST_RESULTS, access: 'read' }],
+    },
   },
   {
-    // Private: invoked only by Cloud Tasks (queue test-execution) with an OIDC token. A build of
-    // thousands of steps runs up to Cloud Tasks' 30-minute dispatch deadline.
+    // Private: invoked only by Cloud Tasks (queues test-execution and test-callbacks) with an OIDC
+    // token. A build of thousands of steps runs up to Cloud Tasks' 30-minute dispatch deadline.
     name: 'testRunWorker',
     bundle: 'test-runs',
-    trigger: { kind: 'task', queue: 'testExecution' },
+    trigger: { kind: 'task', queues: ['testExecution', 'testCallbacks'] },
     urlEnv: 'TEST_RUN_WORKER_URL',
     memory: '1Gi',
     timeoutSeconds: 1800,
@@ -294,15 +406,22 @@ export const functions = [
     maxInstances: 50,
     concurrency: 10,
     secrets: [secrets.virtuosoApiKey, secrets.callbackSigningKey],
+    envSecrets: { VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
     // Redis: what a build creates makes the commands API's cached reads of it stale.
-    envSecrets: { REDIS_HOST: secrets.memorystoreHost, VIRTUOSO_ORG_ID: secrets.virtuosoOrgId },
-    privateNetwork: true,
+    uses: {
+      firestore: true,
+      redis: true,
+      publishes: [topics.testEvents],
+      enqueues: ['testExecution', 'testCallbacks'],
+      objects: [{ prefix: TEST_RESULTS, access: 'readwrite' }],
+    },
   },
   {
     // Private: Eventarc delivers webhook-events as CloudEvents; FINISHED executions complete runs.
+    // Eventarc makes the subscription; deploy gives it the dead-letter policy declared here.
     name: 'testRunEvents',
     bundle: 'test-runs',
-    trigger: { kind: 'pubsub', topic: topics.webhookEvents },
+    trigger: { kind: 'pubsub', topic: topics.webhookEvents, deadLetter: { topic: topics.deadLetter, maxDeliveryAttempts: DEAD_LETTER_ATTEMPTS } },
     memory: '512Mi',
     timeoutSeconds: 300,
     ingress: 'ALLOW_INTERNAL_ONLY',
@@ -310,6 +429,8 @@ export const functions = [
     maxInstances: 20,
     concurrency: 20,
     secrets: [secrets.virtuosoApiKey],
+    // A run it completes queues its completion callback.
+    uses: { firestore: true, publishes: [topics.testEvents], enqueues: ['testCallbacks'], objects: [{ prefix: TEST_RESULTS, access: 'readwrite' }] },
   },
   {
     // Private: Cloud Scheduler calls it hourly (OIDC); drains the archive subscriptions into Storage.
@@ -323,9 +444,10 @@ export const functions = [
     maxInstances: 1,
     concurrency: 1,
     secrets: [],
+    uses: { firestore: true, pulls: archiveSubscriptions.map((s) => s.name), objects: [{ prefix: LOGS, access: 'readwrite' }] },
   },
   {
-    // Private: Cloud Scheduler calls it (OIDC): a full backup daily, an incremental one every 6 hours.
+    // Private: Cloud Scheduler calls it (OIDC): a full backup daily, an incremental one every hour.
     name: 'backup',
     bundle: 'backup',
     trigger: { kind: 'http', public: false },
@@ -336,6 +458,7 @@ export const functions = [
     maxInstances: 1,
     concurrency: 1,
     secrets: [],
+    uses: { firestore: true, firestoreExports: true, objects: [{ prefix: BACKUPS, access: 'readwrite' }] },
   },
 ] as const satisfies readonly FunctionSpec[];
 export type FunctionName = (typeof functions)[number]['name'];
@@ -357,15 +480,20 @@ export const schedules: readonly ScheduleSpec[] = [
   { name: 'commands-sweep', schedule: '*/5 * * * *', target: 'commandWorker', method: 'POST', body: { kind: 'sweep' } },
   // Hourly, a few minutes past the hour, so the last hour's messages are in.
   { name: 'log-archive', schedule: '5 * * * *', target: 'logArchive', method: 'POST', body: {} },
+  // Recovery point objective < 1 h: a full backup daily, and an incremental one every hour but the
+  // full one's (the function takes one request at a time).
   { name: 'backup-full', schedule: '30 3 * * *', target: 'backup', method: 'POST', body: {} },
-  { name: 'backup-incremental', schedule: '30 9,15,21 * * *', target: 'backup', method: 'POST', body: { incremental: true } },
+  { name: 'backup-incremental', schedule: '30 0-2,4-23 * * *', target: 'backup', method: 'POST', body: { incremental: true } },
 ];
 
 /**
- * Firestore TTL policies: documents are deleted (within about a day) after the field's time.
+ * Firestore: point-in-time recovery (7 days of versions, to the minute) and delete protection on
+ * the database; TTL policies (documents are deleted within about a day after the field's time).
  * Composite indexes live in firestore.indexes.json (Firebase's format), which deploy applies.
  */
 export const firestore = {
+  pointInTimeRecovery: true,
+  deleteProtection: true,
   ttl: [
     { collection: collections.webhookDeliveries, field: 'expiresAt' },
     { collection: collections.idempotency, field: 'expiresAt' },

@@ -26,7 +26,7 @@ export async function provisionPubsub(
   // subscription of the same shape stands in for it (retried with backoff when the function fails).
   const triggers: SubscriptionSpec[] = functions.flatMap((f) =>
     f.trigger.kind === 'pubsub'
-      ? [{ name: `${f.name}-trigger`, topic: f.trigger.topic, pushTo: f.name, ackDeadlineSeconds: 60, retentionSeconds: 24 * 3600, retry: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 } }]
+      ? [{ name: `${f.name}-trigger`, topic: f.trigger.topic, pushTo: f.name, ackDeadlineSeconds: 60, retentionSeconds: 24 * 3600, retry: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 }, deadLetter: f.trigger.deadLetter }]
       : [],
   );
   await Promise.all(

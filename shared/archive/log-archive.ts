@@ -177,10 +177,13 @@ function historyRecord(doc: QueryDocumentSnapshot): Record_ {
 async function ageOutHistory(runId: string, cutoff: Date, deadline: number, manifests: string[]): Promise<SourceReport> {
   const report: SourceReport = { source: HISTORY_SOURCE, records: 0, objects: [], drained: false };
   while (Date.now() < deadline) {
+    // Ordered by createdAt, then id: the collection-group composite index of firestore.indexes.json
+    // (gcloud cannot create the collection-group single-field index createdAt alone would need).
     const snap = await db()
       .collectionGroup('commands')
       .where('createdAt', '<', cutoff.toISOString())
       .orderBy('createdAt')
+      .orderBy('id')
       .limit(HISTORY_BATCH)
       .get();
     const docs = snap.docs;

@@ -15,9 +15,12 @@
  * the next incremental backup (whose `since` is this one's start) has it.
  */
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
 import type { Timestamp } from '@google-cloud/firestore';
-import { compactTime, decodeNdjsonGzip, encodeNdjsonGzip } from '../archive/ndjson';
-import { dependencyError, notFound } from '../errors';
+import { compactTime, encodeNdjsonGzip } from '../archive/ndjson';
+import { dependencyError, notFound, unavailable } from '../errors';
 import { collections, db } from '../firestore';
 import { backupCollectionGroups, objectPrefixes } from '../infra';
 import type { Logger } from '../log';
@@ -187,7 +190,28 @@ export async function readManifest(name: string): Promise<BackupManifest> {
   return m;
 }
 
-/** The records of a backup object. */
-export async function readObject<T>(o: BackupObject): Promise<T[]> {
-  return decodeNdjsonGzip(await getObject(o.name)) as T[];
+/**
+ * A backup object's records one at a time, decompressed as they are read (only the compressed bytes
+ * are held whole), after its record count was checked against the manifest: a truncated or replaced
+ * object is refused before any of its records is used.
+ */
+export async function* objectRecords<T>(o: BackupObject): AsyncGenerator<T> {
+  const data = await getObject(o.name);
+  let count = 0;
+  for await (const line of gunzipLines(data)) count += line ? 1 : 0;
+  if (count !== o.records) throw unavailable(`${o.name} holds ${count} records, its manifest says ${o.records}`);
+  for await (const line of gunzipLines(data)) yield JSON.parse(line) as T;
+}
+
+/** The non-empty lines of gzip-compressed text, decompressed chunk by chunk. */
+async function* gunzipLines(data: Buffer): AsyncGenerator<string> {
+  const text = new StringDecoder('utf8'); // a character split between two chunks stays whole
+  let rest = '';
+  for await (const chunk of Readable.from([data]).pipe(createGunzip()) as AsyncIterable<Buffer>) {
+    const lines = (rest + text.write(chunk)).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) if (line) yield line;
+  }
+  rest += text.end();
+  if (rest) yield rest;
 }

@@ -157,6 +157,23 @@ describe('backup and restore (integration: Firestore emulator → Cloud Storage 
     await assert.rejects(restoreBackup(res.body.manifest), /holds 0 records, its manifest says 1/);
   });
 
+  it('restores text whose characters span the chunks the restore decompresses, and several objects of a group', async () => {
+    // 3- and 4-byte UTF-8 characters over more than one decompressed chunk (16 KiB each); more
+    // documents than one object holds, so the restore reads a group in several objects.
+    const wide = '€😀'.repeat(12_000);
+    const writer = db().bulkWriter({ throttling: false });
+    for (let i = 0; i < 5_050; i++) void writer.set(db().doc(`idempotency/k${i}`), i === 5_049 ? { wide } : { n: i });
+    await writer.close();
+    const res = await backup(fn);
+    assert.equal(res.status, 200, res.text);
+    assert.equal((await readManifest(res.body.manifest)).groups.idempotency.objects.length, 2);
+    await wipeFirestore();
+    const restored = await restoreBackup(res.body.manifest);
+    assert.equal(restored.groups.idempotency, 5_050);
+    assert.equal((await db().doc('idempotency/k5049').get()).get('wide'), wide);
+    assert.equal((await db().doc('idempotency/k17').get()).get('n'), 17);
+  });
+
   it('answers 503 when Storage fails, and records the backup as failed', async () => {
     await db().collection(collections.apiKeys).doc('a').set({ v: 1 });
     storage.current().failWith = 503;

@@ -8,71 +8,13 @@
  * own SECRET_TTL_MS, and none of the secret environment variables unless a test adds one.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { secrets, type SecretName } from '../../shared/infra';
 import type { ErrorReply } from '../fixtures/child-protocol';
 import type { SecretsRequest } from '../fixtures/secrets-child';
 import { ModuleChild } from '../helpers/module-child';
+import { FakeSecretManager } from '../helpers/secret-manager';
 
 const PROJECT = 'secrets-test-project';
-const ACCESS_PATH = /^\/v1\/projects\/([^/]+)\/secrets\/([^/]+)\/versions\/latest:access$/;
-
-interface RecordedRequest {
-  method: string;
-  path: string;
-  secret?: string;
-}
-
-/** A Secret Manager stand-in: `versions/latest:access` for the secrets it holds, Google-style 404 otherwise. */
-class FakeSecretManager {
-  readonly values = new Map<string, string>();
-  /** Answer every request with this HTTP status (e.g. 503) while set. */
-  failWith: number | undefined;
-  readonly requests: RecordedRequest[] = [];
-  private server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      const m = ACCESS_PATH.exec(path);
-      this.requests.push({ method: req.method ?? '', path, secret: m?.[2] });
-      const send = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify(body));
-      };
-      if (this.failWith !== undefined) {
-        send(this.failWith, { error: { code: this.failWith, status: 'UNAVAILABLE', message: 'The service is currently unavailable.' } });
-        return;
-      }
-      const value = m && req.method === 'GET' && m[1] === PROJECT ? this.values.get(m[2]) : undefined;
-      if (value === undefined) {
-        send(404, { error: { code: 404, status: 'NOT_FOUND', message: `Secret [${path}] not found or has no versions.` } });
-        return;
-      }
-      send(200, {
-        name: `projects/${PROJECT}/secrets/${m![2]}/versions/1`,
-        payload: { data: Buffer.from(value, 'utf8').toString('base64') },
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  requestsFor(secret: SecretName): RecordedRequest[] {
-    return this.requests.filter((r) => r.secret === secret);
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
 type Reply = { value: string | string[] } | { undefined: true } | { cleared: true } | { error: ErrorReply };
 
 /** shared/secrets.ts in its own process; `get`/`list` send one request and await its reply. */
@@ -98,7 +40,7 @@ const errorOf = (reply: Reply) => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('secrets (integration: real Secret Manager client, REST transport, local stand-in server)', () => {
-  const fake = new FakeSecretManager();
+  const fake = new FakeSecretManager(PROJECT);
   /** Processes started by a single test; stopped after it. */
   const perTest: SecretsChild[] = [];
 

@@ -38,6 +38,7 @@ describe('config', () => {
         redisUrl: undefined,
         redisHost: undefined,
         redisPort: 6379,
+        redisTls: 'off',
         redisTimeoutMs: 250,
         dependencyTimeoutMs: 2000,
         healthCacheMs: 5000,
@@ -163,6 +164,7 @@ describe('config', () => {
       assertRejected('WEBHOOK_DEDUPE_HOURS', 'true');
       assertRejected('WEBHOOK_TOLERANCE_SECONDS', '5 min');
       assertRejected('SECRET_TTL_MS', '1,000');
+      assertRejected('REDIS_TLS', 'yes', /REDIS_TLS must be one of off, on \(got 'yes'\)/);
     });
 
     it('integers out of range fail, naming the variable and the range', () => {

@@ -1,37 +1,43 @@
 /**
  * The deploy plan (scripts/deploy-plan.ts) against shared/infra.ts and firestore.indexes.json, plus a
- * fixture with the kinds of resources infra.ts does not declare yet (private workers, Pub/Sub
- * triggers, push with dead-lettering, POST schedules). Pure: no gcloud, no local stack.
+ * fixture with kinds of resources infra.ts does not declare (push subscriptions, another Pub/Sub
+ * trigger, POST schedules with other bodies). Pure: no gcloud, no local stack. That gcloud accepts
+ * every command is test/integration/deploy-gcloud.test.ts; who may reach what is least-privilege.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import indexesFile from '../../firestore.indexes.json';
 import * as infra from '../../shared/infra';
 import { managedExportRequest } from '../../shared/backup/managed-export';
+import { formatPlan, shellJoin } from '../../scripts/deploy-format';
 import {
-  PROJECT_NUMBER_PLACEHOLDER,
+  LEGACY_RUNTIME_ACCOUNT,
+  PROJECT_NUMBER_VAR,
   REQUIRED_APIS,
-  SERVICE_ACCOUNTS,
   defaultInfra,
   deployPlan,
+  functionEmail,
   functionUrl,
+  invokerEmail,
   lifecycleJson,
   planFiles,
-  serviceAccountEmail,
-  shellJoin,
+  rollbackPlan,
   type InfraInput,
+  type PlanFunction,
   type PlanStep,
 } from '../../scripts/deploy-plan';
 
+const ROOT = join(__dirname, '..', '..');
 const P = 'demo-project';
 const R = 'us-central1';
 const N = '123456789012';
 const OPTS = { projectId: P, region: R, projectNumber: N, version: 'abc123', filesDir: '/tmp/plan-test' };
+const FUNCTIONS = infra.functions as readonly infra.FunctionSpec[];
 
 /** Steps whose command starts with `gcloud <words...>`. */
-const commands = (steps: readonly PlanStep[], ...words: string[]) =>
-  steps.filter((s) => words.every((w, i) => s.args[i + 1] === w));
+const commands = (steps: readonly PlanStep[], ...words: string[]) => steps.filter((s) => words.every((w, i) => s.args[i + 1] === w));
 
 /** The one step `gcloud <words...> <name>`. */
 function command(steps: readonly PlanStep[], words: string[], name: string): PlanStep {
@@ -50,82 +56,138 @@ function flag(args: readonly string[], name: string): string | undefined {
 }
 const flags = (args: readonly string[], name: string) => args.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 
-const email = (role: keyof typeof SERVICE_ACCOUNTS) => serviceAccountEmail(role, P);
+const runtime = (fn: string) => functionEmail(fn, P);
+const invoker = (role: infra.ServiceAccountRole) => invokerEmail(role, P);
 const url = (fn: string) => functionUrl(fn, R, N);
-const indexOfStep = (steps: readonly PlanStep[], step: PlanStep) => steps.indexOf(step);
+const at = (steps: readonly PlanStep[], step: PlanStep) => steps.indexOf(step);
+const firstOf = (steps: readonly PlanStep[], kind: PlanStep['kind']) => steps.findIndex((s) => s.kind === kind);
 
 describe('deploy plan (scripts/deploy-plan.ts)', () => {
   const plan = deployPlan(OPTS);
 
-  it('is argument vectors of gcloud commands, each with a description and the project', () => {
-    assert.ok(plan.length > 20);
-    for (const s of plan) {
+  it('is argument vectors: the build, then gcloud commands, each with a description and the project', () => {
+    assert.deepEqual(plan[0].args, ['npm', 'run', 'build', '--', 'health', 'webhook', 'commands', 'test-runs', 'log-archive', 'backup']);
+    for (const s of plan.slice(1)) {
       assert.equal(s.args[0], 'gcloud');
       assert.ok(s.description.length > 0);
       assert.ok(s.args.every((a) => typeof a === 'string' && a.length > 0));
       const project = s.args[1] === 'projects' ? s.args[3] : flag(s.args, 'project');
       assert.equal(project, P, shellJoin(s.args));
     }
+    assert.equal(new Set(plan.map((s) => JSON.stringify(s.args))).size, plan.length, 'no command twice');
   });
 
-  it('enables every API the functions need', () => {
+  it('enables every API the functions need, first', () => {
     const [enable] = commands(plan, 'services', 'enable');
-    for (const api of ['cloudfunctions', 'run', 'cloudbuild', 'pubsub', 'cloudtasks', 'firestore', 'secretmanager', 'cloudscheduler', 'storage', 'artifactregistry']) {
-      assert.ok(enable.args.includes(`${api}.googleapis.com`), api);
+    // Eventarc for the Pub/Sub-triggered testRunEvents; Serverless VPC Access and Redis for Memorystore.
+    assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS, 'eventarc.googleapis.com', 'vpcaccess.googleapis.com', 'redis.googleapis.com']);
+    assert.equal(at(plan, enable), 1, 'right after the build');
+    // The service agents the plan grants rights to exist before the first grant.
+    const agents = commands(plan, 'beta', 'services', 'identity', 'create');
+    assert.deepEqual(agents.map((s) => flag(s.args, 'service')), ['pubsub.googleapis.com', 'firestore.googleapis.com']);
+    assert.ok(agents.every((s) => at(plan, s) < firstOf(plan, 'iam')));
+  });
+
+  it('looks the project number up first when it is not given, and uses it as ${PROJECT_NUMBER}', () => {
+    const p = deployPlan({ ...OPTS, projectNumber: undefined });
+    assert.deepEqual(p[1].args, ['gcloud', 'projects', 'describe', P, '--format=value(projectNumber)']);
+    assert.equal(p[1].sets?.name, PROJECT_NUMBER_VAR);
+    const job = commands(p, 'scheduler', 'jobs', 'create', 'http')[0];
+    assert.match(flag(job.args, 'uri')!, /^https:\/\/health-\$\{PROJECT_NUMBER\}\.us-central1\.run\.app$/);
+    assert.equal(commands(plan, 'projects', 'describe').length, 0, 'not when given');
+    assert.throws(() => deployPlan({ ...OPTS, version: 'a,b' }), /version/);
+    assert.throws(() => deployPlan({ ...OPTS, projectId: 'Bad Project' }), /project id/);
+    assert.throws(() => deployPlan({ ...OPTS, projectNumber: '12ab' }), /digits/);
+  });
+
+  it('creates the Memorystore instance the seed asks for: STANDARD_HA, 1 GB, Redis 7, AUTH, TLS, allkeys-lru', () => {
+    const s = command(plan, ['redis', 'instances', 'create'], infra.memorystore.instance);
+    assert.equal(s.allowExists, true);
+    assert.equal(flag(s.args, 'tier'), 'standard');
+    assert.equal(flag(s.args, 'size'), '1');
+    assert.equal(flag(s.args, 'redis-version'), 'redis_7_2');
+    assert.equal(flag(s.args, 'enable-auth'), '');
+    assert.equal(flag(s.args, 'transit-encryption-mode'), 'server-authentication');
+    assert.equal(flag(s.args, 'redis-config'), 'maxmemory-policy=allkeys-lru');
+    assert.equal(flag(s.args, 'region'), R);
+    assert.equal(flag(s.update!, 'update-redis-config'), 'maxmemory-policy=allkeys-lru');
+    assert.equal(flag(s.update!, 'enable-auth'), '');
+    const connector = command(plan, ['compute', 'networks', 'vpc-access', 'connectors', 'create'], infra.network.vpcConnector.name);
+    assert.ok(at(plan, connector) < at(plan, s));
+  });
+
+  it('copies the Memorystore host, AUTH string and CA into their secrets, piped, only when changed', () => {
+    const copies = plan.filter((s) => s.stdinFrom);
+    assert.deepEqual(copies.map((s) => s.args[4]).sort(), Object.values(infra.memorystore.secrets).sort());
+    for (const s of copies) {
+      assert.deepEqual(s.args.slice(1, 5), ['secrets', 'versions', 'add', s.args[4]]);
+      assert.equal(flag(s.args, 'data-file'), '-', 'the value comes on stdin, never in an argument');
+      assert.deepEqual(s.unlessSame?.slice(1, 5), ['secrets', 'versions', 'access', 'latest']);
+      assert.equal(flag(s.unlessSame!, 'secret'), s.args[4]);
+      assert.ok(at(plan, s) > at(plan, command(plan, ['redis', 'instances', 'create'], infra.memorystore.instance)));
+      assert.ok(at(plan, s) < firstOf(plan, 'function'));
     }
-    // Eventarc for the Pub/Sub-triggered testRunEvents; Serverless VPC Access because functions reach Memorystore through a connector.
-    assert.deepEqual(enable.args.slice(3, -1), [...REQUIRED_APIS, 'eventarc.googleapis.com', 'vpcaccess.googleapis.com']);
-    assert.equal(indexOfStep(plan, enable), 0, 'APIs come first');
+    const from = (secret: string) => copies.find((s) => s.args[4] === secret)!.stdinFrom!;
+    assert.equal(flag(from(infra.secrets.memorystoreHost), 'format'), 'value(host)');
+    assert.deepEqual(from(infra.secrets.memorystoreAuth).slice(1, 4), ['redis', 'instances', 'get-auth-string']);
+    assert.equal(flag(from(infra.secrets.memorystoreCa), 'format'), 'value(serverCaCerts[].cert.join(""))');
   });
 
-  it('creates the runtime and the three invoker service accounts before any IAM binding', () => {
-    const creates = commands(plan, 'iam', 'service-accounts', 'create');
-    assert.deepEqual(
-      creates.map((s) => s.args[4]),
-      Object.values(SERVICE_ACCOUNTS).map((a) => a.id),
-    );
-    assert.ok(creates.every((s) => s.allowExists));
-    const lastCreate = Math.max(...creates.map((s) => indexOfStep(plan, s)));
-    const firstIam = plan.findIndex((s) => s.kind === 'iam');
-    assert.ok(firstIam > lastCreate);
+  it('creates one service account per function, the invokers and the builder, before any IAM binding', () => {
+    const creates = commands(plan, 'iam', 'service-accounts', 'create').map((s) => s.args[4]);
+    assert.deepEqual(creates, [...Object.values(infra.serviceAccounts).map((a) => a.id), ...FUNCTIONS.map((f) => infra.functionServiceAccount(f.name).id)]);
+    assert.equal(infra.functionServiceAccount('commandWorker').id, 'virtuoso-command-worker');
+    const lastCreate = Math.max(...commands(plan, 'iam', 'service-accounts', 'create').map((s) => at(plan, s)));
+    assert.ok(firstOf(plan, 'iam') > lastCreate);
   });
 
-  it('creates every topic, tolerating ones that exist', () => {
-    for (const topic of Object.values(infra.topics)) {
-      const s = command(plan, ['pubsub', 'topics', 'create'], topic);
-      assert.equal(s.allowExists, true);
-      const pub = command(plan, ['pubsub', 'topics', 'add-iam-policy-binding'], topic);
-      assert.equal(flag(pub.args, 'member'), `serviceAccount:${email('runtime')}`);
-      assert.equal(flag(pub.args, 'role'), 'roles/pubsub.publisher');
-    }
-    assert.equal(commands(plan, 'pubsub', 'topics', 'create').length, Object.keys(infra.topics).length);
-  });
-
-  it('creates every subscription with its ack deadline, retention, retry and dead-letter settings', () => {
+  it('creates every topic, and every subscription with its settings and a dead-letter policy', () => {
+    for (const topic of Object.values(infra.topics)) assert.equal(command(plan, ['pubsub', 'topics', 'create'], topic).allowExists, true);
     assert.equal(commands(plan, 'pubsub', 'subscriptions', 'create').length, infra.subscriptions.length);
     for (const spec of infra.subscriptions) {
       const s = command(plan, ['pubsub', 'subscriptions', 'create'], spec.name);
       assert.equal(s.allowExists, true);
-      assert.ok(s.update, 'an existing subscription is updated');
       for (const args of [s.args, s.update!]) {
         assert.equal(flag(args, 'ack-deadline'), String(spec.ackDeadlineSeconds));
         assert.equal(flag(args, 'message-retention-duration'), `${spec.retentionSeconds}s`);
         assert.equal(flag(args, 'min-retry-delay'), `${spec.retry.minimumBackoffSeconds}s`);
         assert.equal(flag(args, 'max-retry-delay'), `${spec.retry.maximumBackoffSeconds}s`);
-        assert.equal(flag(args, 'dead-letter-topic'), spec.deadLetter?.topic);
-        assert.equal(flag(args, 'max-delivery-attempts'), spec.deadLetter && String(spec.deadLetter.maxDeliveryAttempts));
-        assert.equal(flag(args, 'push-endpoint') !== undefined, Boolean(spec.pushTo));
+        assert.equal(flag(args, 'expiration-period'), 'never');
       }
       assert.equal(flag(s.args, 'topic'), spec.topic);
       assert.equal(flag(s.update!, 'topic'), undefined, 'a topic cannot be changed');
-      if (!spec.deadLetter) assert.equal(flag(s.update!, 'clear-dead-letter-policy'), '');
-      if (!spec.pushTo) {
-        const sub = command(plan, ['pubsub', 'subscriptions', 'add-iam-policy-binding'], spec.name);
-        assert.equal(flag(sub.args, 'role'), 'roles/pubsub.subscriber');
+      if (spec.topic === infra.topics.deadLetter) {
+        // The dead letters' own archive: it could only dead-letter into itself.
+        assert.equal(flag(s.update!, 'clear-dead-letter-policy'), '');
+        continue;
       }
+      for (const args of [s.args, s.update!]) {
+        assert.equal(flag(args, 'dead-letter-topic'), infra.topics.deadLetter, spec.name);
+        assert.equal(flag(args, 'max-delivery-attempts'), '5', 'the seed: 5 delivery attempts');
+      }
+      const forward = commands(plan, 'pubsub', 'subscriptions', 'add-iam-policy-binding').find((b) => b.args[4] === spec.name && flag(b.args, 'member')!.includes('gcp-sa-pubsub'));
+      assert.equal(forward && flag(forward.args, 'role'), 'roles/pubsub.subscriber', `the Pub/Sub service agent may forward out of ${spec.name}`);
     }
-    const dlTopic = infra.topics.deadLetter;
-    assert.ok(infra.subscriptions.some((s) => s.topic === dlTopic), 'the dead-letter topic has a subscription');
+    const publish = commands(plan, 'pubsub', 'topics', 'add-iam-policy-binding').find((b) => b.args[4] === infra.topics.deadLetter && flag(b.args, 'member')!.includes('gcp-sa-pubsub'));
+    assert.ok(publish, 'the Pub/Sub service agent may publish dead letters');
+    assert.equal(flag(publish.args, 'role'), 'roles/pubsub.publisher');
+    assert.equal(flag(publish.args, 'member'), `serviceAccount:service-${N}@gcp-sa-pubsub.iam.gserviceaccount.com`);
+  });
+
+  it("gives the subscription Eventarc makes for testRunEvents the dead-letter policy, after each deploy", () => {
+    const deploy = command(plan, ['functions', 'deploy'], 'testRunEvents');
+    const trigger = plan.find((s) => s.sets?.name === 'TESTRUNEVENTS_TRIGGER')!;
+    assert.deepEqual(trigger.args.slice(1, 4), ['functions', 'describe', 'testRunEvents']);
+    assert.equal(flag(trigger.args, 'format'), 'value(eventTrigger.trigger)');
+    const sub = plan.find((s) => s.sets?.name === 'TESTRUNEVENTS_SUBSCRIPTION')!;
+    assert.deepEqual(sub.args.slice(1, 5), ['eventarc', 'triggers', 'describe', '${TESTRUNEVENTS_TRIGGER}']);
+    assert.equal(flag(sub.args, 'format'), 'value(transport.pubsub.subscription)');
+    const update = command(plan, ['pubsub', 'subscriptions', 'update'], '${TESTRUNEVENTS_SUBSCRIPTION}');
+    assert.equal(flag(update.args, 'dead-letter-topic'), infra.topics.deadLetter);
+    assert.equal(flag(update.args, 'max-delivery-attempts'), '5');
+    const forward = command(plan, ['pubsub', 'subscriptions', 'add-iam-policy-binding'], '${TESTRUNEVENTS_SUBSCRIPTION}');
+    assert.equal(flag(forward.args, 'role'), 'roles/pubsub.subscriber');
+    assert.ok(at(plan, deploy) < at(plan, trigger) && at(plan, trigger) < at(plan, sub) && at(plan, sub) < at(plan, update));
   });
 
   it('creates the queues with the seed rate and retry numbers', () => {
@@ -136,20 +198,16 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     assert.equal(commands(plan, 'tasks', 'queues', 'create').length, Object.keys(infra.queues).length);
     for (const [queue, settings] of Object.entries(expected)) {
       const s = command(plan, ['tasks', 'queues', 'create'], queue);
-      assert.equal(s.allowExists, true);
       assert.equal(s.update?.[3], 'update');
       for (const args of [s.args, s.update!]) {
         assert.equal(flag(args, 'location'), R);
         for (const [name, value] of Object.entries(settings)) assert.equal(flag(args, name), value, `${queue} --${name}`);
       }
-      const enq = command(plan, ['tasks', 'queues', 'add-iam-policy-binding'], queue);
-      assert.equal(flag(enq.args, 'role'), 'roles/cloudtasks.enqueuer');
     }
   });
 
-  it('creates the data bucket with the lifecycle rules of infra.ts', () => {
+  it('creates the data bucket with the lifecycle rules of infra.ts, in a file the plan names', () => {
     const bucket = infra.bucketName(P);
-    assert.equal(bucket, 'demo-project-virtuoso-data');
     const s = command(plan, ['storage', 'buckets', 'create'], `gs://${bucket}`);
     const [file] = planFiles(OPTS);
     assert.equal(file.path, join('/tmp/plan-test', `${bucket}.lifecycle.json`));
@@ -157,79 +215,63 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     assert.equal(flag(s.update!, 'lifecycle-file'), file.path, 'an existing bucket gets the rules too');
     assert.equal(flag(s.args, 'public-access-prevention'), '');
     assert.equal(file.content, lifecycleJson());
-
-    const { rule } = JSON.parse(lifecycleJson()) as {
-      rule: { action: { type: string; storageClass?: string }; condition: { age: number; matchesPrefix: string[] } }[];
-    };
+    const { rule } = JSON.parse(lifecycleJson()) as { rule: { action: { type: string; storageClass?: string }; condition: { age: number; matchesPrefix: string[] } }[] };
     const byPrefix = (p: string) => rule.find((r) => r.condition.matchesPrefix.includes(p));
     assert.deepEqual(byPrefix('logs/')?.action, { type: 'Delete' });
     assert.equal(byPrefix('logs/')?.condition.age, 30);
     assert.deepEqual(byPrefix('artifacts/')?.action, { type: 'SetStorageClass', storageClass: 'NEARLINE' });
-    assert.equal(byPrefix('artifacts/')?.condition.age, 7);
     assert.deepEqual(byPrefix('backups/')?.action, { type: 'SetStorageClass', storageClass: 'COLDLINE' });
     assert.equal(byPrefix('backups/')?.condition.age, 90);
-    assert.equal(rule.length, 3);
   });
 
-  it('creates secrets without values and lets the runtime read only those a function uses', () => {
+  it('creates secrets without values, and before any function checks that each one people fill in has one', () => {
     for (const secret of Object.values(infra.secrets)) {
       const s = command(plan, ['secrets', 'create'], secret);
-      assert.equal(s.allowExists, true);
       assert.equal(flag(s.args, 'data-file'), undefined);
     }
-    const read = new Set(infra.functions.flatMap((f) => [...f.secrets, ...Object.values((f as infra.FunctionSpec).envSecrets ?? {})]));
-    const bound = commands(plan, 'secrets', 'add-iam-policy-binding').map((s) => {
-      assert.equal(flag(s.args, 'role'), 'roles/secretmanager.secretAccessor');
-      assert.equal(flag(s.args, 'member'), `serviceAccount:${email('runtime')}`);
-      return s.args[3];
-    });
-    assert.deepEqual(new Set(bound), read);
-    assert.equal(commands(plan, 'secrets', 'versions', 'add').length, 0, 'never adds a secret version');
-    for (const secret of new Set(infra.functions.flatMap((f) => Object.values((f as infra.FunctionSpec).envSecrets ?? {})))) {
-      const check = commands(plan, 'secrets', 'versions', 'describe').find((s) => flag(s.args, 'secret') === secret);
-      assert.ok(check, `checks that ${secret} has a version before a function maps it`);
-      assert.ok(indexOfStep(plan, check) < plan.findIndex((s) => s.kind === 'function'));
+    const gates = plan.filter((s) => s.gate);
+    const manual = Object.entries(infra.secretSources).filter(([, src]) => src.kind === 'manual').map(([name]) => name);
+    assert.deepEqual(gates.map((g) => flag(g.args, 'secret')).sort(), manual.sort());
+    for (const g of gates) {
+      const secret = flag(g.args, 'secret')!;
+      const source = infra.secretSources[secret as infra.SecretName];
+      assert.deepEqual(g.args.slice(1, 5), ['secrets', 'versions', 'describe', 'latest']);
+      assert.deepEqual(g.gate!.fix, ['gcloud', 'secrets', 'versions', 'add', secret, '--data-file=-', `--project=${P}`]);
+      assert.equal(g.gate!.required, source.kind === 'manual' && source.required);
+      assert.ok(g.gate!.needs.length > 10, 'says what value to add');
+      assert.ok(at(plan, g) < firstOf(plan, 'function'), 'before any function');
+    }
+    assert.equal(gates.find((g) => flag(g.args, 'secret') === infra.secrets.webhookSigningSecret)?.gate?.required, false);
+    assert.equal(commands(plan, 'secrets', 'versions', 'add').filter((s) => !s.stdinFrom).length, 0, 'never adds a value of its own');
+  });
+
+  it('turns on point-in-time recovery and delete protection, sets the TTL policies and the indexes', () => {
+    const db = commands(plan, 'firestore', 'databases', 'create')[0];
+    assert.equal(flag(db.args, 'enable-pitr'), '');
+    assert.equal(flag(db.args, 'delete-protection'), '');
+    assert.deepEqual(db.update?.slice(1, 5), ['firestore', 'databases', 'update', '--database=(default)']);
+    assert.equal(flag(db.update!, 'enable-pitr'), '', 'an existing database gets it too');
+    const ttls = commands(plan, 'firestore', 'fields', 'ttls', 'update');
+    assert.deepEqual(ttls.map((t) => `${flag(t.args, 'collection-group')}.${t.args[5]}`).sort(), infra.firestore.ttl.map((t) => `${t.collection}.${t.field}`).sort());
+    const indexes = commands(plan, 'firestore', 'indexes', 'composite', 'create');
+    assert.equal(indexes.length, indexesFile.indexes.length);
+    // logArchive's collection-group query over every user's commands: a composite index, which
+    // gcloud can make (it cannot scope a single-field index to a collection group).
+    const archive = indexes.find((i) => flag(i.args, 'collection-group') === 'commands' && flags(i.args, 'field-config')[0] === 'field-path=createdAt,order=ascending');
+    assert.ok(archive);
+    assert.equal(flag(archive.args, 'query-scope'), 'collection-group');
+    assert.deepEqual(flags(archive.args, 'field-config'), ['field-path=createdAt,order=ascending', 'field-path=id,order=ascending']);
+    const override = command(plan, ['firestore', 'indexes', 'fields', 'update'], 'rawBody');
+    assert.equal(flag(override.args, 'disable-indexes'), '');
+    for (const o of commands(plan, 'firestore', 'indexes', 'fields', 'update')) {
+      for (const i of flags(o.args, 'index')) assert.doesNotMatch(i, /query-scope/, 'gcloud has no query scope here');
     }
   });
 
-  it('sets every Firestore TTL policy of infra.ts and the composite indexes', () => {
-    const ttls = commands(plan, 'firestore', 'fields', 'ttls', 'update');
-    assert.deepEqual(
-      ttls.map((t) => `${flag(t.args, 'collection-group')}.${t.args[t.args.indexOf('update') + 1]}`).sort(),
-      infra.firestore.ttl.map((t) => `${t.collection}.${t.field}`).sort(),
-    );
-    for (const t of ttls) assert.equal(flag(t.args, 'enable-ttl'), '');
-    assert.ok(ttls.some((t) => flag(t.args, 'collection-group') === 'webhook_deliveries'));
-
-    const indexes = commands(plan, 'firestore', 'indexes', 'composite', 'create');
-    assert.equal(indexes.length, indexesFile.indexes.length);
-    const [index] = indexes;
-    assert.equal(index.allowExists, true);
-    assert.equal(flag(index.args, 'collection-group'), 'webhook_deliveries');
-    assert.equal(flag(index.args, 'query-scope'), 'collection');
-    assert.deepEqual(flags(index.args, 'field-config'), ['field-path=status,order=ascending', 'field-path=receivedAt,order=descending']);
-
-    const override = command(plan, ['firestore', 'indexes', 'fields', 'update'], 'rawBody');
-    assert.equal(flag(override.args, 'disable-indexes'), '');
-    // An override that lists indexes (logArchive's collection-group query on commands.createdAt).
-    const createdAt = commands(plan, 'firestore', 'indexes', 'fields', 'update').find((c) => c.args.includes('createdAt') && flag(c.args, 'collection-group') === 'commands');
-    assert.ok(createdAt, 'an override for commands.createdAt');
-    assert.equal(flag(createdAt.args, 'disable-indexes'), undefined);
-    assert.deepEqual(flags(createdAt.args, 'index'), [
-      'order=ascending,query-scope=collection',
-      'order=descending,query-scope=collection',
-      'array-config=contains,query-scope=collection',
-      'order=ascending,query-scope=collection-group',
-    ]);
-  });
-
-  it('lets the runtime start managed Firestore exports and Firestore write them to the data bucket (backup)', () => {
-    const roles = commands(plan, 'projects', 'add-iam-policy-binding').map((c) => flag(c.args, 'role'));
-    assert.ok(roles.includes('roles/datastore.importExportAdmin'));
-    const agent = commands(plan, 'storage', 'buckets', 'add-iam-policy-binding').find((c) => /gcp-sa-firestore/.test(flag(c.args, 'member') ?? ''));
-    assert.ok(agent, 'the Firestore service agent on the bucket');
-    assert.equal(flag(agent.args, 'role'), 'roles/storage.objectAdmin');
-    assert.match(flag(agent.args, 'member')!, /^serviceAccount:service-\d+@gcp-sa-firestore\.iam\.gserviceaccount\.com$/);
+  it('refuses a collection-group single-field index, which gcloud cannot make', () => {
+    const input = defaultInfra();
+    const indexes = { ...input.indexes, fieldOverrides: [{ collectionGroup: 'commands', fieldPath: 'createdAt', indexes: [{ order: 'ASCENDING', queryScope: 'COLLECTION_GROUP' }] }] };
+    assert.throws(() => deployPlan(OPTS, { ...input, indexes }), /COLLECTION_GROUP index, which gcloud cannot set; declare a composite index/);
   });
 
   it('builds the managed export request for the data bucket, under the backup’s folder', () => {
@@ -239,14 +281,12 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     });
   });
 
-  it('deploys each function with the trigger, sizing, ingress, identity and env of infra.ts', () => {
-    const deploys = commands(plan, 'functions', 'deploy');
-    assert.equal(deploys.length, infra.functions.length);
-    for (const fn of infra.functions as readonly infra.FunctionSpec[]) {
+  it('deploys each function as its own account, with the trigger, sizing, ingress and env of infra.ts', () => {
+    assert.equal(commands(plan, 'functions', 'deploy').length, FUNCTIONS.length);
+    for (const fn of FUNCTIONS) {
       const { args } = command(plan, ['functions', 'deploy'], fn.name);
       assert.equal(flag(args, 'gen2'), '');
       assert.equal(flag(args, 'runtime'), 'nodejs24');
-      assert.equal(flag(args, 'region'), R);
       assert.equal(flag(args, 'source'), `dist/${fn.bundle}`);
       assert.equal(flag(args, 'entry-point'), fn.name);
       assert.equal(flag(args, 'memory'), fn.memory);
@@ -256,350 +296,255 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
       assert.equal(flag(args, 'max-instances'), String(fn.maxInstances));
       assert.equal(flag(args, 'concurrency'), String(fn.concurrency));
       if (fn.concurrency > 1) assert.equal(flag(args, 'cpu'), '1', 'concurrency > 1 needs a whole vCPU');
-      assert.equal(flag(args, 'service-account'), email('runtime'));
-      // Every function knows the task workers' URLs (to enqueue) and the identity tasks are signed as.
-      assert.equal(
-        flag(args, 'set-env-vars'),
-        `GOOGLE_CLOUD_PROJECT=${P},REGION=${R},APP_VERSION=abc123,COMMAND_WORKER_URL=${url('commandWorker')},TEST_RUN_WORKER_URL=${url('testRunWorker')},TASKS_INVOKER_SA=${email('tasksInvoker')}`,
-      );
-      const envSecrets = Object.entries(fn.envSecrets ?? {});
-      if (envSecrets.length) {
-        assert.deepEqual(flag(args, 'set-secrets')!.split(',').sort(), envSecrets.map(([k, v]) => `${k}=${v}:latest`).sort());
-      } else {
-        assert.equal(flag(args, 'clear-secrets'), '');
-      }
+      assert.equal(flag(args, 'service-account'), runtime(fn.name));
+      assert.equal(flag(args, 'build-service-account'), `projects/${P}/serviceAccounts/${invoker('builder')}`);
+      assert.equal(flag(args, 'serve-all-traffic-latest-revision'), '', 'a deploy after a rollback serves the new revision');
+      const env = flag(args, 'set-env-vars')!.split(',');
+      assert.deepEqual(env.slice(0, 3), [`GOOGLE_CLOUD_PROJECT=${P}`, `REGION=${R}`, 'APP_VERSION=abc123']);
+      // A function knows the URL of the workers whose queues it enqueues into, and the identity tasks are signed as.
+      const enqueues: readonly string[] = fn.uses.enqueues ?? [];
+      assert.equal(env.includes(`COMMAND_WORKER_URL=${url('commandWorker')}`), enqueues.includes('commandExecution'), fn.name);
+      assert.equal(env.includes(`TEST_RUN_WORKER_URL=${url('testRunWorker')}`), enqueues.includes('testExecution') || enqueues.includes('testCallbacks'), fn.name);
+      assert.equal(env.includes(`TASKS_INVOKER_SA=${invoker('tasksInvoker')}`), enqueues.length > 0, fn.name);
+      // Memorystore: TLS on 6378, the host mapped from its secret, through the connector.
+      assert.equal(env.includes('REDIS_TLS=on') && env.includes('REDIS_PORT=6378'), Boolean(fn.uses.redis), fn.name);
+      assert.equal(flag(args, 'vpc-connector'), fn.uses.redis ? infra.network.vpcConnector.name : undefined, fn.name);
+      if (fn.uses.redis) assert.equal(flag(args, 'egress-settings'), 'private-ranges-only');
+      const mapped = [...Object.entries(fn.envSecrets ?? {}), ...(fn.uses.redis ? [['REDIS_HOST', infra.secrets.memorystoreHost]] : [])];
+      if (mapped.length) assert.deepEqual(flag(args, 'set-secrets')!.split(',').sort(), mapped.map(([k, v]) => `${k}=${v}:latest`).sort());
+      else assert.equal(flag(args, 'clear-secrets'), '');
       const publicHttp = fn.trigger.kind === 'http' && fn.trigger.public;
       assert.equal(flag(args, 'allow-unauthenticated') !== undefined, publicHttp, fn.name);
       assert.equal(flag(args, 'no-allow-unauthenticated') !== undefined, !publicHttp, fn.name);
-      assert.equal(flag(args, 'trigger-http') !== undefined, fn.trigger.kind !== 'pubsub');
     }
+    const events = command(plan, ['functions', 'deploy'], 'testRunEvents').args;
+    assert.equal(flag(events, 'trigger-topic'), infra.topics.webhookEvents);
+    assert.equal(flag(events, 'trigger-service-account'), invoker('pushInvoker'));
+    assert.equal(flag(events, 'retry'), '');
   });
 
-  it('makes nothing public except public HTTP functions', () => {
-    const publicNames = new Set<string>(infra.functions.filter((f) => f.trigger.kind === 'http' && f.trigger.public).map((f) => f.name));
+  it('makes nothing public except public HTTP functions, and lets each OIDC caller invoke only its targets', () => {
+    const publicNames = new Set<string>(FUNCTIONS.filter((f) => f.trigger.kind === 'http' && f.trigger.public).map((f) => f.name));
     for (const s of plan) {
-      if (s.args.includes('--allow-unauthenticated')) {
-        assert.deepEqual(s.args.slice(1, 3), ['functions', 'deploy']);
-        assert.ok(publicNames.has(s.args[3]), `${s.args[3]} is not a public HTTP function`);
-      }
-      if (s.args.some((a) => /^--member=(allUsers|allAuthenticatedUsers)$/.test(a))) {
-        assert.ok(s.args[2].startsWith('remove-'), `grants public access: ${shellJoin(s.args)}`);
-      }
+      if (s.args.includes('--allow-unauthenticated')) assert.ok(publicNames.has(s.args[3]), `${s.args[3]} is not a public HTTP function`);
+      if (s.args.some((a) => /^--member=(allUsers|allAuthenticatedUsers)$/.test(a))) assert.ok(s.args[2].startsWith('remove-'), shellJoin(s.args));
+    }
+    const invokers = (name: string) => commands(plan, 'functions', 'add-invoker-policy-binding').filter((s) => s.args[3] === name).map((s) => flag(s.args, 'member'));
+    assert.deepEqual(invokers('commandWorker'), [`serviceAccount:${invoker('tasksInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
+    assert.deepEqual(invokers('testRunWorker'), [`serviceAccount:${invoker('tasksInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
+    assert.deepEqual(invokers('testRunEvents'), [`serviceAccount:${invoker('pushInvoker')}`]);
+    assert.deepEqual(invokers('backup'), [`serviceAccount:${invoker('schedulerInvoker')}`]);
+    assert.deepEqual(invokers('webhook'), []);
+    for (const name of ['commandWorker', 'testRunWorker', 'testRunEvents', 'logArchive', 'backup']) {
+      const remove = command(plan, ['functions', 'remove-invoker-policy-binding'], name);
+      assert.equal(flag(remove.args, 'member'), 'allUsers');
+      assert.equal(remove.allowMissing, true);
     }
   });
 
-  it('creates each scheduler job calling its function URL with an OIDC token', () => {
+  it('creates each scheduler job calling its function URL with an OIDC token, after the function', () => {
     assert.equal(commands(plan, 'scheduler', 'jobs', 'create', 'http').length, infra.schedules.length);
     for (const job of infra.schedules) {
       const s = command(plan, ['scheduler', 'jobs', 'create', 'http'], job.name);
-      assert.equal(s.allowExists, true);
-      assert.equal(s.update?.slice(1, 5).join(' '), 'scheduler jobs update http');
       for (const args of [s.args, s.update!]) {
         assert.equal(flag(args, 'schedule'), job.schedule);
         assert.equal(flag(args, 'time-zone'), 'Etc/UTC');
         assert.equal(flag(args, 'uri'), url(job.target));
-        assert.equal(flag(args, 'http-method'), job.method.toLowerCase());
-        assert.equal(flag(args, 'oidc-service-account-email'), email('schedulerInvoker'));
+        assert.equal(flag(args, 'oidc-service-account-email'), invoker('schedulerInvoker'));
         assert.equal(flag(args, 'oidc-token-audience'), url(job.target));
       }
-      const deploy = command(plan, ['functions', 'deploy'], job.target);
-      assert.ok(indexOfStep(plan, s) > indexOfStep(plan, deploy), 'the job comes after its function');
-      const invoker = commands(plan, 'functions', 'add-invoker-policy-binding').find(
-        (b) => b.args[3] === job.target && flag(b.args, 'member') === `serviceAccount:${email('schedulerInvoker')}`,
-      );
-      assert.ok(invoker, `the scheduler account may invoke ${job.target}`);
+      assert.ok(at(plan, s) > at(plan, command(plan, ['functions', 'deploy'], job.target)));
     }
     assert.equal(url('health'), `https://health-${N}.${R}.run.app`);
   });
 
-  it('names no resource that infra.ts does not declare', () => {
-    assertOnlyDeclaredNames(plan, defaultInfra());
+  it('backs up incrementally every hour but the full backup’s, and fully every day (RPO < 1 h)', () => {
+    const hours = (cron: string) => {
+      const [minute, hour] = cron.split(' ');
+      assert.match(minute, /^\d+$/);
+      return hour.split(',').flatMap((part) => {
+        const [a, b] = part.split('-').map(Number);
+        return b === undefined ? [a] : Array.from({ length: b - a + 1 }, (_, i) => a + i);
+      });
+    };
+    const full = infra.schedules.find((s) => s.name === 'backup-full')!;
+    const incremental = infra.schedules.find((s) => s.name === 'backup-incremental')!;
+    assert.deepEqual(incremental.body, { incremental: true });
+    const all = [...hours(full.schedule), ...hours(incremental.schedule)].sort((a, b) => a - b);
+    assert.deepEqual(all, Array.from({ length: 24 }, (_, h) => h), 'one backup in every hour, never two at once');
   });
 
-  it('never contains a secret value', () => {
+  it('deletes the former shared runtime account only once every function runs as its own', () => {
+    const retire = command(plan, ['iam', 'service-accounts', 'delete'], `${LEGACY_RUNTIME_ACCOUNT}@${P}.iam.gserviceaccount.com`);
+    assert.equal(retire.allowMissing, true);
+    assert.ok(at(plan, retire) > Math.max(...commands(plan, 'functions', 'deploy').map((s) => at(plan, s))));
+    assert.equal(commands(deployPlan({ ...OPTS, only: ['webhook'] }), 'iam', 'service-accounts', 'delete').length, 0);
+  });
+
+  it('never contains a secret value, in the plan or in what --dry-run prints', () => {
+    const values = { VIRTUOSO_WEBHOOK_SECRET: 'supersecret', VIRTUOSO_API_KEY: 'virtuoso-key-value-123', MEMORYSTORE_AUTH: 'auth-string-xyz', MEMORYSTORE_HOST: '10.1.2.3' };
     const saved = { ...process.env };
     try {
-      process.env.VIRTUOSO_WEBHOOK_SECRET = 'supersecret';
-      process.env.VIRTUOSO_API_KEY = 'virtuoso-key-value-123';
-      process.env.MEMORYSTORE_HOST = '10.1.2.3';
+      Object.assign(process.env, values);
       const text = JSON.stringify(deployPlan(OPTS)) + JSON.stringify(planFiles(OPTS));
-      for (const value of ['supersecret', 'virtuoso-key-value-123', '10.1.2.3']) assert.ok(!text.includes(value), value);
-
-      // The CLI too (what deploy.sh --dry-run prints), with the secrets in its environment.
-      const tsx = join(__dirname, '../../node_modules/.bin/tsx');
-      for (const mode of [[], ['--json']]) {
-        const out = spawnSync(tsx, ['scripts/deploy-plan.ts', '--project', P, '--region', R, ...mode], {
-          cwd: join(__dirname, '../..'),
-          env: process.env,
-          encoding: 'utf8',
-        });
-        assert.equal(out.status, 0, out.stderr);
-        const printed = mode.length ? (JSON.parse(out.stdout) as PlanStep[]).map((s) => shellJoin(s.args)).join('\n') : out.stdout;
-        assert.match(printed, /^gcloud functions deploy webhook /m);
-        for (const value of ['supersecret', 'virtuoso-key-value-123', '10.1.2.3']) assert.ok(!out.stdout.includes(value), value);
-      }
+      for (const v of Object.values(values)) assert.ok(!text.includes(v), v);
     } finally {
-      for (const k of ['VIRTUOSO_WEBHOOK_SECRET', 'VIRTUOSO_API_KEY', 'MEMORYSTORE_HOST']) {
-        if (saved[k] === undefined) delete process.env[k];
-        else process.env[k] = saved[k];
-      }
+      for (const k of Object.keys(values)) if (saved[k] === undefined) delete process.env[k];
     }
+    const out = spawnSync(join(ROOT, 'deploy.sh'), ['--dry-run', '--project', P, '--region', R], { cwd: ROOT, env: { ...process.env, ...values }, encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    assert.match(out.stdout, /^gcloud functions deploy webhook /m);
+    for (const v of Object.values(values)) assert.ok(!out.stdout.includes(v), v);
   });
 
-  it('deploys only the named bundles, and rejects unknown ones', () => {
-    const only = deployPlan({ ...OPTS, bundles: ['webhook'] });
-    assert.deepEqual(commands(only, 'functions', 'deploy').map((s) => s.args[3]), ['webhook']);
-    assert.equal(commands(only, 'pubsub', 'topics', 'create').length, Object.keys(infra.topics).length, 'shared resources still converge');
-    assert.throws(() => deployPlan({ ...OPTS, bundles: ['nope'] }), /unknown bundle/);
-  });
-
-  it('shows a placeholder for the project number until it is known', () => {
-    const p = deployPlan({ projectId: P, region: R });
-    const job = commands(p, 'scheduler', 'jobs', 'create', 'http')[0];
-    assert.ok(flag(job.args, 'uri')!.includes(PROJECT_NUMBER_PLACEHOLDER));
-    assert.throws(() => deployPlan({ ...OPTS, version: 'a,b' }), /version/);
-    assert.throws(() => deployPlan({ ...OPTS, projectId: 'Bad Project' }), /project id/);
-  });
-
-  it('prints commands that a shell reads back into the same arguments', () => {
-    for (const s of plan) {
-      const out = spawnSync('bash', ['-c', `printf '%s\\0' ${shellJoin(s.args.slice(1))}`], { encoding: 'utf8' });
-      assert.deepEqual(out.stdout.split('\0').slice(0, -1), s.args.slice(1));
-    }
+  it('prints a dry run that bash reads back into the same commands, with every file it names written', () => {
+    const out = spawnSync(join(ROOT, 'deploy.sh'), ['--dry-run', '--project', P, '--region', R, '--project-number', N], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    assert.equal(spawnSync('bash', ['-n'], { input: out.stdout }).status, 0, 'valid bash');
+    const files = [...out.stdout.matchAll(/--[a-z-]+-file=(\S+)/g)].map((m) => m[1]).filter((f) => f !== '-');
+    assert.ok(files.length > 0);
+    for (const f of files) assert.ok(existsSync(f.startsWith('/') ? f : join(ROOT, f)), `${f} exists after the dry run`);
+    assert.match(out.stdout, new RegExp(`^cd ${ROOT.replace(/[/.]/g, '\\$&')}$`, 'm'), 'from the project root, where dist/ is built');
+    // Each printed command, read by bash, gives back the plan's argument vector (lookups as their values).
+    const plan = deployPlan({ ...OPTS, version: 'x', filesDir: join(ROOT, '.local', 'deploy') });
+    const lines = formatPlan(plan, { lines: [], root: ROOT, files: [] }).split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('cd '));
+    assert.equal(lines.length, plan.length);
+    plan.forEach((s, i) => {
+      const line = s.sets ? lines[i].slice(lines[i].indexOf('$(') + 2, -1) : s.stdinFrom ? lines[i].split(' | ')[1] : lines[i];
+      const echoed = spawnSync('bash', ['-c', `f() { printf '%s\\0' "$@"; }; TESTRUNEVENTS_TRIGGER='\${TESTRUNEVENTS_TRIGGER}' TESTRUNEVENTS_SUBSCRIPTION='\${TESTRUNEVENTS_SUBSCRIPTION}'; f ${line}`], { encoding: 'utf8' });
+      assert.deepEqual(echoed.stdout.split('\0').slice(0, -1), s.args, line);
+    });
   });
 });
 
-describe('deploy plan for private workers, Pub/Sub triggers, push and dead letters (fixture)', () => {
+describe('deploy plan: --only one function and what it needs', () => {
+  const base = deployPlan(OPTS);
+  const only = (...names: string[]) => deployPlan({ ...OPTS, only: names });
+
+  it('deploys commandWorker (a function of the commands bundle) with its account, secrets, queue, topic, Memorystore and sweep', () => {
+    const p = only('commandWorker');
+    assert.deepEqual(p[0].args.slice(4), ['commands'], 'builds its bundle only');
+    assert.deepEqual(commands(p, 'functions', 'deploy').map((s) => s.args[3]), ['commandWorker']);
+    assert.deepEqual(commands(p, 'iam', 'service-accounts', 'create').map((s) => s.args[4]).sort(), ['virtuoso-builder', 'virtuoso-command-worker', 'virtuoso-scheduler-invoker', 'virtuoso-tasks-invoker']);
+    assert.deepEqual(commands(p, 'tasks', 'queues', 'create').map((s) => s.args[4]), ['command-execution'], 'the queue that calls it');
+    assert.deepEqual(commands(p, 'pubsub', 'topics', 'create').map((s) => s.args[4]), ['command-events']);
+    assert.ok(commands(p, 'redis', 'instances', 'create').length === 1, 'it uses Redis');
+    assert.deepEqual(p.filter((s) => s.gate).map((g) => flag(g.args, 'secret')).sort(), ['virtuoso-api-key', 'virtuoso-org-id']);
+    assert.deepEqual(commands(p, 'functions', 'add-invoker-policy-binding').map((s) => flag(s.args, 'member')), [`serviceAccount:${invoker('tasksInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
+    assert.deepEqual(commands(p, 'scheduler', 'jobs', 'create', 'http').map((s) => s.args[5]), ['commands-sweep']);
+    assert.equal(commands(p, 'pubsub', 'subscriptions', 'create').length, 0);
+    assert.equal(commands(p, 'storage', 'buckets', 'create').length, 0, 'it stores no objects');
+    // Every step is one the full plan has (the same command), so --only converges nothing else.
+    const full = new Set(base.map((s) => JSON.stringify(s.args)));
+    for (const s of p.slice(1)) assert.ok(full.has(JSON.stringify(s.args)), shellJoin(s.args));
+  });
+
+  it('deploys logArchive with the archive subscriptions, their dead letters, the bucket and its schedule', () => {
+    const p = only('logArchive');
+    assert.deepEqual(commands(p, 'functions', 'deploy').map((s) => s.args[3]), ['logArchive']);
+    assert.deepEqual(commands(p, 'pubsub', 'subscriptions', 'create').map((s) => s.args[4]), infra.archiveSubscriptions.map((s) => s.name));
+    assert.deepEqual(commands(p, 'pubsub', 'topics', 'create').map((s) => s.args[4]).sort(), Object.values(infra.topics).sort());
+    assert.equal(commands(p, 'storage', 'buckets', 'create').length, 1);
+    assert.deepEqual(commands(p, 'scheduler', 'jobs', 'create', 'http').map((s) => s.args[5]), ['log-archive']);
+    assert.equal(commands(p, 'redis', 'instances', 'create').length, 0, 'no Redis');
+  });
+
+  it('takes a bundle for all of its functions, and refuses names infra.ts does not have', () => {
+    assert.deepEqual(commands(only('test-runs'), 'functions', 'deploy').map((s) => s.args[3]), ['testRuns', 'testRunWorker', 'testRunEvents']);
+    assert.throws(() => only('nope'), /unknown function\(s\) nope/);
+  });
+});
+
+describe('rollback plan', () => {
+  it('sends all traffic to the revision before the latest, found with gcloud, without a build', () => {
+    const p = rollbackPlan({ projectId: P, region: R, fn: 'commandWorker' });
+    assert.equal(p.filter((s) => s.kind === 'build').length, 0);
+    assert.deepEqual(p.map((s) => s.args.slice(1, 4).join(' ')), ['run services describe', 'run revisions list', 'run services update-traffic']);
+    assert.equal(p[0].args[4], 'commandworker', 'the Cloud Run service behind the function');
+    assert.equal(flag(p[0].args, 'format'), 'value(status.latestReadyRevisionName)');
+    assert.equal(flag(p[1].args, 'filter'), 'NOT metadata.name=${LATEST_REVISION}');
+    assert.equal(flag(p[1].args, 'sort-by'), '~metadata.creationTimestamp');
+    assert.equal(flag(p[2].args, 'to-revisions'), '${PREVIOUS_REVISION}=100');
+  });
+
+  it('goes to a named revision, or back to the latest', () => {
+    assert.equal(flag(rollbackPlan({ projectId: P, region: R, fn: 'webhook', to: 'webhook-00003-kex' })[0].args, 'to-revisions'), 'webhook-00003-kex=100');
+    assert.equal(flag(rollbackPlan({ projectId: P, region: R, fn: 'webhook', to: 'latest' })[0].args, 'to-latest'), '');
+    assert.throws(() => rollbackPlan({ projectId: P, region: R, fn: 'webhook', to: 'x y' }), /revision name/);
+    assert.throws(() => rollbackPlan({ projectId: P, region: R, fn: 'ghost' }), /unknown function/);
+  });
+});
+
+describe('deploy plan for push subscriptions and other triggers (fixture)', () => {
+  const defaults = defaultInfra();
+  const worker: PlanFunction = {
+    name: 'auditWorker', bundle: 'audit', trigger: { kind: 'http', public: false }, memory: '256Mi', timeoutSeconds: 60,
+    ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 2, concurrency: 1, secrets: [], uses: { firestore: true },
+  };
   const fixture: InfraInput = {
-    ...defaultInfra(),
-    functions: [
-      // The fixture's own commandWorker (concurrency 1), test-runs and backup functions replace infra.ts's.
-      ...defaultInfra().functions.filter((f) => f.name !== 'commandWorker' && f.bundle !== 'test-runs' && f.name !== 'backup'),
-      {
-        name: 'commandWorker', bundle: 'commands', trigger: { kind: 'task', queue: 'commandExecution' },
-        memory: '1Gi', timeoutSeconds: 600, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 20, concurrency: 1, secrets: ['virtuoso-api-key'],
-      },
-      {
-        name: 'testRunEvents', bundle: 'test-runs', trigger: { kind: 'http', public: false },
-        memory: '512Mi', timeoutSeconds: 120, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 10, concurrency: 10, secrets: [],
-      },
-      {
-        name: 'systemAudit', bundle: 'audit', trigger: { kind: 'pubsub', topic: 'system-events' },
-        memory: '256Mi', timeoutSeconds: 60, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 2, concurrency: 1, secrets: [],
-      },
-      {
-        name: 'backup', bundle: 'backup', trigger: { kind: 'http', public: false },
-        memory: '1Gi', timeoutSeconds: 3600, ingress: 'ALLOW_INTERNAL_ONLY', minInstances: 0, maxInstances: 1, concurrency: 1, secrets: [],
-      },
-    ],
+    ...defaults,
+    functions: [...defaults.functions, worker],
     subscriptions: [
-      ...defaultInfra().subscriptions,
+      ...defaults.subscriptions,
       {
-        name: 'webhook-events-test-runs', topic: 'webhook-events', pushTo: 'testRunEvents', ackDeadlineSeconds: 120,
+        name: 'system-events-audit', topic: 'system-events', pushTo: 'auditWorker', ackDeadlineSeconds: 120,
         retentionSeconds: 86400, retry: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
         deadLetter: { topic: 'dead-letter', maxDeliveryAttempts: 10 },
       },
     ],
-    schedules: [...defaultInfra().schedules.filter((s) => s.target !== 'testRunWorker' && s.target !== 'commandWorker' && s.target !== 'backup'), { name: 'backup-daily', schedule: '0 3 * * *', target: 'backup', method: 'POST', body: { mode: 'full' } }],
+    schedules: [...defaults.schedules, { name: 'audit-daily', schedule: '0 3 * * *', target: 'auditWorker', method: 'POST', body: { mode: 'full' } }],
   };
   const plan = deployPlan(OPTS, fixture);
-  const deployOf = (name: string) => command(plan, ['functions', 'deploy'], name);
-  const invokers = (name: string) =>
-    commands(plan, 'functions', 'add-invoker-policy-binding').filter((s) => s.args[3] === name).map((s) => flag(s.args, 'member'));
-
-  it('deploys private workers without public access and takes back any old public grant', () => {
-    for (const name of ['commandWorker', 'testRunEvents', 'backup', 'systemAudit']) {
-      const { args } = deployOf(name);
-      assert.equal(flag(args, 'no-allow-unauthenticated'), '', name);
-      assert.equal(flag(args, 'allow-unauthenticated'), undefined, name);
-      assert.equal(flag(args, 'ingress-settings'), 'internal-only');
-      const remove = command(plan, ['functions', 'remove-invoker-policy-binding'], name);
-      assert.equal(flag(remove.args, 'member'), 'allUsers');
-      assert.equal(remove.allowMissing, true);
-      assert.ok(indexOfStep(plan, remove) > indexOfStep(plan, deployOf(name)));
-    }
-    assert.equal(flag(deployOf('commandWorker').args, 'cpu'), undefined, 'concurrency 1 keeps the fractional CPU');
-    assertOnlyDeclaredNames(plan, fixture);
-  });
-
-  it('lets each OIDC caller invoke only its own targets', () => {
-    assert.deepEqual(invokers('commandWorker'), [`serviceAccount:${email('tasksInvoker')}`]);
-    assert.deepEqual(invokers('testRunEvents'), [`serviceAccount:${email('pushInvoker')}`]);
-    assert.deepEqual(invokers('systemAudit'), [`serviceAccount:${email('pushInvoker')}`]);
-    assert.deepEqual(invokers('backup'), [`serviceAccount:${email('schedulerInvoker')}`]);
-    assert.deepEqual(invokers('webhook'), []);
-    const actAs = command(plan, ['iam', 'service-accounts', 'add-iam-policy-binding'], email('tasksInvoker'));
-    assert.equal(flag(actAs.args, 'member'), `serviceAccount:${email('runtime')}`);
-    assert.equal(flag(actAs.args, 'role'), 'roles/iam.serviceAccountUser');
-  });
 
   it('pushes with an OIDC token to the function URL, after the function, and dead-letters', () => {
-    const s = command(plan, ['pubsub', 'subscriptions', 'create'], 'webhook-events-test-runs');
+    const s = command(plan, ['pubsub', 'subscriptions', 'create'], 'system-events-audit');
     for (const args of [s.args, s.update!]) {
-      assert.equal(flag(args, 'push-endpoint'), `${url('testRunEvents')}/projects/${P}/topics/webhook-events`);
-      assert.equal(flag(args, 'push-auth-service-account'), email('pushInvoker'));
-      assert.equal(flag(args, 'push-auth-token-audience'), url('testRunEvents'));
-      assert.equal(flag(args, 'dead-letter-topic'), 'dead-letter');
+      assert.equal(flag(args, 'push-endpoint'), `${url('auditWorker')}/projects/${P}/topics/system-events`);
+      assert.equal(flag(args, 'push-auth-service-account'), invoker('pushInvoker'));
+      assert.equal(flag(args, 'push-auth-token-audience'), url('auditWorker'));
       assert.equal(flag(args, 'max-delivery-attempts'), '10');
-      assert.equal(flag(args, 'min-retry-delay'), '10s');
-      assert.equal(flag(args, 'max-retry-delay'), '600s');
     }
-    assert.ok(indexOfStep(plan, s) > indexOfStep(plan, deployOf('testRunEvents')));
-
-    const agent = `serviceAccount:service-${N}@gcp-sa-pubsub.iam.gserviceaccount.com`;
-    const publish = commands(plan, 'pubsub', 'topics', 'add-iam-policy-binding').find((b) => b.args[4] === 'dead-letter' && flag(b.args, 'member') === agent);
-    assert.equal(publish && flag(publish.args, 'role'), 'roles/pubsub.publisher');
-    const forward = command(plan, ['pubsub', 'subscriptions', 'add-iam-policy-binding'], 'webhook-events-test-runs');
-    assert.equal(flag(forward.args, 'member'), agent);
+    assert.ok(at(plan, s) > at(plan, command(plan, ['functions', 'deploy'], 'auditWorker')));
+    const forward = command(plan, ['pubsub', 'subscriptions', 'add-iam-policy-binding'], 'system-events-audit');
     assert.equal(flag(forward.args, 'role'), 'roles/pubsub.subscriber');
-    const tokens = command(plan, ['iam', 'service-accounts', 'add-iam-policy-binding'], email('pushInvoker'));
-    assert.equal(flag(tokens.args, 'member'), agent);
-    assert.equal(flag(tokens.args, 'role'), 'roles/iam.serviceAccountTokenCreator');
+    const invokers = commands(plan, 'functions', 'add-invoker-policy-binding').filter((b) => b.args[3] === 'auditWorker').map((b) => flag(b.args, 'member'));
+    assert.deepEqual(invokers, [`serviceAccount:${invoker('pushInvoker')}`, `serviceAccount:${invoker('schedulerInvoker')}`]);
   });
 
-  it('deploys Pub/Sub-triggered functions as Eventarc triggers with retries', () => {
-    const { args } = deployOf('systemAudit');
-    assert.equal(flag(args, 'trigger-topic'), 'system-events');
-    assert.equal(flag(args, 'trigger-http'), undefined);
-    assert.equal(flag(args, 'retry'), '');
-    assert.equal(flag(args, 'trigger-service-account'), email('pushInvoker'));
-    assert.ok(commands(plan, 'services', 'enable')[0].args.includes('eventarc.googleapis.com'));
-    const receiver = commands(plan, 'projects', 'add-iam-policy-binding').find((b) => flag(b.args, 'role') === 'roles/eventarc.eventReceiver');
-    assert.equal(receiver && flag(receiver.args, 'member'), `serviceAccount:${email('pushInvoker')}`);
-  });
-
-  it('sends a POST schedule body as JSON', () => {
-    const s = command(plan, ['scheduler', 'jobs', 'create', 'http'], 'backup-daily');
+  it('sends a POST schedule body as JSON, within Scheduler’s deadline', () => {
+    const s = command(plan, ['scheduler', 'jobs', 'create', 'http'], 'audit-daily');
     assert.equal(flag(s.args, 'http-method'), 'post');
     assert.equal(flag(s.args, 'message-body'), '{"mode":"full"}');
     assert.equal(flag(s.args, 'headers'), 'Content-Type=application/json');
-    assert.equal(flag(s.update!, 'message-body'), '{"mode":"full"}');
-    assert.equal(flag(s.args, 'attempt-deadline'), '1800s', 'Scheduler allows at most 30 min');
+    assert.equal(flag(command(plan, ['scheduler', 'jobs', 'create', 'http'], 'backup-full').args, 'attempt-deadline'), '1800s', 'Scheduler allows at most 30 min');
   });
 
   it('refuses an infra that does not hang together', () => {
     const bad = (patch: Partial<InfraInput>, message: RegExp) => assert.throws(() => deployPlan(OPTS, { ...fixture, ...patch }), message);
     const sub = fixture.subscriptions.at(-1)!;
-    bad({ subscriptions: [{ ...sub, pushTo: 'ghost' }] }, /unknown function 'ghost'/);
-    bad({ subscriptions: [{ ...sub, deadLetter: { topic: 'dead-letter', maxDeliveryAttempts: 3 } }] }, /maxDeliveryAttempts/);
-    bad({ subscriptions: [{ ...sub, pushTo: 'systemAudit' }] }, /already has a Pub\/Sub/);
+    bad({ subscriptions: [...defaults.subscriptions, { ...sub, pushTo: 'ghost' }] }, /unknown function 'ghost'/);
+    bad({ subscriptions: [...defaults.subscriptions, { ...sub, deadLetter: { topic: 'dead-letter', maxDeliveryAttempts: 3 } }] }, /maxDeliveryAttempts/);
+    bad({ subscriptions: [...defaults.subscriptions, { ...sub, deadLetter: undefined }] }, /every subscription needs a dead-letter policy/);
+    bad({ subscriptions: [...defaults.subscriptions, { ...sub, pushTo: 'testRunEvents' }] }, /already has a Pub\/Sub/);
     bad({ schedules: [{ name: 'x', schedule: '* * * * *', target: 'ghost', method: 'GET' }] }, /unknown target/);
-    bad({ functions: [{ ...fixture.functions[0], secrets: ['not-declared'] }] }, /unknown secret/);
+    bad({ functions: [{ ...worker, secrets: ['not-declared'] }] }, /unknown secret/);
+    bad({ functions: [{ ...worker, uses: { firestore: true, publishes: ['nope'] } }] }, /uses unknown topic 'nope'/);
+    bad({ functions: [{ ...worker, uses: { firestore: true, objects: [{ prefix: 'backups', access: 'read' }] } }] }, /must be folders ending in '\/'/);
+    bad({ functions: [{ ...worker, name: 'aVeryLongFunctionNameThatMakesAnAccountId' }] }, /service account id/);
+    bad({ functions: [...fixture.functions, { ...worker, name: 'AuditWorker' }] }, /case-insensitive/);
   });
 });
 
-/**
- * Every name the plan gives a resource is one infra.ts (or firestore.indexes.json) declares, or one
- * of the plan's own service accounts. Every command kind is listed here, so a new one gets a look.
- */
-function assertOnlyDeclaredNames(plan: readonly PlanStep[], input: InfraInput): void {
-  const names = (xs: Iterable<string>) => new Set<string>(xs);
-  const declared = {
-    topic: names(Object.values(input.topics)),
-    subscription: names(input.subscriptions.map((s) => s.name)),
-    queue: names(Object.values(input.queues).map((q) => q.name)),
-    secret: names(Object.values(input.secrets)),
-    function: names(input.functions.map((f) => f.name)),
-    bundle: names(input.functions.map((f) => f.bundle)),
-    schedule: names(input.schedules.map((s) => s.name)),
-    bucket: names(Object.keys(input.buckets).map((k) => `gs://${input.bucketName(P, k)}`)),
-    serviceAccountId: names(Object.values(SERVICE_ACCOUNTS).map((a) => a.id)),
-    serviceAccount: names([
-      ...(Object.keys(SERVICE_ACCOUNTS) as (keyof typeof SERVICE_ACCOUNTS)[]).map((r) => email(r)),
-      `service-${N}@gcp-sa-pubsub.iam.gserviceaccount.com`,
-      `service-${N}@gcp-sa-firestore.iam.gserviceaccount.com`,
-    ]),
-    collectionGroup: names([
-      ...input.firestore.ttl.map((t) => t.collection),
-      ...input.indexes.indexes.map((i) => i.collectionGroup),
-      ...(input.indexes.fieldOverrides ?? []).map((o) => o.collectionGroup),
-    ]),
-    field: names([...input.firestore.ttl.map((t) => t.field), ...(input.indexes.fieldOverrides ?? []).map((o) => o.fieldPath)]),
-    connector: names([input.network.vpcConnector.name]),
-  };
-  type Kind = keyof typeof declared;
-  const positional: Record<string, Kind | null> = {
-    'services enable': null,
-    'compute networks vpc-access connectors create': 'connector',
-    'iam service-accounts create': 'serviceAccountId',
-    'iam service-accounts add-iam-policy-binding': 'serviceAccount',
-    'projects add-iam-policy-binding': null, // the project itself
-    'pubsub topics create': 'topic',
-    'pubsub topics add-iam-policy-binding': 'topic',
-    'pubsub subscriptions create': 'subscription',
-    'pubsub subscriptions update': 'subscription',
-    'pubsub subscriptions add-iam-policy-binding': 'subscription',
-    'tasks queues create': 'queue',
-    'tasks queues update': 'queue',
-    'tasks queues add-iam-policy-binding': 'queue',
-    'storage buckets create': 'bucket',
-    'storage buckets update': 'bucket',
-    'storage buckets add-iam-policy-binding': 'bucket',
-    'secrets create': 'secret',
-    'secrets add-iam-policy-binding': 'secret',
-    'secrets versions describe': null, // `latest`; the secret is --secret
-    'firestore databases create': null,
-    'firestore fields ttls update': 'field',
-    'firestore indexes composite create': null,
-    'firestore indexes fields update': 'field',
-    'functions deploy': 'function',
-    'functions add-invoker-policy-binding': 'function',
-    'functions remove-invoker-policy-binding': 'function',
-    'scheduler jobs create http': 'schedule',
-    'scheduler jobs update http': 'schedule',
-  };
-  const check = (kind: Kind, name: string, where: string[]) =>
-    assert.ok(declared[kind].has(name), `${kind} '${name}' is not declared (in: ${shellJoin(where)})`);
-  const functionUrlName = (u: string) => {
-    const m = /^https:\/\/([a-z0-9-]+)-\d+\.[a-z0-9-]+\.run\.app(\/|$)/.exec(u);
-    assert.ok(m, `not a function URL: ${u}`);
-    const fn = [...declared.function].find((f) => f.toLowerCase() === m[1]);
-    assert.ok(fn, `URL of an undeclared function: ${u}`);
-  };
-
-  for (const args of plan.flatMap((s) => [s.args, ...(s.update ? [s.update] : [])])) {
-    const words = args.slice(1).filter((a) => !a.startsWith('-'));
-    const path = Object.keys(positional).find((p) => words.join(' ').startsWith(`${p}`));
-    assert.ok(path, `unexpected command: ${shellJoin(args)}`);
-    const kind = positional[path];
-    if (kind) check(kind, words[path.split(' ').length], args);
-    for (const a of args) {
-      const [, name, value] = /^--([a-z-]+)=(.*)$/s.exec(a) ?? [];
-      if (!name) continue;
-      if (['topic', 'dead-letter-topic', 'trigger-topic'].includes(name)) check('topic', value, args);
-      if (name === 'source') check('bundle', value.replace(/^dist\//, ''), args);
-      if (name === 'entry-point') check('function', value, args);
-      if (name === 'collection-group') check('collectionGroup', value, args);
-      if (name === 'secret') check('secret', value, args);
-      if (['service-account', 'trigger-service-account', 'push-auth-service-account', 'oidc-service-account-email'].includes(name)) {
-        check('serviceAccount', value, args);
-      }
-      if (name === 'member' && value.startsWith('serviceAccount:')) check('serviceAccount', value.slice('serviceAccount:'.length), args);
-      if (name === 'member' && !value.startsWith('serviceAccount:')) assert.equal(value, 'allUsers', shellJoin(args));
-      if (name === 'set-secrets') for (const m of value.split(',')) check('secret', m.split('=')[1].replace(/:latest$/, ''), args);
-      if (['uri', 'oidc-token-audience', 'push-endpoint', 'push-auth-token-audience'].includes(name)) functionUrlName(value);
-      if (name === 'push-endpoint') assert.match(value, /\/projects\/demo-project\/topics\/[a-z-]+$/);
-    }
-  }
-}
-
-describe('deploy plan: private network for Memorystore', () => {
-  const plan = deployPlan(OPTS);
-
-  it('creates the VPC connector and routes private ranges of the Redis users through it', () => {
-    const connector = command(plan, ['compute', 'networks', 'vpc-access', 'connectors', 'create'], infra.network.vpcConnector.name);
-    assert.equal(connector.allowExists, true);
-    assert.equal(flag(connector.args, 'range'), infra.network.vpcConnector.range);
-    for (const fn of infra.functions as readonly infra.FunctionSpec[]) {
-      const { args } = command(plan, ['functions', 'deploy'], fn.name);
-      if (fn.privateNetwork) {
-        assert.equal(flag(args, 'vpc-connector'), infra.network.vpcConnector.name, fn.name);
-        assert.equal(flag(args, 'egress-settings'), 'private-ranges-only', fn.name);
-      } else {
-        assert.equal(flag(args, 'vpc-connector'), undefined, fn.name);
-      }
-    }
-    const redisUsers = (infra.functions as readonly infra.FunctionSpec[]).filter((f) => f.envSecrets?.REDIS_HOST);
-    assert.ok(redisUsers.length > 0 && redisUsers.every((f) => f.privateNetwork), 'every function given REDIS_HOST can reach it');
+describe('deploy.sh', () => {
+  it('prints its usage, and refuses bad options with status 2', () => {
+    const help = spawnSync(join(ROOT, 'deploy.sh'), ['--help'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--rollback FUNCTION/);
+    const bad = spawnSync(join(ROOT, 'deploy.sh'), ['--project', P, '--bogus'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    const unknown = spawnSync(join(ROOT, 'deploy.sh'), ['--dry-run', '--project', P, '--only', 'ghost'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /unknown function\(s\) ghost/);
+    assert.ok(readFileSync(join(ROOT, 'deploy.sh'), 'utf8').includes('scripts/deploy.ts'));
   });
 });
