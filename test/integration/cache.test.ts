@@ -10,7 +10,9 @@ describe('cache (integration: a real redis-server)', () => {
     assert.equal(cacheKeys.apiResponse('list-projects', 'ab12'), 'api:response:list-projects:ab12');
     assert.equal(cacheKeys.commandResult('c1'), 'command:result:c1');
     assert.equal(cacheKeys.rateLimit('u1', 'commands'), 'rate_limit:u1:commands');
-    assert.deepEqual(cacheTtlSeconds, { session: 3600, apiResponse: 300, commandResult: 1800, rateLimit: 60 });
+    // Ours beside the seed's: a key's requests per UTC day (its daily quota and its usage), kept 35 days.
+    assert.equal(cacheKeys.quota('ab12', '20261207'), 'quota:ab12:20261207');
+    assert.deepEqual(cacheTtlSeconds, { session: 3600, apiResponse: 300, commandResult: 1800, rateLimit: 60, quota: 35 * 24 * 3600 });
   });
 
   it('stores JSON values with their TTL, reads them back and deletes them', async () => {
