@@ -39,7 +39,7 @@ export class Recorder {
   set(fields: Record<string, unknown>): void {
     if (this.abandoned) return;
     Object.assign(this.pending, fields);
-    this.writing ??= this.drain();
+    if (!this.writing) this.startDrain();
   }
 
   /** Resolves when everything set so far is written; rejects if a write failed. */
@@ -67,42 +67,51 @@ export class Recorder {
     clearInterval(this.heartbeat);
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (!this.abandoned && !this.failure) {
-        if (!this.urgent) {
-          // Let more changes gather, unless someone needs them durable now.
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, this.intervalMs);
-            this.wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          this.wake = undefined;
-        }
-        this.urgent = false;
-        if (this.abandoned) break;
-        // Past half the lease without a successful write (a stall, a frozen instance), another
-        // attempt may hold the run by now: write nothing more; the build sees it and stops.
-        if (!this.healthy()) {
-          this.failure ??= new Error('the lease may have run out: no progress written for half of it');
-          break;
-        }
-        const take = this.pending;
-        this.pending = {};
-        const now = Date.now();
-        this.writes++;
-        try {
-          await firestoreCall(this.ref.update({ ...take, leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() }));
-          this.lastOkAt = now;
-        } catch (err) {
-          this.failure = err;
-        }
-        if (!Object.keys(this.pending).length) break;
-      }
-    } finally {
+  /**
+   * `writing` is cleared when the drain has settled, never from inside it: a drain with nothing to
+   * do returns at once, and clearing it there would leave `writing` set to a settled promise that
+   * `flush()` then awaited forever, in a busy loop that starved the whole process. Changes set in
+   * the moment between the drain's end and its settling get a drain of their own.
+   */
+  private startDrain(): void {
+    this.writing = this.drain().finally(() => {
       this.writing = undefined;
+      if (Object.keys(this.pending).length && !this.abandoned && !this.failure) this.startDrain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.abandoned && !this.failure) {
+      if (!this.urgent) {
+        // Let more changes gather, unless someone needs them durable now.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.intervalMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+      this.urgent = false;
+      if (this.abandoned) break;
+      // Past half the lease without a successful write (a stall, a frozen instance), another
+      // attempt may hold the run by now: write nothing more; the build sees it and stops.
+      if (!this.healthy()) {
+        this.failure ??= new Error('the lease may have run out: no progress written for half of it');
+        break;
+      }
+      const take = this.pending;
+      this.pending = {};
+      const now = Date.now();
+      this.writes++;
+      try {
+        await firestoreCall(this.ref.update({ ...take, leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() }));
+        this.lastOkAt = now;
+      } catch (err) {
+        this.failure = err;
+      }
+      if (!Object.keys(this.pending).length) break;
     }
   }
 }
