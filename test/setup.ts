@@ -16,7 +16,7 @@ export const TEST_ENV = {
   LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
   APP_VERSION: 'test',
   REGION: 'test-region',
-  HEALTH_CACHE_MS: '300',
+  HEALTH_CACHE_MS: '1000',
   DEPENDENCY_TIMEOUT_MS: '1500',
   REDIS_TIMEOUT_MS: '200',
   PUBLISH_TIMEOUT_MS: '3000',

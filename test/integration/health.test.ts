@@ -42,8 +42,12 @@ describe('health (integration: Firestore, Pub/Sub, Redis)', () => {
     assert.ok(results.every((r) => r.status === 200));
     const checkedAt = new Set(results.map((r) => r.body.checkedAt));
     assert.equal(checkedAt.size, 1, 'all twenty share one round of checks');
+    const sentAt = Date.now();
     const again = await request(fn.url);
-    assert.equal(again.body.cached, true);
+    // Within the cache period of that round it is served from it (a loaded machine may take longer
+    // than the period to answer the twenty: then it is a new round, which the next lines cover).
+    if (sentAt - Date.parse([...checkedAt][0]) < CACHE_MS - 50) assert.equal(again.body.cached, true);
+    else assert.notEqual(again.body.checkedAt, [...checkedAt][0]);
     await afterCache();
     const fresh = await request(fn.url);
     assert.equal(fresh.body.cached, false);
@@ -62,9 +66,14 @@ describe('health (integration: Firestore, Pub/Sub, Redis)', () => {
     } finally {
       await restart();
     }
-    await afterCache();
-    const recovered = await request(fn.url);
+    // The client reconnects with a backoff: on a loaded machine that can take a few cached periods.
+    let recovered = await request(fn.url);
+    for (const until = Date.now() + 20_000; recovered.body.checks.redis.status !== 'ok' && Date.now() < until; ) {
+      await afterCache();
+      recovered = await request(fn.url);
+    }
     assert.equal(recovered.body.checks.redis.status, 'ok', JSON.stringify(recovered.body.checks.redis));
+    assert.equal(recovered.body.status, 'ok');
   });
 
   it('answers 503 with Retry-After when a required dependency fails', async () => {
