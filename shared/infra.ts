@@ -708,7 +708,8 @@ export const dashboard = {
  * Log sinks (the seed's topology): security-relevant entries (severity WARNING and above of the
  * functions, and every Cloud Audit Log entry at WARNING and above) into a BigQuery dataset; the
  * public APIs' request logs (Cloud Run's, with status, latency, user agent) into the analytics
- * bucket. Each sink writes as its own writer identity, granted only on its destination.
+ * bucket. A sink writes as its writer identity (Logging's, known once the sink exists), which deploy
+ * grants on that sink's destination only.
  */
 export const logSinks = {
   security: {
