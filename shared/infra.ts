@@ -640,14 +640,14 @@ export const alerts = {
     signal: { kind: 'http-5xx-ratio', functions: ALL_FUNCTIONS, windowSeconds: 300, above: 0.05, minRequests: 10 },
     runbook:
       'More than 5% of a function\'s answers over 5 minutes were 5xx (at least 10 requests). ' +
-      'First: the function\'s ERROR entries (Error Reporting groups them), then `/health?deep=1` for a dependency that is down; a bad deploy: `./deploy.sh --rollback <function>`.',
+      'First: the function\'s ERROR entries (Error Reporting groups them), then `health` (its deep check, `GET /`) for a dependency that is down; a bad deploy: `./deploy.sh --rollback <function>`.',
   },
   webhook503: {
     title: 'webhook answering 503',
     signal: { kind: 'http-status-count', function: 'webhook', status: 503, windowSeconds: 300, above: 0 },
     runbook:
       'The webhook answered 503: a delivery could not be published to webhook-events (Pub/Sub) or recorded (Firestore). Virtuoso retries, but executions may finish late. ' +
-      'First: `/health?deep=1`, then the webhook\'s ERROR entries; the inbox (`npm run webhook-deliveries`) shows what was received.',
+      'First: `health` (its deep check, `GET /`), then the webhook\'s ERROR entries; the inbox (`npm run deliveries -- list`) shows what was received.',
   },
   testRunErrors: {
     title: 'test runs ending in error',
