@@ -35,7 +35,7 @@ export const shellJoin = (args: readonly string[]) => args.map(shellWord).join('
 
 /** The variables a step's commands use. */
 export function variablesOf(step: PlanStep): string[] {
-  const all = [step.args, step.update, step.stdinFrom, step.unlessSame, step.gate?.fix].flatMap((a) => a ?? []).join('\n');
+  const all = [step.args, step.update, step.stdinFrom, step.unlessSame, step.gate?.fix, step.find?.args].flatMap((a) => a ?? []).join('\n');
   return [...new Set([...all.matchAll(VARIABLE)].map((m) => m[1]))];
 }
 
@@ -44,7 +44,11 @@ export function formatStep(s: PlanStep, n: number): string[] {
   const notes = [s.allowExists && 'may already exist', s.allowMissing && 'may already be gone', s.retries && `retried ${s.retries}×`].filter(Boolean);
   const lines = [`# [${n}] ${s.description}${notes.length ? ` [${notes.join(', ')}]` : ''}`];
   if (s.sets) lines.push(`${s.sets.name}=$(${shellJoin(s.args)})`);
-  else if (s.stdinFrom) lines.push(`${shellJoin(s.stdinFrom)} | ${shellJoin(s.args)}`);
+  else if (s.find) {
+    // Found by its display name: updated in place; else created.
+    lines.push(`${s.find.name}=$(${shellJoin(s.find.args)})`, `if [ -n "\${${s.find.name}}" ]; then ${shellJoin(s.update!)}; else ${shellJoin(s.args)}; fi`);
+    return lines;
+  } else if (s.stdinFrom) lines.push(`${shellJoin(s.stdinFrom)} | ${shellJoin(s.args)}`);
   else lines.push(shellJoin(s.args));
   if (s.update) lines.push(`#   if it exists: ${shellJoin(s.update)}`);
   if (s.unlessSame) lines.push(`#   (deploy.sh skips it when ${shellJoin(s.unlessSame)} prints the same value)`);

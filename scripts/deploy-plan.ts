@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import indexesFile from '../firestore.indexes.json';
 import * as infra from '../shared/infra';
 import type { FunctionUses, LifecycleRule, QueueSpec, SecretSource, ServiceAccountRole } from '../shared/infra';
+import { logSinkSteps, monitoringFiles, monitoringSteps } from './deploy-plan-monitoring';
 
 // ---------------------------------------------------------------------------------------------
 // What the plan reads: the shapes of infra.ts, with names loosened to strings so tests can feed a
@@ -139,7 +140,9 @@ export type StepKind =
   | 'firestore'
   | 'function'
   | 'scheduler'
-  | 'traffic';
+  | 'traffic'
+  | 'monitoring'
+  | 'logging';
 
 export interface PlanStep {
   kind: StepKind;
@@ -172,6 +175,12 @@ export interface PlanStep {
    * when one is `required`; a re-run continues from the start (everything before is idempotent).
    */
   gate?: { fix: string[]; needs: string; required: boolean };
+  /**
+   * For what the service names itself (alert policies, notification channels, dashboards): this
+   * command prints the name of the one that exists (found by its display name), or nothing. Found:
+   * it becomes `${name}` and `update` runs instead of `args`.
+   */
+  find?: { args: string[]; name: string; sample: string };
 }
 
 export interface PlanOptions {
@@ -190,6 +199,8 @@ export interface PlanOptions {
   filesDir: string;
   /** Location of the Firestore database when it has to be created (default: region). */
   firestoreLocation?: string;
+  /** Where alerts go: an existing notification channel's resource name, or an e-mail address (shared/infra.ts alertRouting). */
+  alerts?: { channel?: string; email?: string };
 }
 
 /** The lookup variable standing for the project number when it is not given. */
@@ -215,6 +226,10 @@ export const REQUIRED_APIS = [
   'storage.googleapis.com',
   'iam.googleapis.com',
   'cloudresourcemanager.googleapis.com',
+  // Alerts, log-based metrics, the dashboard and the log sinks (scripts/deploy-plan-monitoring.ts).
+  'monitoring.googleapis.com',
+  'logging.googleapis.com',
+  'bigquery.googleapis.com',
 ] as const;
 
 /** The one account every function ran as before each had its own; a full deploy deletes it. */
@@ -263,10 +278,13 @@ export const lifecycleFilePath = (filesDir: string, bucket: string) => join(file
 
 /** The files the plan refers to, which deploy.sh writes (dry run included) before printing or running it. */
 export function planFiles(opts: Pick<PlanOptions, 'projectId' | 'filesDir'>, input: InfraInput = defaultInfra()): { path: string; content: string }[] {
-  return Object.entries(input.buckets).map(([key, b]) => ({
-    path: lifecycleFilePath(opts.filesDir, input.bucketName(opts.projectId, key)),
-    content: lifecycleJson(b.lifecycle),
-  }));
+  return [
+    ...Object.entries(input.buckets).map(([key, b]) => ({
+      path: lifecycleFilePath(opts.filesDir, input.bucketName(opts.projectId, key)),
+      content: lifecycleJson(b.lifecycle),
+    })),
+    ...monitoringFiles(opts.filesDir),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,6 +416,9 @@ export function validateInfra(input: InfraInput): void {
 // ---------------------------------------------------------------------------------------------
 // What a section sees.
 
+/** What a section sees (the sections of scripts/deploy-plan-monitoring.ts too). */
+export type PlanContext = Ctx;
+
 interface Ctx {
   P: string;
   R: string;
@@ -411,6 +432,7 @@ interface Ctx {
   full: boolean;
   filesDir: string;
   firestoreLocation: string;
+  alerts: { channel?: string; email?: string };
 }
 
 const IAM_RETRIES = 4;
@@ -748,6 +770,8 @@ function bucketSteps(c: Ctx): PlanStep[] {
   if (!c.full && !users.length) return [];
   const steps: PlanStep[] = [];
   for (const key of Object.keys(c.input.buckets)) {
+    // The functions use the data bucket; the others (analytics, a log sink's) converge on full deploys.
+    if (key !== 'data' && !c.full) continue;
     const name = c.input.bucketName(c.P, key);
     const lifecycle = `--lifecycle-file=${lifecycleFilePath(c.filesDir, name)}`;
     steps.push({
@@ -757,6 +781,8 @@ function bucketSteps(c: Ctx): PlanStep[] {
       allowExists: true,
       update: withProject(c, 'storage', 'buckets', 'update', `gs://${name}`, '--uniform-bucket-level-access', '--public-access-prevention', lifecycle),
     });
+    // The functions' object grants are on the data bucket; the others (analytics) are written by log sinks.
+    if (key !== 'data') continue;
     for (const f of users) {
       for (const o of f.uses.objects ?? []) {
         steps.push({
@@ -1116,6 +1142,8 @@ const SECTIONS: readonly ((c: Ctx) => PlanStep[])[] = [
   eventarcDeadLetterSteps,
   pushSubscriptionSteps,
   schedulerSteps,
+  monitoringSteps,
+  logSinkSteps,
   retireSteps,
 ];
 
@@ -1143,6 +1171,7 @@ function context(opts: PlanOptions, input: InfraInput, fns: readonly PlanFunctio
     full: fns.length === input.functions.length,
     filesDir: opts.filesDir,
     firestoreLocation: opts.firestoreLocation ?? R,
+    alerts: opts.alerts ?? {},
   };
 }
 

@@ -15,7 +15,9 @@
  * --rollback  send all of a function's traffic to an earlier revision (no rebuild): by default the
  *             one before the latest; `--to latest` undoes it (the next deploy does too)
  *
- * Environment: GCLOUD (gcloud binary, default `gcloud`), APP_VERSION (default: the git commit).
+ * Environment: GCLOUD (gcloud binary, default `gcloud`), APP_VERSION (default: the git commit),
+ * ALERT_NOTIFICATION_CHANNEL (an existing channel's resource name) or ALERT_EMAIL (deploy makes an
+ * e-mail channel): where the alert policies notify; neither: they notify nobody.
  * Exit status: 0 done, 1 a step failed, 2 bad usage, 3 secret values to add first (listed).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -232,6 +234,21 @@ async function runStep(step: PlanStep, vars: Map<string, string>, t: Tally): Pro
     else (step.gate.required ? t.missing : t.optional).push({ ...step, gate: { ...step.gate, fix: substitute(step.gate.fix, vars) } });
     return;
   }
+  if (step.find) {
+    const find = substitute(step.find.args, vars);
+    say(`+ ${step.find.name}=$(${shellJoin(find)})`);
+    const found = await run(find, { show: false });
+    if (found.code !== 0) throw new StepFailed(`looking for it failed (exit ${found.code})`);
+    const name = found.out.trim().split('\n')[0].trim();
+    if (name) {
+      vars.set(step.find.name, name);
+      say(`   exists (${name}): updating`);
+      const u = await runRetrying(substitute(step.update!, vars), step.retries ?? 0);
+      if (u.code !== 0) throw new StepFailed('the update failed');
+      t.updated++;
+      return;
+    }
+  }
   if (step.kind === 'build') {
     say(`+ ${shellJoin(args)}`);
     const r = spawnSync(args[0], args.slice(1), { cwd: ROOT, stdio: 'inherit' });
@@ -294,7 +311,8 @@ export async function main(argv: string[]): Promise<number> {
     if (opts.rollback) {
       steps = rollbackPlan({ projectId: opts.project, region: opts.region, fn: opts.rollback, to: opts.to });
     } else {
-      const planOpts = { projectId: opts.project, region: opts.region, projectNumber: opts.projectNumber, firestoreLocation: opts.firestoreLocation, only: opts.only, version: appVersion(), filesDir: FILES_DIR };
+      const alerts = { channel: process.env[infra.alertRouting.channelEnv] || undefined, email: process.env[infra.alertRouting.emailEnv] || undefined };
+      const planOpts = { projectId: opts.project, region: opts.region, projectNumber: opts.projectNumber, firestoreLocation: opts.firestoreLocation, only: opts.only, version: appVersion(), filesDir: FILES_DIR, alerts };
       steps = deployPlan(planOpts);
       files = planFiles(planOpts, defaultInfra());
     }

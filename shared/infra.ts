@@ -140,6 +140,19 @@ export const buckets = {
       { prefix: 'backups/', ageDays: 90, action: 'SetStorageClass', storageClass: 'COLDLINE' },
     ] satisfies LifecycleRule[],
   },
+  /**
+   * `<project>-virtuoso-api-analytics`: the public APIs' request logs, written hourly by the
+   * `api-analytics` log sink (logSinks below) under the log's name. The seed's ages: to Nearline at
+   * 7 days, Coldline at 90, deleted at 365 (its long-term bucket's retention). No function reads it.
+   */
+  analytics: {
+    suffix: 'virtuoso-api-analytics',
+    lifecycle: [
+      { prefix: 'run.googleapis.com/', ageDays: 7, action: 'SetStorageClass', storageClass: 'NEARLINE' },
+      { prefix: 'run.googleapis.com/', ageDays: 90, action: 'SetStorageClass', storageClass: 'COLDLINE' },
+      { prefix: 'run.googleapis.com/', ageDays: 365, action: 'Delete' },
+    ] satisfies LifecycleRule[],
+  },
 } as const;
 
 export const bucketName = (projectId: string, bucket: keyof typeof buckets = 'data') =>
@@ -501,3 +514,223 @@ export const firestore = {
     { collection: collections.testRunClaims, field: 'expiresAt' },
   ],
 };
+
+// ---------------------------------------------------------------------------------------------
+// Operations: what an operator is told (alerts), sees (one dashboard) and keeps (log sinks).
+// scripts/deploy-plan-monitoring.ts turns these into gcloud commands and files; README "Operations"
+// says what each alert means and what to do first.
+
+/** The Cloud Run service behind a 2nd gen function: its name in lower case. */
+export const cloudRunService = (fn: FunctionName) => fn.toLowerCase();
+
+/**
+ * One condition on a log entry as Cloud Logging stores it (`jsonPayload.*` is a line of
+ * shared/log.ts; `labels.*` its `logging.googleapis.com/labels`). A filter is all of its conditions.
+ */
+export type LogCondition =
+  | { field: string; equals: string | number }
+  | { field: string; present: true }
+  | { field: string; atLeast: number }
+  | { severityAtLeast: 'WARNING' | 'ERROR' }
+  /** The entry's log, e.g. `run.googleapis.com/requests` (Cloud Run's request log). */
+  | { logId: string }
+  | { anyOf: readonly LogCondition[] }
+  | { allOf: readonly LogCondition[] };
+
+/** The entries of the functions' own services (not the platform's request log). */
+const ownServices = (names: readonly FunctionName[]): LogCondition[] => [
+  { field: 'resource.type', equals: 'cloud_run_revision' },
+  { anyOf: names.map((n) => ({ field: 'resource.labels.service_name', equals: cloudRunService(n) })) },
+];
+/** The lines the functions wrote themselves (shared/log.ts: stdout, ERROR on stderr), not Cloud Run's request log. */
+const ownLines = (names: readonly FunctionName[]): LogCondition[] => [
+  ...ownServices(names),
+  { anyOf: [{ logId: 'run.googleapis.com/stdout' }, { logId: 'run.googleapis.com/stderr' }] },
+];
+const ALL_FUNCTIONS = functions.map((f) => f.name);
+const PUBLIC_FUNCTIONS = functions.filter((f) => f.trigger.kind === 'http' && f.trigger.public).map((f) => f.name);
+
+export interface LogMetricSpec {
+  /** The metric is `logging.googleapis.com/user/<name>`. */
+  name: string;
+  description: string;
+  /** A counter of the entries matching every condition. */
+  filter: readonly LogCondition[];
+  /** Metric labels, each the value of a field of the entry. */
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** Counters of what only the functions' logs say (the platform's own metrics cover the rest). */
+export const logMetrics = {
+  /** shared/testruns/complete.ts failRun: the one place a run ends in `error`. */
+  testRunErrors: {
+    name: 'virtuoso_test_runs_ended_in_error',
+    description: 'Test runs that ended in status error (a build that could not go on, or a timeout), by error code',
+    filter: [...ownLines(ALL_FUNCTIONS), { field: 'jsonPayload.runId', present: true }, { field: 'jsonPayload.status', equals: 'error' }],
+    labels: { code: 'jsonPayload.code' },
+  },
+  /** An ERROR of backup: an answer 5xx (shared/http.ts) or a managed export that did not start. */
+  backupFailures: {
+    name: 'virtuoso_backup_failures',
+    description: 'Backup runs that failed (the function answered 5xx) or whose managed export did not start',
+    filter: [...ownLines(['backup']), { severityAtLeast: 'ERROR' }],
+  },
+  /** shared/backup/portable.ts: the line written once a backup's manifest is stored. */
+  backupsCompleted: {
+    name: 'virtuoso_backups_completed',
+    description: 'Backups whose manifest was stored, full or incremental',
+    filter: [...ownLines(['backup']), { field: 'jsonPayload.backupStatus', equals: 'completed' }],
+    labels: { kind: 'jsonPayload.kind' },
+  },
+  /** An ERROR of logArchive: it answered 5xx (nothing unarchived was acknowledged). */
+  logArchiveFailures: {
+    name: 'virtuoso_log_archive_failures',
+    description: 'Log-archive runs that failed (the function answered 5xx)',
+    filter: [...ownLines(['logArchive']), { severityAtLeast: 'ERROR' }],
+  },
+  /** shared/virtuoso/client.ts: every answer of Virtuoso's API that is a 429 or a 5xx, retried or not. */
+  virtuosoErrors: {
+    name: 'virtuoso_api_errors',
+    description: "Virtuoso API answers 429 or 5xx, by status and calling function",
+    filter: [...ownLines(ALL_FUNCTIONS), { anyOf: [{ field: 'jsonPayload.virtuosoStatus', equals: 429 }, { field: 'jsonPayload.virtuosoStatus', atLeast: 500 }] }],
+    labels: { status: 'jsonPayload.virtuosoStatus', function: 'resource.labels.service_name' },
+  },
+} as const satisfies Record<string, LogMetricSpec>;
+export type LogMetricKey = keyof typeof logMetrics;
+
+/** What an alert watches. */
+export type AlertSignal =
+  /** A log metric's count over `windowSeconds` above `above`. */
+  | { kind: 'log-count'; metric: LogMetricKey; windowSeconds: number; above: number }
+  /** No entry of a log metric for `forSeconds`. */
+  | { kind: 'log-absent'; metric: LogMetricKey; forSeconds: number }
+  /** Cloud Run answers of these functions: the share of 5xx, per function, over `windowSeconds`. */
+  | { kind: 'http-5xx-ratio'; functions: readonly FunctionName[]; windowSeconds: number; above: number; minRequests: number }
+  /** Cloud Run answers of one function with one status, counted over `windowSeconds`. */
+  | { kind: 'http-status-count'; function: FunctionName; status: number; windowSeconds: number; above: number }
+  /** Undelivered messages of these subscriptions above `above` for `forSeconds`. */
+  | { kind: 'pubsub-backlog'; subscriptions: readonly string[]; forSeconds: number; above: number };
+
+export interface AlertSpec {
+  /** Stable: deploy finds the policy by its display name, `Virtuoso: <title>`. */
+  title: string;
+  signal: AlertSignal;
+  /** What it means and what to do first (the policy's documentation, shown in the notification). */
+  runbook: string;
+}
+
+const HOUR = 3600;
+const deadLetterSubscriptions = subscriptions.filter((s) => s.topic === topics.deadLetter).map((s) => s.name);
+
+/**
+ * The alert policies (issue 15 §3). Thresholds are decisions, each with its reason: a dead letter
+ * or a failed backup is always worth a look; rates are over 5 minutes with a floor of requests so
+ * one unlucky call on an idle function does not page.
+ */
+export const alerts = {
+  deadLetters: {
+    title: 'dead letters waiting',
+    signal: { kind: 'pubsub-backlog', subscriptions: deadLetterSubscriptions, forSeconds: 60, above: 0 },
+    runbook:
+      'A message failed 5 deliveries and was dead-lettered; logArchive moves it to gs://<project>-virtuoso-data/logs/dead-letter/ within the hour. ' +
+      'First: `npm run pull -- dead-letter-archive` (or read the archived NDJSON), find its source topic and eventId, and look up that function\'s errors in Logging.',
+  },
+  http5xx: {
+    title: '5xx rate per function',
+    signal: { kind: 'http-5xx-ratio', functions: ALL_FUNCTIONS, windowSeconds: 300, above: 0.05, minRequests: 10 },
+    runbook:
+      'More than 5% of a function\'s answers over 5 minutes were 5xx (at least 10 requests). ' +
+      'First: the function\'s ERROR entries (Error Reporting groups them), then `health` (its deep check, `GET /`) for a dependency that is down; a bad deploy: `./deploy.sh --rollback <function>`.',
+  },
+  webhook503: {
+    title: 'webhook answering 503',
+    signal: { kind: 'http-status-count', function: 'webhook', status: 503, windowSeconds: 300, above: 0 },
+    runbook:
+      'The webhook answered 503: a delivery could not be published to webhook-events (Pub/Sub) or recorded (Firestore). Virtuoso retries, but executions may finish late. ' +
+      'First: `health` (its deep check, `GET /`), then the webhook\'s ERROR entries; the inbox (`npm run deliveries -- list`) shows what was received.',
+  },
+  testRunErrors: {
+    title: 'test runs ending in error',
+    signal: { kind: 'log-count', metric: 'testRunErrors', windowSeconds: 900, above: 0 },
+    runbook:
+      'A test run ended in status error (its build could not go on, or it timed out). ' +
+      'First: `GET /test-runs/<runId>` for its error, the metric\'s `code` label for the kind; many at once point at Virtuoso (see the Virtuoso errors alert).',
+  },
+  backupFailed: {
+    title: 'backup failed',
+    signal: { kind: 'log-count', metric: 'backupFailures', windowSeconds: 300, above: 0 },
+    runbook:
+      'A backup run failed or its managed export did not start; the backup is recorded as failed in `backups`. ' +
+      'First: the backup function\'s ERROR entry; then run one by hand: `gcloud scheduler jobs run backup-full --location=<region>`.',
+  },
+  backupMissing: {
+    title: 'no backup completed',
+    signal: { kind: 'log-absent', metric: 'backupsCompleted', forSeconds: HOUR + 30 * 60 },
+    runbook:
+      'No backup completed for 90 minutes (one is due every hour): the recovery point objective (< 1 h) is missed. ' +
+      'First: `gcloud scheduler jobs describe backup-incremental --location=<region>` (paused? last attempt?), then the backup function\'s entries.',
+  },
+  logArchiveFailed: {
+    title: 'log archive failed',
+    signal: { kind: 'log-count', metric: 'logArchiveFailures', windowSeconds: 300, above: 0 },
+    runbook:
+      'A log-archive run failed; nothing unarchived was acknowledged, and the next hourly run goes on (messages are kept 7 days). ' +
+      'First: the logArchive ERROR entry (Storage, Pub/Sub or Firestore trouble); run it by hand: `gcloud scheduler jobs run log-archive --location=<region>`.',
+  },
+  virtuosoErrors: {
+    title: 'Virtuoso API answering 429/5xx',
+    signal: { kind: 'log-count', metric: 'virtuosoErrors', windowSeconds: 300, above: 10 },
+    runbook:
+      'Virtuoso answered 429 or 5xx more than 10 times in 5 minutes: commands and test runs are retried and slow down, then fail. ' +
+      'First: the metric\'s `status` label (429: we call too fast, see the queues\' rates; 5xx: Virtuoso is in trouble, check its status page).',
+  },
+} as const satisfies Record<string, AlertSpec>;
+
+/**
+ * Where alerts go. Decision: a channel made outside deploy (any kind: e-mail, Slack, PagerDuty),
+ * named by its resource name, or an e-mail address deploy makes a channel for; without either the
+ * policies are made and notify nobody (the plan says so).
+ */
+export const alertRouting = {
+  /** `projects/<p>/notificationChannels/<id>`. */
+  channelEnv: 'ALERT_NOTIFICATION_CHANNEL',
+  emailEnv: 'ALERT_EMAIL',
+  /** The e-mail channel deploy makes is found again by this display name. */
+  emailChannelName: 'Virtuoso API alerts (e-mail)',
+} as const;
+
+export const dashboard = {
+  /** Deploy finds it again by this display name. */
+  title: 'Virtuoso API CLI backend',
+} as const;
+
+/**
+ * Log sinks (the seed's topology): security-relevant entries (severity WARNING and above of the
+ * functions, and every Cloud Audit Log entry at WARNING and above) into a BigQuery dataset; the
+ * public APIs' request logs (Cloud Run's, with status, latency, user agent) into the analytics
+ * bucket. A sink writes as its writer identity (Logging's, known once the sink exists), which deploy
+ * grants on that sink's destination only.
+ */
+export const logSinks = {
+  security: {
+    name: 'virtuoso-security-logs',
+    /**
+     * BigQuery: letters, digits and underscores. Decision: in BigQuery's default location (the US
+     * multi-region), the only one `gcloud alpha bq datasets create` makes (README "Log sinks").
+     */
+    dataset: 'virtuoso_security_logs',
+    filter: [
+      { severityAtLeast: 'WARNING' },
+      { anyOf: [{ allOf: ownServices(ALL_FUNCTIONS) }, { field: 'protoPayload.@type', equals: 'type.googleapis.com/google.cloud.audit.AuditLog' }] },
+    ] as readonly LogCondition[],
+  },
+  analytics: {
+    name: 'virtuoso-api-analytics',
+    bucket: 'analytics' as const,
+    filter: [
+      { field: 'resource.type', equals: 'cloud_run_revision' },
+      { logId: 'run.googleapis.com/requests' },
+      { anyOf: PUBLIC_FUNCTIONS.map((n) => ({ field: 'resource.labels.service_name', equals: cloudRunService(n) })) },
+    ] as readonly LogCondition[],
+  },
+} as const;

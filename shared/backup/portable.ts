@@ -159,7 +159,8 @@ export async function runBackup(options: BackupOptions): Promise<BackupManifest 
     const documents = Object.values(groups).reduce((n, g) => n + g.documents, 0);
     const storedDocs = Object.values(groups).reduce((n, g) => n + g.stored, 0);
     await ref.update({ status: 'completed', finishedAt: manifest.finishedAt, documents, stored: storedDocs });
-    options.log.info(`${kind} backup ${id}: ${storedDocs} of ${documents} document(s) stored`, { manifest: manifestName });
+    // backupStatus is what the missing-backup alert counts (shared/infra.ts logMetrics.backupsCompleted).
+    options.log.info(`${kind} backup ${id}: ${storedDocs} of ${documents} document(s) stored`, { backupStatus: 'completed', kind, backupId: id, manifest: manifestName });
     return { ...manifest, manifestName };
   } catch (err) {
     await ref.update({ status: 'failed', finishedAt: new Date().toISOString(), error: (err as Error).message.slice(0, 500) }).catch(() => undefined);

@@ -55,7 +55,8 @@ export async function failRun(runId: string, error: { code: string; message: str
       : { status: 'error', error, finishedAt: new Date().toISOString(), leaseUntil: null, pendingEvents: [...(r.pendingEvents ?? []), 'test.failed'] },
   );
   if (changed && run) {
-    log.warn('test run ended with an error', { runId, error: error.message });
+    // status and code are what the alert's log metric counts (shared/infra.ts logMetrics.testRunErrors).
+    log.warn('test run ended with an error', { runId, status: 'error', code: error.code, error: error.message });
     await publishPending(run, log);
   }
   return changed;

@@ -10,6 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { send, type RawResponse } from './transport';
+import { log } from '../log';
 import { traceHeaders } from '../trace';
 
 export type VirtuosoId = string | number;
@@ -153,6 +154,8 @@ export class VirtuosoClient {
     const error = isObject(parsed) && isObject(parsed.error) ? parsed.error : undefined;
     const code = error?.code !== undefined ? String(error.code) : String(res.status);
     const message = typeof error?.message === 'string' ? error.message : res.statusText || `HTTP ${res.status}`;
+    // Every such answer, retried or not, is what the Virtuoso-errors alert counts (shared/infra.ts logMetrics.virtuosoErrors).
+    if (res.status === 429 || res.status >= 500) log.warn(`Virtuoso answered ${res.status}`, { virtuosoStatus: res.status, virtuosoCode: code, request: what });
     const retryable = res.status === 429 || RETRYABLE_STATUS.has(res.status);
     const header = res.headers['retry-after'];
     throw new VirtuosoApiError(`${what}: ${message}`, res.status, code, retryable, retryAfter(Array.isArray(header) ? header[0] : header ?? null), what);

@@ -38,6 +38,8 @@ function variants(filesDir: string): Variant[] {
   return [
     { name: 'everything, project number looked up', steps: deployPlan(base) },
     { name: 'everything, project number given', steps: deployPlan({ ...base, projectNumber: '123456789012' }) },
+    { name: 'everything, alerts to an e-mail address (ALERT_EMAIL)', steps: deployPlan({ ...base, alerts: { email: 'oncall@example.com' } }) },
+    { name: 'everything, alerts to a channel (ALERT_NOTIFICATION_CHANNEL)', steps: deployPlan({ ...base, alerts: { channel: `projects/${P}/notificationChannels/987654321` } }) },
     ...names.map((n) => ({ name: `--only ${n}`, steps: deployPlan({ ...base, only: [n] }) })),
     { name: '--only commandWorker,backup', steps: deployPlan({ ...base, only: ['commandWorker', 'backup'] }) },
     ...infra.functions.flatMap((f) => [
@@ -50,7 +52,7 @@ function variants(filesDir: string): Variant[] {
 
 /** Each gcloud command of a plan (creates and their updates, lookups, copies, fixes), lookups' sample values in. */
 function gcloudCommands(steps: readonly PlanStep[]): string[][] {
-  const samples = new Map(steps.flatMap((s) => (s.sets ? [[s.sets.name, s.sets.sample] as const] : [])));
+  const samples = new Map(steps.flatMap((s) => [s.sets, s.find].flatMap((v) => (v ? [[v.name, v.sample] as const] : []))));
   const fill = (args: readonly string[]) =>
     args.map((a) =>
       a.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_m, name: string) => {
@@ -60,7 +62,7 @@ function gcloudCommands(steps: readonly PlanStep[]): string[][] {
       }),
     );
   return steps
-    .flatMap((s) => [s.args, s.update, s.stdinFrom, s.unlessSame, s.gate?.fix])
+    .flatMap((s) => [s.find?.args, s.args, s.update, s.stdinFrom, s.unlessSame, s.gate?.fix])
     .filter((a): a is string[] => a !== undefined && a[0] === 'gcloud')
     .map(fill);
 }

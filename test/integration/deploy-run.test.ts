@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { secrets } from '../../shared/infra';
+import { alerts, logSinks, secrets } from '../../shared/infra';
 
 const ROOT = join(__dirname, '..', '..');
 const FAKE = join(ROOT, 'test', 'fixtures', 'fake-gcloud.cjs');
@@ -70,6 +70,46 @@ describe('deploy.sh running the plan (a stand-in for gcloud)', function () {
     assert.match(r.stdout, /optional: secret webhook-signing-secret has a value/);
     assert.ok(!r.output.includes('a-webhook-secret-value') && !r.output.includes('fake-memorystore-auth-4f1d'), 'no secret value is shown');
     assert.match(r.stdout, /== done: \d+ steps/);
+  });
+
+  it('converges alerts, the dashboard and the log sinks on a full deploy: found by display name on a re-run, updated, never duplicated', function () {
+    // Two full deploys of some 200 steps each; the build of every bundle is not what this checks
+    // (the tests above build for real), so `npm` is a stand-in that succeeds.
+    this.timeout(600_000);
+    const bin = join(dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'npm'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    assert.equal(addSecret(secrets.virtuosoApiKey, 'a-virtuoso-api-key').status, 0);
+    assert.equal(addSecret(secrets.virtuosoOrgId, '2242').status, 0);
+    const env = { ALERT_EMAIL: 'oncall@example.com', PATH: `${bin}:${process.env.PATH}` };
+    const policies = Object.keys(alerts).length;
+    const first = deploy([], env);
+    assert.equal(first.status, 0, first.output);
+    const created = called(first.calls, 'alpha', 'monitoring', 'policies', 'create');
+    assert.equal(created.length, policies);
+    assert.equal(called(first.calls, 'alpha', 'monitoring', 'policies', 'update').length, 0);
+    assert.equal(called(first.calls, 'beta', 'monitoring', 'channels', 'create').length, 1);
+    // The channel just made is looked up and every policy notifies it.
+    const channel = 'projects/123456789012/channels/1';
+    assert.ok(created.every((c) => c.argv.includes(`--notification-channels=${channel}`)), JSON.stringify(created[0].argv));
+    assert.equal(called(first.calls, 'monitoring', 'dashboards', 'create').length, 1);
+    // Each sink's writer identity, looked up, is granted on its destination.
+    const writer = '--member=serviceAccount:service-123456789012@gcp-sa-logging.iam.gserviceaccount.com';
+    assert.equal(called(first.calls, 'projects', 'add-iam-policy-binding').filter((c) => c.argv.includes(writer) && c.argv.includes('--role=roles/bigquery.dataEditor')).length, 1);
+    assert.equal(called(first.calls, 'storage', 'buckets', 'add-iam-policy-binding').filter((c) => c.argv.includes(writer) && c.argv.includes('--role=roles/storage.objectCreator')).length, 1);
+    assert.equal(called(first.calls, 'logging', 'sinks', 'create').length, Object.keys(logSinks).length);
+
+    const again = deploy([], env);
+    assert.equal(again.status, 0, again.output);
+    assert.equal(called(again.calls, 'alpha', 'monitoring', 'policies', 'create').length, 0, 'no duplicate policy');
+    const updated = called(again.calls, 'alpha', 'monitoring', 'policies', 'update');
+    assert.equal(new Set(updated.map((c) => c.argv[4])).size, policies, 'each policy updated in place, by the name it was found under');
+    assert.ok(updated.every((c) => c.argv.includes(`--set-notification-channels=${channel}`)));
+    assert.equal(called(again.calls, 'beta', 'monitoring', 'channels', 'create').length, 0);
+    assert.deepEqual(called(again.calls, 'beta', 'monitoring', 'channels', 'update').map((c) => c.argv[4]), [channel]);
+    assert.equal(called(again.calls, 'monitoring', 'dashboards', 'create').length, 0);
+    assert.equal(called(again.calls, 'monitoring', 'dashboards', 'update').length, 1);
+    assert.equal(called(again.calls, 'logging', 'sinks', 'update').length, Object.keys(logSinks).length, 'the sinks exist: updated');
   });
 
   it('rolls a function back to the revision before its latest, without building', () => {

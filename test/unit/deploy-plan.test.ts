@@ -407,13 +407,29 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
     assert.match(out.stdout, new RegExp(`^cd ${ROOT.replace(/[/.]/g, '\\$&')}$`, 'm'), 'from the project root, where dist/ is built');
     // Each printed command, read by bash, gives back the plan's argument vector (lookups as their values).
     const plan = deployPlan({ ...OPTS, version: 'x', filesDir: join(ROOT, '.local', 'deploy') });
-    const lines = formatPlan(plan, { lines: [], root: ROOT, files: [] }).split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('cd '));
-    assert.equal(lines.length, plan.length);
-    plan.forEach((s, i) => {
-      const line = s.sets ? lines[i].slice(lines[i].indexOf('$(') + 2, -1) : s.stdinFrom ? lines[i].split(' | ')[1] : lines[i];
-      const echoed = spawnSync('bash', ['-c', `f() { printf '%s\\0' "$@"; }; TESTRUNEVENTS_TRIGGER='\${TESTRUNEVENTS_TRIGGER}' TESTRUNEVENTS_SUBSCRIPTION='\${TESTRUNEVENTS_SUBSCRIPTION}'; f ${line}`], { encoding: 'utf8' });
-      assert.deepEqual(echoed.stdout.split('\0').slice(0, -1), s.args, line);
-    });
+    const text = formatPlan(plan, { lines: [], root: ROOT, files: [] });
+    // A step found by its display name prints two lines: NAME=$(the search), then if found update, else create.
+    const lines = text.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('cd '));
+    assert.equal(lines.length, plan.length + plan.filter((s) => s.find).length);
+    // Each variable a lookup (or a search) sets stands for itself, as the plan spells it.
+    const variables = plan.flatMap((s) => [s.sets?.name, s.find?.name]).filter(Boolean).map((n) => `${n}='\${${n}}'`).join(' ');
+    const readBack = (line: string) =>
+      spawnSync('bash', ['-c', `f() { printf '%s\\0' "$@"; }; ${variables}; f ${line}`], { encoding: 'utf8' }).stdout.split('\0').slice(0, -1);
+    let i = 0;
+    for (const s of plan) {
+      if (s.find) {
+        const [search, branch] = [lines[i++], lines[i++]];
+        assert.deepEqual(readBack(search.slice(search.indexOf('$(') + 2, -1)), s.find.args, search);
+        assert.ok(branch.startsWith(`if [ -n "\${${s.find.name}}" ]; then `) && branch.endsWith('; fi'), branch);
+        const [update, create] = branch.slice(branch.indexOf('; then ') + 7, -4).split('; else ');
+        assert.deepEqual(readBack(create), s.args, branch);
+        assert.deepEqual(readBack(update), s.update, branch);
+        continue;
+      }
+      const line = lines[i++];
+      const command = s.sets ? line.slice(line.indexOf('$(') + 2, -1) : s.stdinFrom ? line.split(' | ')[1] : line;
+      assert.deepEqual(readBack(command), s.args, line);
+    }
   });
 });
 

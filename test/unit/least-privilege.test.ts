@@ -19,6 +19,8 @@ interface Grant {
   role: string;
   /** The object name prefixes an IAM condition limits a bucket grant to (undefined: no condition). */
   prefixes?: string[];
+  /** The BigQuery datasets an IAM condition limits a project grant to. */
+  datasets?: string[];
 }
 
 const flag = (args: readonly string[], name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -49,10 +51,12 @@ function grantsOf(plan: readonly PlanStep[]): Map<string, Grant[]> {
       assert.ok(on, `a binding this test does not know: ${kind}`);
     }
     const condition = flag(s.args, 'condition');
-    const prefixes = condition && condition !== 'None' ? [...condition.matchAll(/objects\/([^"]*)"\)/g)].map((m) => m[1]) : undefined;
-    if (condition && condition !== 'None') assert.ok(prefixes?.length, `a condition this test cannot read: ${condition}`);
+    const conditional = condition && condition !== 'None';
+    const prefixes = conditional ? [...condition.matchAll(/objects\/([^"]*)"\)/g)].map((m) => m[1]) : [];
+    const datasets = conditional ? [...new Set([...condition.matchAll(/datasets\/([A-Za-z0-9_]+)\/?"/g)].map((m) => m[1]))] : [];
+    if (conditional) assert.ok(prefixes.length || datasets.length, `a condition this test cannot read: ${condition}`);
     const grants = out.get(member) ?? [];
-    grants.push({ on, role: flag(s.args, 'role') ?? 'roles/run.invoker', prefixes });
+    grants.push({ on, role: flag(s.args, 'role') ?? 'roles/run.invoker', ...(prefixes.length ? { prefixes } : {}), ...(datasets.length ? { datasets } : {}) });
     out.set(member, grants);
   }
   return out;
@@ -78,7 +82,7 @@ function expectedGrants(f: infra.FunctionSpec): string[] {
   ].sort();
 }
 
-const describeGrant = (g: Grant) => `${g.on} ${g.role}${g.prefixes ? ` only ${g.prefixes.join(',')}` : ''}`;
+const describeGrant = (g: Grant) => `${g.on} ${g.role}${g.prefixes ? ` only ${g.prefixes.join(',')}` : ''}${g.datasets ? ` only dataset ${g.datasets.join(',')}` : ''}`;
 const FUNCTIONS = infra.functions as readonly infra.FunctionSpec[];
 const isPublic = (f: infra.FunctionSpec) => f.trigger.kind === 'http' && f.trigger.public;
 
@@ -144,6 +148,15 @@ describe('least privilege (the IAM bindings of the deploy plan)', () => {
     const push = grants.get(`serviceAccount:${invokerEmail('pushInvoker', P)}`)!.map(describeGrant).sort();
     assert.deepEqual(push, ['function:testRunEvents roles/run.invoker', 'project roles/eventarc.eventReceiver']);
     assert.deepEqual(grants.get(`serviceAccount:${invokerEmail('builder', P)}`)!.map(describeGrant), ['project roles/cloudbuild.builds.builder']);
+  });
+
+  it('lets each log sink write to its own destination only (its writer identity, looked up after the sink is made)', () => {
+    const { security, analytics } = infra.logSinks;
+    assert.deepEqual(grants.get('${SECURITY_SINK_WRITER}')!.map(describeGrant), [`project roles/bigquery.dataEditor only dataset ${security.dataset}`]);
+    assert.deepEqual(grants.get('${ANALYTICS_SINK_WRITER}')!.map(describeGrant), [`bucket:${infra.bucketName(P, analytics.bucket)} roles/storage.objectCreator`]);
+    // Nobody else holds anything on the analytics bucket or in BigQuery.
+    const holders = [...grants].filter(([, gs]) => gs.some((g) => g.on === `bucket:${infra.bucketName(P, analytics.bucket)}` || g.role.startsWith('roles/bigquery.'))).map(([m]) => m);
+    assert.deepEqual(holders.sort(), ['${ANALYTICS_SINK_WRITER}', '${SECURITY_SINK_WRITER}']);
   });
 
   it('fails when a public function is given more (the check can fail)', () => {
