@@ -13,7 +13,7 @@
  * DEPLOY_GCLOUD_BINARY=1 runs every command through the program instead (minutes on two cores).
  */
 import assert from 'node:assert/strict';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as infra from '../../shared/infra';
@@ -151,6 +151,17 @@ describe('deploy plan through the real gcloud parser (offline)', function () {
         assert.ok(build?.args.includes(bundle) && v.steps.indexOf(build) < v.steps.indexOf(s), `${v.name}: dist/${bundle} is built before it is deployed`);
       }
     }
+  });
+
+  it("passes cloudbuild.yaml (the delivery pipeline) through gcloud builds submit's own config parser; a broken copy fails", async function () {
+    this.timeout(120_000);
+    const broken = join(filesDir, 'cloudbuild-broken.yaml');
+    writeFileSync(broken, readFileSync(join(ROOT, 'cloudbuild.yaml'), 'utf8').replace('    entrypoint: bash\n', '    entrypoint: bash\n    entrypoints: bash\n'));
+    const submit = (config: string) => ['gcloud', 'builds', 'submit', `--config=${config}`, '--no-source', `--project=${P}`];
+    const [good, bad] = await Promise.all([forks!.run(submit(join(ROOT, 'cloudbuild.yaml'))), forks!.run(submit(broken))]);
+    assert.ok(parsed(good), good.out);
+    assert.equal(parsed(bad), false);
+    assert.match(bad.out, /\.steps\[0\]\.entrypoints: unused/);
   });
 
   it('tells an argument error or an unreadable file from a missing account, in a fork as in the gcloud program', async function () {
