@@ -246,7 +246,6 @@ function frontendSteps(c: Ctx, edge: EdgeOptions): PlanStep[] {
 /** The edge, on a full deploy with a domain configured. */
 export function edgeSteps(c: Ctx): PlanStep[] {
   if (!c.edge || !c.full) return [];
-  checkEdgeOptions(c.edge);
   return [
     { kind: 'api', description: 'enable the Compute Engine API (load balancer, Cloud Armor)', args: withProject(c, 'services', 'enable', 'compute.googleapis.com') },
     ...armorSteps(c, c.edge),

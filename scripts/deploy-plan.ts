@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import indexesFile from '../firestore.indexes.json';
 import * as infra from '../shared/infra';
 import type { FunctionUses, LifecycleRule, QueueSpec, SecretSource, ServiceAccountRole } from '../shared/infra';
-import { edgeFiles, edgeSteps, ingressOf, type EdgeOptions } from './deploy-plan-edge';
+import { checkEdgeOptions, edgeFiles, edgeSteps, ingressOf, type EdgeOptions } from './deploy-plan-edge';
 import { ciCdBuilderAccountSteps, ciCdBuilderGrantSteps } from './deploy-plan-pipeline';
 import { firestoreLocationFor, secondaryFunctionSteps, secretReplication } from './deploy-plan-regions';
 
@@ -1163,6 +1163,7 @@ function context(opts: PlanOptions, input: InfraInput, fns: readonly PlanFunctio
   // --set-env-vars splits on commas; keep the value plain.
   if (!/^[A-Za-z0-9._+-]{1,63}$/.test(version)) throw new Error(`version '${version}' must match [A-Za-z0-9._+-]{1,63}`);
   if (opts.projectNumber !== undefined && !/^\d{1,20}$/.test(opts.projectNumber)) throw new Error('project number must be digits');
+  if (opts.edge) checkEdgeOptions(opts.edge);
   return {
     P, R, version, input, fns,
     number: opts.projectNumber ?? `\${${PROJECT_NUMBER_VAR}}`,

@@ -4,6 +4,9 @@
  * (that every command parses is test/integration/deploy-gcloud.test.ts).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import * as infra from '../../shared/infra';
 import { deployPlan, planFiles, type PlanStep } from '../../scripts/deploy-plan';
@@ -126,6 +129,7 @@ describe('deploy plan: the edge, the second region, the pipeline', () => {
     it('refuses a bad domain or sender address, naming it', () => {
       assert.throws(() => deployPlan({ ...OPTS, edge: { domain: 'not a domain' } }), /'not a domain' is not a domain name/);
       assert.throws(() => deployPlan({ ...OPTS, edge: { domain: 'api.example.com', webhookSenders: ['10.0.0.0/8; rm'] } }), /webhook sender '10\.0\.0\.0\/8; rm' is not an IP address/);
+      assert.throws(() => deployPlan({ ...OPTS, only: ['commands'], edge: { domain: 'x' } }), /'x' is not a domain name/, 'with --only too');
     });
   });
 
@@ -184,5 +188,41 @@ describe('deploy plan: the edge, the second region, the pipeline', () => {
       `function testRuns ${S}`,
     ]);
     assert.equal(flag(own[1].args, 'ingress-settings'), 'internal-and-gclb', 'the edge configuration is kept');
+  });
+
+  describe('./deploy.sh --dry-run', () => {
+    const ROOT = join(__dirname, '..', '..');
+    const dryRun = (...args: string[]) =>
+      spawnSync(join(ROOT, 'deploy.sh'), ['--dry-run', '--project', P, '--region', R, '--project-number', '123456789012', ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, EDGE_DOMAIN: '', SECONDARY_REGION: '', EDGE_WEBHOOK_SENDERS: '' },
+      });
+
+    it('says in its header when the edge is off and the mode is single-region', () => {
+      const out = dryRun();
+      assert.equal(out.status, 0, out.stderr);
+      assert.match(out.stdout, /^# edge: off \(no --domain \/ EDGE_DOMAIN\)/m);
+      assert.match(out.stdout, /^# regions: us-central1 only \(single-region mode/m);
+    });
+
+    it('prints the edge and two regions as a pasteable script, the URL map file written', () => {
+      const out = dryRun('--domain', 'api.example.com', '--secondary-region', S, '--webhook-senders', '203.0.113.0/24');
+      assert.equal(out.status, 0, out.stderr);
+      assert.match(out.stdout, /^# edge: https:\/\/api\.example\.com\/<function>/m);
+      assert.match(out.stdout, /^# regions: us-central1 \(primary: queues, schedules, workers\) and us-east1 \(the public functions\); Firestore nam5$/m);
+      assert.equal(spawnSync('bash', ['-n'], { input: out.stdout }).status, 0, 'valid bash');
+      const source = /--source=(\S+\.url-map\.yaml)/.exec(out.stdout)?.[1];
+      assert.ok(source && existsSync(source.startsWith('/') ? source : join(ROOT, source)), `${source} written`);
+    });
+
+    it('refuses --webhook-senders without a domain, and a bad domain, with status 2', () => {
+      const senders = dryRun('--webhook-senders', '203.0.113.0/24');
+      assert.equal(senders.status, 2);
+      assert.match(senders.stderr, /--webhook-senders goes with --domain/);
+      const bad = dryRun('--domain', 'Not_A_Domain');
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /'Not_A_Domain' is not a domain name/);
+    });
   });
 });
