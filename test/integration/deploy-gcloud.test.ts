@@ -2,7 +2,9 @@
  * Every command deploy.sh can run goes through the real gcloud's own argument parser, offline: a
  * fresh project (creates, lookups), a re-run (the updates that replace a create that finds its
  * resource), every `--only` variant, the rollbacks, the secret copies and the commands the plan
- * prints for adding a secret. gcloud has no credentials, so a command that parses (and reads the
+ * prints for adding a secret; the edge (load balancer, Cloud Armor, CDN) in single- and
+ * multi-region mode, the pipeline's --functions-only plan, the failover drill's commands, and
+ * cloudbuild.yaml through `gcloud builds submit --no-source`. gcloud has no credentials, so a command that parses (and reads the
  * files it names) stops at "You do not currently have an active account selected", before any
  * network call; anything else fails the test: `unrecognized arguments`, `Invalid choice`,
  * `argument --x: …`, an unreadable file. It runs wherever gcloud is installed.
