@@ -39,7 +39,9 @@ const ROOT = resolve(__dirname, '..');
 /** Where the files the plan reads are written, dry run or not, so a printed plan can be pasted. */
 export const FILES_DIR = join(ROOT, '.local', 'deploy');
 const GCLOUD = process.env.GCLOUD || 'gcloud';
-const EXISTS = /already exists|ALREADY_EXISTS|you already own it/i;
+// Cloud Armor answers a rule create on a taken priority with its own words (not ALREADY_EXISTS);
+// "same priorit…" covers the forms seen for policy rules (unverified against a live project).
+const EXISTS = /already exists|ALREADY_EXISTS|you already own it|same priorit/i;
 const MISSING = /not found|NOT_FOUND/i;
 
 class UsageError extends Error {}
