@@ -23,6 +23,9 @@ import indexesFile from '../firestore.indexes.json';
 import * as infra from '../shared/infra';
 import type { FunctionUses, LifecycleRule, QueueSpec, SecretSource, ServiceAccountRole } from '../shared/infra';
 import { logSinkSteps, monitoringFiles, monitoringSteps } from './deploy-plan-monitoring';
+import { checkEdgeOptions, edgeFiles, edgeSteps, ingressOf, type EdgeOptions } from './deploy-plan-edge';
+import { ciCdBuilderAccountSteps, ciCdBuilderGrantSteps } from './deploy-plan-pipeline';
+import { firestoreLocationFor, secondaryFunctionSteps, secretReplication } from './deploy-plan-regions';
 
 // ---------------------------------------------------------------------------------------------
 // What the plan reads: the shapes of infra.ts, with names loosened to strings so tests can feed a
@@ -142,7 +145,8 @@ export type StepKind =
   | 'scheduler'
   | 'traffic'
   | 'monitoring'
-  | 'logging';
+  | 'logging'
+  | 'edge';
 
 export interface PlanStep {
   kind: StepKind;
@@ -197,10 +201,16 @@ export interface PlanOptions {
   projectNumber?: string;
   /** Where the generated files (bucket lifecycle JSON) are; see planFiles(). */
   filesDir: string;
-  /** Location of the Firestore database when it has to be created (default: region). */
+  /** Location of the Firestore database when it has to be created (default: region; multi-region mode: nam5/eur3). */
   firestoreLocation?: string;
   /** Where alerts go: an existing notification channel's resource name, or an e-mail address (shared/infra.ts alertRouting). */
   alerts?: { channel?: string; email?: string };
+  /** The edge (load balancer, Cloud Armor, CDN) for a domain; without it the plan has no edge. */
+  edge?: EdgeOptions;
+  /** Multi-region mode: the public functions run in this region too, behind the load balancer. */
+  secondaryRegion?: string;
+  /** Only the build and the function deploys (the delivery pipeline: no IAM, no other resource). */
+  functionsOnly?: boolean;
 }
 
 /** The lookup variable standing for the project number when it is not given. */
@@ -277,13 +287,14 @@ function lifecycleRule(r: LifecycleRule) {
 export const lifecycleFilePath = (filesDir: string, bucket: string) => join(filesDir, `${bucket}.lifecycle.json`);
 
 /** The files the plan refers to, which deploy.sh writes (dry run included) before printing or running it. */
-export function planFiles(opts: Pick<PlanOptions, 'projectId' | 'filesDir'>, input: InfraInput = defaultInfra()): { path: string; content: string }[] {
+export function planFiles(opts: Pick<PlanOptions, 'projectId' | 'filesDir' | 'edge'>, input: InfraInput = defaultInfra()): { path: string; content: string }[] {
   return [
     ...Object.entries(input.buckets).map(([key, b]) => ({
       path: lifecycleFilePath(opts.filesDir, input.bucketName(opts.projectId, key)),
       content: lifecycleJson(b.lifecycle),
     })),
     ...monitoringFiles(opts.filesDir),
+    ...edgeFiles(opts),
   ];
 }
 
@@ -416,10 +427,10 @@ export function validateInfra(input: InfraInput): void {
 // ---------------------------------------------------------------------------------------------
 // What a section sees.
 
-/** What a section sees (the sections of scripts/deploy-plan-monitoring.ts too). */
+/** What a section sees (the sections of deploy-plan-monitoring.ts, -edge.ts and -regions.ts too). */
 export type PlanContext = Ctx;
 
-interface Ctx {
+export interface Ctx {
   P: string;
   R: string;
   version: string;
@@ -433,17 +444,20 @@ interface Ctx {
   filesDir: string;
   firestoreLocation: string;
   alerts: { channel?: string; email?: string };
+  edge?: EdgeOptions;
+  /** Multi-region mode: the second region. */
+  secondary?: string;
 }
 
-const IAM_RETRIES = 4;
-const withProject = (c: Ctx, ...args: string[]) => ['gcloud', ...args, `--project=${c.P}`];
+export const IAM_RETRIES = 4;
+export const withProject = (c: Ctx, ...args: string[]) => ['gcloud', ...args, `--project=${c.P}`];
 const invoker = (c: Ctx, role: ServiceAccountRole) => invokerEmail(role, c.P);
 const runtime = (c: Ctx, fn: PlanFunction) => functionEmail(fn.name, c.P);
-const sa = (email: string) => `serviceAccount:${email}`;
+export const sa = (email: string) => `serviceAccount:${email}`;
 const pubsubAgent = (c: Ctx) => sa(`service-${c.number}@gcp-sa-pubsub.iam.gserviceaccount.com`);
 const firestoreAgent = (c: Ctx) => sa(`service-${c.number}@gcp-sa-firestore.iam.gserviceaccount.com`);
 const url = (c: Ctx, fn: string) => functionUrl(fn, c.R, c.number);
-const isPublic = (f: PlanFunction) => f.trigger.kind === 'http' && f.trigger.public;
+export const isPublic = (f: PlanFunction) => f.trigger.kind === 'http' && f.trigger.public;
 const usesRedis = (c: Ctx) => c.fns.some((f) => f.uses.redis);
 const unique = <T>(xs: Iterable<T>) => [...new Set(xs)];
 
@@ -817,7 +831,7 @@ function secretSteps(c: Ctx): PlanStep[] {
   const steps: PlanStep[] = needed.map((secret) => ({
     kind: 'secret',
     description: `secret ${secret} (no value)`,
-    args: withProject(c, 'secrets', 'create', secret, '--replication-policy=automatic'),
+    args: withProject(c, 'secrets', 'create', secret, ...secretReplication(c)),
     allowExists: true,
   }));
   for (const f of c.fns) {
@@ -942,20 +956,25 @@ function describeFunction(f: PlanFunction): string {
   return `function ${f.name} (bundle ${f.bundle}, ${trigger}), running as ${infra.functionServiceAccount(f.name).id}`;
 }
 
-/** Plain environment variables: the project, the version, and what the function's `uses` needs to find. */
-function functionEnv(c: Ctx, f: PlanFunction): string[] {
+/**
+ * Plain environment variables: the project, the version, and what the function's `uses` needs to
+ * find. In the second region the workers and queues it reaches are the primary's (TASKS_REGION).
+ */
+function functionEnv(c: Ctx, f: PlanFunction, region: string): string[] {
   const workers = c.input.functions.filter((w) => w.urlEnv && w.trigger.kind === 'task' && w.trigger.queues.some((q) => enqueuesOf(f).includes(q)));
   return [
     `GOOGLE_CLOUD_PROJECT=${c.P}`,
-    `REGION=${c.R}`,
+    `REGION=${region}`,
     `APP_VERSION=${c.version}`,
     ...workers.map((w) => `${w.urlEnv}=${url(c, w.name)}`),
     ...(enqueuesOf(f).length ? [`TASKS_INVOKER_SA=${invoker(c, 'tasksInvoker')}`] : []),
+    ...(enqueuesOf(f).length && region !== c.R ? [`TASKS_REGION=${c.R}`] : []),
     ...(f.uses.redis ? [`REDIS_PORT=${c.input.memorystore.port}`, 'REDIS_TLS=on'] : []),
   ];
 }
 
-function functionDeployArgs(c: Ctx, f: PlanFunction): string[] {
+/** `gcloud functions deploy` of one function, in the primary region or (multi-region mode) another. */
+export function functionDeployArgs(c: Ctx, f: PlanFunction, region = c.R): string[] {
   const mapped = secretsMapped(c, f);
   const trigger =
     f.trigger.kind === 'pubsub'
@@ -966,7 +985,7 @@ function functionDeployArgs(c: Ctx, f: PlanFunction): string[] {
     'gcloud', 'functions', 'deploy', f.name,
     '--gen2',
     '--runtime=nodejs24',
-    `--region=${c.R}`,
+    `--region=${region}`,
     `--project=${c.P}`,
     `--source=dist/${f.bundle}`,
     `--entry-point=${f.name}`,
@@ -974,7 +993,7 @@ function functionDeployArgs(c: Ctx, f: PlanFunction): string[] {
     // Concurrency above 1 needs a whole vCPU; below 1 GiB gen2 would otherwise give a fraction.
     ...(f.concurrency > 1 ? ['--cpu=1'] : []),
     `--timeout=${f.timeoutSeconds}s`,
-    `--ingress-settings=${INGRESS_FLAG[f.ingress]}`,
+    `--ingress-settings=${INGRESS_FLAG[ingressOf(c, f)]}`,
     `--min-instances=${f.minInstances}`,
     `--max-instances=${f.maxInstances}`,
     `--concurrency=${f.concurrency}`,
@@ -984,7 +1003,7 @@ function functionDeployArgs(c: Ctx, f: PlanFunction): string[] {
     '--serve-all-traffic-latest-revision',
     // Only private ranges through the connector: Virtuoso and Google APIs stay on the direct path.
     ...(f.uses.redis ? [`--vpc-connector=${c.input.network.vpcConnector.name}`, '--egress-settings=private-ranges-only'] : []),
-    `--set-env-vars=${functionEnv(c, f).join(',')}`,
+    `--set-env-vars=${functionEnv(c, f, region).join(',')}`,
     // Env-var secrets resolve at instance start. Decision: `latest`, so a redeploy picks up a new
     // version; --clear-secrets when none, so a removed mapping does not linger.
     ...(mapped.length ? [`--set-secrets=${mapped.map(([env, s]) => `${env}=${s}:latest`).join(',')}`] : ['--clear-secrets']),
@@ -1129,21 +1148,25 @@ const SECTIONS: readonly ((c: Ctx) => PlanStep[])[] = [
   apiSteps,
   memorystoreSteps,
   serviceAccountSteps,
+  ciCdBuilderAccountSteps,
   projectRoleSteps,
   topicSteps,
   pullSubscriptionSteps,
   queueSteps,
   bucketSteps,
   secretSteps,
+  ciCdBuilderGrantSteps,
   memorystoreSecretSteps,
   firestoreSteps,
   secretGateSteps,
   functionSteps,
+  secondaryFunctionSteps,
   eventarcDeadLetterSteps,
   pushSubscriptionSteps,
   schedulerSteps,
   monitoringSteps,
   logSinkSteps,
+  edgeSteps,
   retireSteps,
 ];
 
@@ -1165,15 +1188,21 @@ function context(opts: PlanOptions, input: InfraInput, fns: readonly PlanFunctio
   // --set-env-vars splits on commas; keep the value plain.
   if (!/^[A-Za-z0-9._+-]{1,63}$/.test(version)) throw new Error(`version '${version}' must match [A-Za-z0-9._+-]{1,63}`);
   if (opts.projectNumber !== undefined && !/^\d{1,20}$/.test(opts.projectNumber)) throw new Error('project number must be digits');
+  if (opts.edge) checkEdgeOptions(opts.edge);
   return {
     P, R, version, input, fns,
     number: opts.projectNumber ?? `\${${PROJECT_NUMBER_VAR}}`,
     full: fns.length === input.functions.length,
     filesDir: opts.filesDir,
-    firestoreLocation: opts.firestoreLocation ?? R,
     alerts: opts.alerts ?? {},
+    firestoreLocation: opts.firestoreLocation ?? firestoreLocationFor(R, opts.secondaryRegion),
+    edge: opts.edge,
+    secondary: opts.secondaryRegion,
   };
 }
+
+/** What a `functionsOnly` plan keeps: the delivery pipeline builds and deploys, and changes nothing else. */
+const PIPELINE_KINDS = new Set<StepKind>(['build', 'function']);
 
 /** Everything infra.ts declares, or (`only`) the named functions and what they need. */
 export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()): PlanStep[] {
@@ -1182,6 +1211,7 @@ export function deployPlan(opts: PlanOptions, input: InfraInput = defaultInfra()
   // Two sections can need the same grant (the dead-letter topic's publisher): it is made once.
   const seen = new Set<string>();
   return SECTIONS.flatMap((section) => section(c)).filter((step) => {
+    if (opts.functionsOnly && !PIPELINE_KINDS.has(step.kind) && step.sets?.name !== PROJECT_NUMBER_VAR) return false;
     const key = JSON.stringify(step.args);
     if (seen.has(key)) return false;
     seen.add(key);

@@ -3,13 +3,20 @@
  * scripts/deploy-plan.ts, prints that plan as a pasteable script, or rolls a function back.
  *
  *   ./deploy.sh [--project P] [--region R] [--project-number N] [--firestore-location L]
- *               [--only NAME]... [--dry-run]
+ *               [--domain D [--webhook-senders CIDR,…]] [--secondary-region R2]
+ *               [--only NAME]... [--functions-only] [--dry-run]
  *   ./deploy.sh --rollback FUNCTION [--to REVISION | --to latest] [--project P] [--region R] [--dry-run]
  *
  * --project   default: $GOOGLE_CLOUD_PROJECT, else `gcloud config get-value project`
  * --region    default: `gcloud config get-value functions/region`, else us-central1
  * --only      a function (or a bundle: all its functions), repeatable or comma-separated; positional
  *             names mean the same. Deploys it and what it needs; nothing else changes.
+ * --domain    the edge: a global HTTPS load balancer for this domain, Cloud Armor, CDN on health
+ *             (default $EDGE_DOMAIN; none: no edge); --webhook-senders ($EDGE_WEBHOOK_SENDERS) the
+ *             Virtuoso webhook sender's addresses, the only ones webhook intake then answers
+ * --secondary-region  multi-region mode (default $SECONDARY_REGION): the public functions in both
+ *             regions behind the load balancer, Firestore multi-region, secrets in both regions
+ * --functions-only    only the build and the function deploys (the delivery pipeline, cloudbuild.yaml)
  * --dry-run   print the plan (nothing runs; no gcloud needed); the files it reads are written to
  *             .local/deploy/, where a real run writes them too
  * --rollback  send all of a function's traffic to an earlier revision (no rebuild): by default the
@@ -26,13 +33,17 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as infra from '../shared/infra';
 import { formatPlan, shellJoin } from './deploy-format';
-import { defaultInfra, deployPlan, planFiles, rollbackPlan, type PlanStep } from './deploy-plan';
+import { defaultInfra, deployPlan, planFiles, rollbackPlan, type PlanOptions, type PlanStep } from './deploy-plan';
+import { edgeNote } from './deploy-plan-edge';
+import { regionsNote } from './deploy-plan-regions';
 
 const ROOT = resolve(__dirname, '..');
 /** Where the files the plan reads are written, dry run or not, so a printed plan can be pasted. */
 export const FILES_DIR = join(ROOT, '.local', 'deploy');
 const GCLOUD = process.env.GCLOUD || 'gcloud';
-const EXISTS = /already exists|ALREADY_EXISTS|you already own it/i;
+// Cloud Armor answers a rule create on a taken priority with its own words (not ALREADY_EXISTS);
+// "same priorit…" covers the forms seen for policy rules (unverified against a live project).
+const EXISTS = /already exists|ALREADY_EXISTS|you already own it|same priorit/i;
 const MISSING = /not found|NOT_FOUND/i;
 
 class UsageError extends Error {}
@@ -42,6 +53,10 @@ interface Options {
   region: string;
   projectNumber?: string;
   firestoreLocation?: string;
+  domain?: string;
+  webhookSenders: string[];
+  secondaryRegion?: string;
+  functionsOnly: boolean;
   only: string[];
   dryRun: boolean;
   rollback?: string;
@@ -59,6 +74,10 @@ function parse(argv: string[]): Options | 'help' {
         region: { type: 'string' },
         'project-number': { type: 'string' },
         'firestore-location': { type: 'string' },
+        domain: { type: 'string' },
+        'webhook-senders': { type: 'string' },
+        'secondary-region': { type: 'string' },
+        'functions-only': { type: 'boolean', default: false },
         only: { type: 'string', multiple: true },
         'dry-run': { type: 'boolean', default: false },
         rollback: { type: 'string' },
@@ -74,6 +93,9 @@ function parse(argv: string[]): Options | 'help' {
   const only = [...(v.only ?? []), ...positionals].flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   if (v.rollback && only.length) throw new UsageError('--rollback takes one function; --only is for deploys');
   if (v.to && !v.rollback) throw new UsageError('--to goes with --rollback');
+  const domain = v.domain || process.env.EDGE_DOMAIN || undefined;
+  const senders = (v['webhook-senders'] ?? process.env.EDGE_WEBHOOK_SENDERS ?? '').split(/[\s,]+/).filter(Boolean);
+  if (senders.length && !domain) throw new UsageError('--webhook-senders goes with --domain (the allow-list is a Cloud Armor rule of the edge)');
   const project = v.project || process.env.GOOGLE_CLOUD_PROJECT || gcloudConfig('project');
   if (!project) throw new UsageError("no project: pass --project P, set GOOGLE_CLOUD_PROJECT, or run 'gcloud config set project P'");
   return {
@@ -81,6 +103,10 @@ function parse(argv: string[]): Options | 'help' {
     region: v.region || gcloudConfig('functions/region') || 'us-central1',
     projectNumber: v['project-number'],
     firestoreLocation: v['firestore-location'],
+    domain,
+    webhookSenders: senders,
+    secondaryRegion: v['secondary-region'] || process.env.SECONDARY_REGION || undefined,
+    functionsOnly: Boolean(v['functions-only']),
     only,
     dryRun: Boolean(v['dry-run']),
     rollback: v.rollback,
@@ -287,9 +313,19 @@ function stopForSecrets(missing: readonly PlanStep[]): number {
   return 3;
 }
 
+/** What the plan does about the edge, the regions and the pipeline mode, said before it. */
+function planNotes(opts: Options): string[] {
+  return [
+    edgeNote({ edge: opts.domain ? { domain: opts.domain } : undefined, only: opts.only }),
+    regionsNote({ region: opts.region, secondaryRegion: opts.secondaryRegion, firestoreLocation: opts.firestoreLocation }),
+    ...(opts.functionsOnly ? ['functions only: the build and the function deploys (the delivery pipeline); nothing else changes'] : []),
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------
 
-const USAGE = `usage: ./deploy.sh [--project P] [--region R] [--project-number N] [--firestore-location L] [--only NAME]... [--dry-run]
+const USAGE = `usage: ./deploy.sh [--project P] [--region R] [--project-number N] [--firestore-location L]
+                   [--domain D [--webhook-senders CIDR,…]] [--secondary-region R2] [--only NAME]... [--functions-only] [--dry-run]
        ./deploy.sh --rollback FUNCTION [--to REVISION | --to latest] [--project P] [--region R] [--dry-run]`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -311,8 +347,12 @@ export async function main(argv: string[]): Promise<number> {
     if (opts.rollback) {
       steps = rollbackPlan({ projectId: opts.project, region: opts.region, fn: opts.rollback, to: opts.to });
     } else {
-      const alerts = { channel: process.env[infra.alertRouting.channelEnv] || undefined, email: process.env[infra.alertRouting.emailEnv] || undefined };
-      const planOpts = { projectId: opts.project, region: opts.region, projectNumber: opts.projectNumber, firestoreLocation: opts.firestoreLocation, only: opts.only, version: appVersion(), filesDir: FILES_DIR, alerts };
+      const planOpts: PlanOptions = {
+        projectId: opts.project, region: opts.region, projectNumber: opts.projectNumber, firestoreLocation: opts.firestoreLocation, only: opts.only,
+        version: appVersion(), filesDir: FILES_DIR, secondaryRegion: opts.secondaryRegion, functionsOnly: opts.functionsOnly,
+        alerts: { channel: process.env[infra.alertRouting.channelEnv] || undefined, email: process.env[infra.alertRouting.emailEnv] || undefined },
+        ...(opts.domain ? { edge: { domain: opts.domain, webhookSenders: opts.webhookSenders } } : {}),
+      };
       steps = deployPlan(planOpts);
       files = planFiles(planOpts, defaultInfra());
     }
@@ -329,6 +369,7 @@ export async function main(argv: string[]): Promise<number> {
   if (opts.dryRun) {
     const header = [
       `${what}: project ${opts.project}, region ${opts.region} (./deploy.sh --dry-run, ${new Date().toISOString()}).`,
+      ...(opts.rollback ? [] : planNotes(opts)),
     ];
     process.stdout.write(formatPlan(steps, { lines: header, root: ROOT, files: files.map((f) => relative(ROOT, f.path)) }));
     return 0;
@@ -338,6 +379,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   say(`== ${what}: project ${opts.project}, region ${opts.region}, ${steps.length} steps`);
+  if (!opts.rollback) for (const note of planNotes(opts)) say(`   ${note}`);
   return runPlan(steps);
 }
 

@@ -78,6 +78,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 const SPEC = {
   projectId: ['GOOGLE_CLOUD_PROJECT', str()],
   region: ['REGION', str('us-central1')],
+  /** Where the Cloud Tasks queues are, when not in REGION (a function in the second region: the primary's). */
+  tasksRegion: ['TASKS_REGION', optional],
   version: ['APP_VERSION', str('dev')],
   logLevel: ['LOG_LEVEL', oneOf(LOG_LEVELS, 'info')],
   /** Redis (Memorystore). Optional: without it the functions run uncached. `redis://host:port/db`. */

@@ -194,6 +194,8 @@ export const secrets = {
    * Firestore; several, separated by whitespace, while rotating it (the first encrypts).
    */
   callbackSigningKey: 'callback-signing-key',
+  /** An API key (tenant `ci-smoke`) the delivery pipeline's smoke check uses (scripts/smoke.ts); no function reads it. */
+  ciSmokeApiKey: 'ci-smoke-api-key',
 } as const;
 export type SecretName = (typeof secrets)[keyof typeof secrets];
 
@@ -221,6 +223,7 @@ export const secretSources: Readonly<Record<SecretName, SecretSource>> = {
     required: false,
     value: "32 random bytes, base64 (VALUE=$(openssl rand -base64 32)), which seals tenants' callback secrets; without it a test run asking for a completion callback is refused",
   },
+  'ci-smoke-api-key': { kind: 'manual', required: false, value: 'an API key for the delivery pipeline\'s smoke check (npm run api-keys -- create --tenant ci-smoke --user smoke); without it cloudbuild.yaml cannot run' },
 };
 
 /**
@@ -733,4 +736,69 @@ export const logSinks = {
       { anyOf: PUBLIC_FUNCTIONS.map((n) => ({ field: 'resource.labels.service_name', equals: cloudRunService(n) })) },
     ] as readonly LogCondition[],
   },
+} as const;
+// The production topology around the functions (issue 16): the edge, the delivery pipeline's
+// account and the second region. The deploy plan makes them (scripts/deploy-plan-edge.ts,
+// scripts/deploy-plan-regions.ts, the ci-cd-builder in deploy-plan.ts); `npm run architecture`
+// draws them.
+
+/**
+ * The edge: one global external Application Load Balancer (EXTERNAL_MANAGED) in front of the
+ * public functions, each at `/<function>` (its root, as on cloudfunctions.net: the URL map strips
+ * the prefix, so `https://<domain>/commands/commands` reaches `commands` as `/commands`, and one
+ * base URL serves the client). On only when a domain is configured (`--domain` / EDGE_DOMAIN);
+ * then the public functions take traffic from the load balancer and inside the project only.
+ */
+export const edge = {
+  /** Prefix of every edge resource's name (`virtuoso-api-<function>` backends, `virtuoso-api` URL map…). */
+  name: 'virtuoso-api',
+  /** The functions behind it, each at `/<name>`. `health` is also the URL map's default (it answers 404 off its root). */
+  routes: ['health', 'webhook', 'commands', 'testRuns'] as const satisfies readonly FunctionName[],
+  /**
+   * Cloud CDN, on these backends only (the seed: `health` liveness, public read-only answers), in
+   * USE_ORIGIN_HEADERS mode: only what the function marks `public` is cached (health's
+   * `?probe=live`); every authenticated answer carries `Cache-Control: no-store` (shared/http.ts).
+   */
+  cdn: ['health'] as const satisfies readonly FunctionName[],
+  armor: {
+    /** Per client IP, over every route: beyond this, 429 (`throttle`). */
+    ratePerMinutePerIp: 600,
+    /**
+     * The preconfigured WAF rules that fit a JSON API (OWASP CRS 4.22, the current set), in preview
+     * mode first: they log what they would block; turn `preview` off once the logs show no false
+     * positives (README, "The edge").
+     */
+    waf: ['sqli-v422-stable', 'xss-v422-stable', 'scannerdetection-v422-stable', 'protocolattack-v422-stable'],
+    preview: true,
+  },
+} as const;
+export type EdgeRoute = (typeof edge.routes)[number];
+
+/**
+ * The delivery pipeline's identity (cloudbuild.yaml runs as it): it deploys functions (and acts as
+ * their runtime and build accounts), moves traffic between revisions, and reads the smoke test's
+ * secrets; it grants nothing and creates no infrastructure (a person runs the full ./deploy.sh).
+ */
+export const ciCdBuilder = {
+  id: 'ci-cd-builder',
+  displayName: 'Virtuoso delivery pipeline (Cloud Build)',
+  /** Project roles (the seed's list). */
+  roles: ['roles/cloudfunctions.developer', 'roles/run.developer', 'roles/logging.logWriter', 'roles/artifactregistry.writer'],
+  /** Secrets the smoke check reads: the webhook secret (a signed webhook) and its API key. */
+  secrets: [secrets.virtuosoWebhookSecret, secrets.ciSmokeApiKey],
+} as const;
+
+/**
+ * The second region (`--secondary-region`, or SECONDARY_REGION): the public functions run in both
+ * regions behind the load balancer (one serverless NEG per region in each backend service);
+ * Firestore is created in the multi-region location that spans both; new secrets are replicated
+ * to the two regions (user-managed). Queues, scheduler jobs, the task workers, Eventarc, the data
+ * bucket and Memorystore stay in the primary region; the functions in the secondary one enqueue
+ * into the primary's queues (TASKS_REGION). The switch when the primary is lost: README, "Failover".
+ */
+export const regions = {
+  /** The multi-region Firestore location spanning both regions, by the regions' continent. */
+  firestoreMultiRegion: { us: 'nam5', europe: 'eur3' } as Readonly<Record<string, string>>,
+  /** The secondary region's Serverless VPC Access connector range (the primary uses network.vpcConnector.range). */
+  secondaryConnectorRange: '10.8.0.16/28',
 } as const;

@@ -52,8 +52,8 @@ export interface EnqueueOptions {
  * which the workers tolerate (a task for work that is gone, or done, is acknowledged and ignored).
  */
 export async function enqueueTask(options: EnqueueOptions): Promise<string> {
-  const { projectId, region, tasksInvokerServiceAccount, dependencyDeadlineMs } = getConfig();
-  const parent = `projects/${projectId}/locations/${region}/queues/${queues[options.queue].name}`;
+  const { projectId, region, tasksRegion, tasksInvokerServiceAccount, dependencyDeadlineMs } = getConfig();
+  const parent = `projects/${projectId}/locations/${tasksRegion ?? region}/queues/${queues[options.queue].name}`;
   const name = `${parent}/tasks/${options.id}`;
   try {
     const created = tasksClient().createTask({

@@ -2,7 +2,9 @@
  * Every command deploy.sh can run goes through the real gcloud's own argument parser, offline: a
  * fresh project (creates, lookups), a re-run (the updates that replace a create that finds its
  * resource), every `--only` variant, the rollbacks, the secret copies and the commands the plan
- * prints for adding a secret. gcloud has no credentials, so a command that parses (and reads the
+ * prints for adding a secret; the edge (load balancer, Cloud Armor, CDN) in single- and
+ * multi-region mode, the pipeline's --functions-only plan, the failover drill's commands, and
+ * cloudbuild.yaml through `gcloud builds submit --no-source`. gcloud has no credentials, so a command that parses (and reads the
  * files it names) stops at "You do not currently have an active account selected", before any
  * network call; anything else fails the test: `unrecognized arguments`, `Invalid choice`,
  * `argument --x: …`, an unreadable file. It runs wherever gcloud is installed.
@@ -13,12 +15,13 @@
  * DEPLOY_GCLOUD_BINARY=1 runs every command through the program instead (minutes on two cores).
  */
 import assert from 'node:assert/strict';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as infra from '../../shared/infra';
 import { shellJoin } from '../../scripts/deploy-format';
 import { deployPlan, planFiles, rollbackPlan, serviceName, type PlanStep } from '../../scripts/deploy-plan';
+import { failoverDrill } from '../../scripts/failover-drill';
 import { GcloudForks, gcloudBinary, gcloudInstalled, parsed, type GcloudOutcome } from '../helpers/gcloud';
 
 const ROOT = join(__dirname, '..', '..');
@@ -31,9 +34,14 @@ interface Variant {
   steps: PlanStep[];
 }
 
+/** The edge as an operator configures it (issue 16): a domain and the webhook sender's addresses. */
+const EDGE = { domain: 'api.example.com', webhookSenders: ['203.0.113.0/24', '198.51.100.7', '2001:db8::/32'] };
+const SECONDARY = 'us-east1';
+
 /** Every plan deploy.sh can make for one project. */
 function variants(filesDir: string): Variant[] {
   const base = { projectId: P, region: R, version: 'abc1234', filesDir };
+  const multi = { ...base, secondaryRegion: SECONDARY, edge: EDGE };
   const names = [...infra.functions.map((f) => f.name as string), ...new Set(infra.functions.map((f) => f.bundle as string))];
   return [
     { name: 'everything, project number looked up', steps: deployPlan(base) },
@@ -42,6 +50,14 @@ function variants(filesDir: string): Variant[] {
     { name: 'everything, alerts to a channel (ALERT_NOTIFICATION_CHANNEL)', steps: deployPlan({ ...base, alerts: { channel: `projects/${P}/notificationChannels/987654321` } }) },
     ...names.map((n) => ({ name: `--only ${n}`, steps: deployPlan({ ...base, only: [n] }) })),
     { name: '--only commandWorker,backup', steps: deployPlan({ ...base, only: ['commandWorker', 'backup'] }) },
+    { name: 'single region, edge on (--domain, --webhook-senders)', steps: deployPlan({ ...base, edge: EDGE }) },
+    { name: 'single region, edge on, no webhook allow-list', steps: deployPlan({ ...base, edge: { domain: EDGE.domain } }) },
+    { name: 'multi-region, edge on (--secondary-region)', steps: deployPlan(multi) },
+    { name: 'multi-region, edge on, project number given', steps: deployPlan({ ...multi, projectNumber: '123456789012' }) },
+    { name: 'multi-region, no edge', steps: deployPlan({ ...base, secondaryRegion: SECONDARY }) },
+    ...['commands', 'testRuns', 'health', 'webhook'].map((n) => ({ name: `multi-region, edge on, --only ${n}`, steps: deployPlan({ ...multi, only: [n] }) })),
+    { name: 'the pipeline: --functions-only --only test-runs, multi-region, edge on', steps: deployPlan({ ...multi, only: ['test-runs'], functionsOnly: true }) },
+    { name: 'the failover drill (multi-region, edge on)', steps: failoverDrill(multi).flatMap((s) => (s.command?.[0] === 'gcloud' ? [{ kind: 'edge' as const, description: s.say, args: s.command }] : [])) },
     ...infra.functions.flatMap((f) => [
       { name: `--rollback ${f.name}`, steps: rollbackPlan({ projectId: P, region: R, fn: f.name }) },
       { name: `--rollback ${f.name} --to REVISION`, steps: rollbackPlan({ projectId: P, region: R, fn: f.name, to: `${serviceName(f.name)}-00003-kex` }) },
@@ -67,8 +83,8 @@ function gcloudCommands(steps: readonly PlanStep[]): string[][] {
     .map(fill);
 }
 
-/** Files a command reads: `--*-file=PATH` (`-` is stdin). gcloud reads some only after the account check. */
-const filesOf = (args: readonly string[]) => args.flatMap((a) => /^--[a-z-]+-file=(.+)$/.exec(a)?.[1] ?? []).filter((f) => f !== '-');
+/** Files a command reads: `--*-file=PATH`, `--source=PATH` (`-` is stdin). gcloud reads some only after the account check. */
+const filesOf = (args: readonly string[]) => args.flatMap((a) => /^--(?:[a-z-]+-file|source)=(.+)$/.exec(a)?.[1] ?? []).filter((f) => f !== '-' && !f.startsWith('dist/'));
 
 async function inPool<T, R>(items: readonly T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
@@ -101,7 +117,7 @@ describe('deploy plan through the real gcloud parser (offline)', function () {
 
   it('parses every command of every plan variant, and every file it names is there', async function () {
     this.timeout(15 * 60_000);
-    for (const f of planFiles({ projectId: P, filesDir })) writeFileSync(f.path, f.content);
+    for (const f of planFiles({ projectId: P, filesDir, edge: EDGE })) writeFileSync(f.path, f.content);
     const distinct = new Map<string, { args: string[]; variants: string[] }>();
     for (const v of variants(filesDir)) {
       for (const args of gcloudCommands(v.steps)) {
@@ -139,6 +155,17 @@ describe('deploy plan through the real gcloud parser (offline)', function () {
         assert.ok(build?.args.includes(bundle) && v.steps.indexOf(build) < v.steps.indexOf(s), `${v.name}: dist/${bundle} is built before it is deployed`);
       }
     }
+  });
+
+  it("passes cloudbuild.yaml (the delivery pipeline) through gcloud builds submit's own config parser; a broken copy fails", async function () {
+    this.timeout(120_000);
+    const broken = join(filesDir, 'cloudbuild-broken.yaml');
+    writeFileSync(broken, readFileSync(join(ROOT, 'cloudbuild.yaml'), 'utf8').replace('    entrypoint: bash\n', '    entrypoint: bash\n    entrypoints: bash\n'));
+    const submit = (config: string) => ['gcloud', 'builds', 'submit', `--config=${config}`, '--no-source', `--project=${P}`];
+    const [good, bad] = await Promise.all([forks!.run(submit(join(ROOT, 'cloudbuild.yaml'))), forks!.run(submit(broken))]);
+    assert.ok(parsed(good), good.out);
+    assert.equal(parsed(bad), false);
+    assert.match(bad.out, /\.steps\[0\]\.entrypoints: unused/);
   });
 
   it('tells an argument error or an unreadable file from a missing account, in a fork as in the gcloud program', async function () {

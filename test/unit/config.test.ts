@@ -33,6 +33,7 @@ describe('config', () => {
       assert.deepEqual({ ...config }, {
         projectId: 'my-project',
         region: 'us-central1',
+        tasksRegion: undefined,
         version: 'dev',
         logLevel: 'info',
         redisUrl: undefined,

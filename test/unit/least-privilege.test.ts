@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import * as infra from '../../shared/infra';
 import { defaultInfra, deployPlan, functionEmail, invokerEmail, type InfraInput, type PlanStep } from '../../scripts/deploy-plan';
+import { ciCdBuilderEmail } from '../../scripts/deploy-plan-pipeline';
 
 const P = 'demo-project';
 const OPTS = { projectId: P, region: 'us-central1', projectNumber: '123456789012', filesDir: '/tmp/lp' };
@@ -157,6 +158,24 @@ describe('least privilege (the IAM bindings of the deploy plan)', () => {
     // Nobody else holds anything on the analytics bucket or in BigQuery.
     const holders = [...grants].filter(([, gs]) => gs.some((g) => g.on === `bucket:${infra.bucketName(P, analytics.bucket)}` || g.role.startsWith('roles/bigquery.'))).map(([m]) => m);
     assert.deepEqual(holders.sort(), ['${ANALYTICS_SINK_WRITER}', '${SECURITY_SINK_WRITER}']);
+  });
+
+  it('gives the delivery pipeline (ci-cd-builder) its roles, act-as on the function and build accounts, the smoke secrets, and nothing else', () => {
+    const pipeline = (grants.get(`serviceAccount:${ciCdBuilderEmail(P)}`) ?? []).map(describeGrant).sort();
+    const expected = [
+      ...infra.ciCdBuilder.roles.map((r) => `project ${r}`),
+      ...FUNCTIONS.map((f) => `account:${functionEmail(f.name, P)} roles/iam.serviceAccountUser`),
+      `account:${invokerEmail('builder', P)} roles/iam.serviceAccountUser`,
+      ...infra.ciCdBuilder.secrets.map((sec) => `secret:${sec} roles/secretmanager.secretAccessor`),
+    ].sort();
+    assert.deepEqual(pipeline, expected);
+    // It deploys and moves traffic; it cannot grant, administer or read data.
+    for (const g of pipeline) assert.doesNotMatch(g, /admin|owner|editor|setIamPolicy|datastore|storage\.object|pubsub|cloudtasks/i, g);
+    assert.ok(!pipeline.includes(`secret:${infra.secrets.virtuosoApiKey} roles/secretmanager.secretAccessor`), 'not the Virtuoso API key');
+    // The pipeline's own plan (--functions-only) grants nothing and creates nothing but function revisions.
+    const own = deployPlan({ ...OPTS, only: ['commands'], functionsOnly: true });
+    assert.deepEqual([...new Set(own.map((st) => st.kind))].sort(), ['build', 'function']);
+    assert.equal(grantsOf(own).size, 0);
   });
 
   it('fails when a public function is given more (the check can fail)', () => {
