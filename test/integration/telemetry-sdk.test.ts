@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOtlpReceiver, type OtlpReceiver } from '../../scripts/local-stack/otlp-receiver';
@@ -70,6 +72,39 @@ describe('telemetry setup (shared/telemetry.ts in its own process)', function ()
     assert.equal(probe.traceId, traceId);
     assert.equal(probe.parentSpanId, parentId);
     assert.equal(sent, `00-${traceId}-${probe.spanId}-01`);
+  });
+
+  it('a Virtuoso request carries the trace, with its client span as parent when tracing is on, a hop id of its own when off', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"success":false}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/projects/42/goals`;
+    try {
+      const traceId = randomBytes(16).toString('hex');
+      const parentId = randomBytes(8).toString('hex');
+      for (const kind of ['otlp', 'none']) {
+        await withChild({ TRACE_EXPORTER: kind, TRACE_OTLP_ENDPOINT: receiver.tracesUrl }, async (child) => {
+          assert.equal(valueOf(await child.call({ op: 'virtuoso', traceparent: `00-${traceId}-${parentId}-01`, url })), 404);
+          valueOf(await child.call({ op: 'stop' }));
+        });
+      }
+      const [call, ...others] = receiver.spans();
+      assert.equal(others.length, 0, 'only the otlp child exports');
+      assert.equal(call.name, 'GET /api/projects/{id}/goals');
+      assert.equal(call.parentSpanId, parentId);
+      assert.equal(call.attributes['http.response.status_code'], 404);
+      assert.equal(call.statusCode, 2);
+      assert.equal(call.attributes['url.full'], url);
+      const [traced, untraced] = seen.map((h) => h.traceparent);
+      assert.equal(traced, `00-${traceId}-${call.spanId}-01`);
+      assert.match(String(untraced), new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+      assert.ok(!String(untraced).includes(parentId) && !String(untraced).includes(call.spanId));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   describe('Cloud Storage spans', () => {
