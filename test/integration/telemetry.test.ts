@@ -3,7 +3,8 @@
  * Functions Framework, with TRACE_EXPORTER=otlp pointed at a local OTLP/HTTP receiver. A command
  * sent with a `traceparent` yields spans for its Redis calls, its Firestore write, its Pub/Sub
  * publish, its Virtuoso call and (queued) its Cloud Tasks enqueue, all in the caller's trace with
- * the caller's span as parent; the task carries the enqueue span as its parent. With
+ * the caller's span as parent; the task carries the enqueue span as its parent, and the
+ * commandWorker's spans (another process) hang under it. With
  * TRACE_EXPORTER=none nothing is exported.
  */
 import assert from 'node:assert/strict';
@@ -140,7 +141,8 @@ describe('OpenTelemetry spans (the commands bundle under the Functions Framework
       assert.ok(api.output().includes('"tracing on"'), api.output());
     });
 
-    it('a queued command: the enqueue is a producer span, and the task names it as its parent', async () => {
+    it('a queued command: the enqueue is a producer span, the task names it as its parent, and the worker’s spans hang under it', async () => {
+      await start('commandWorker', { TRACE_EXPORTER: 'otlp', TRACE_OTLP_ENDPOINT: receiver.tracesUrl }, ports.workerPort);
       const { traceId, parentId, header } = newTraceparent();
       const res = await command(api, header, { command: 'create-project "Queued and spanned"', async: true });
       assert.equal(res.status, 202, res.text);
@@ -152,6 +154,11 @@ describe('OpenTelemetry spans (the commands bundle under the Functions Framework
       const task = tasks.tasks.find((t) => t.headers.traceparent?.includes(traceId));
       assert.ok(task, JSON.stringify(tasks.tasks.map((t) => t.headers)));
       assert.equal(task.headers.traceparent, `00-${traceId}-${enqueue.spanId}-01`);
+      // The worker (another process) continues the trace: its Virtuoso call hangs under the enqueue.
+      const workerCall = await eventually('the worker’s Virtuoso span', () =>
+        spansOf(traceId).find((s) => s.resource['service.name'] === 'commandWorker' && s.attributes['http.request.method'] === 'POST'),
+      );
+      assert.equal(workerCall.parentSpanId, enqueue.spanId);
     });
 
     it('an unsampled caller: nothing recorded, the trace still goes on', async () => {
