@@ -3,8 +3,9 @@
  * `X-Cloud-Trace-Context` on a request; the `traceparent` attribute on a Pub/Sub message), or starts
  * one, and runs its handler inside it (AsyncLocalStorage). Everything it sends on — Cloud Tasks,
  * Pub/Sub messages, Virtuoso calls, completion callbacks — carries the trace as `traceparent`, with
- * a new span id per outgoing call (the hop), so the worker, the Pub/Sub consumer and the logs of
- * every function the work passes through share one trace id (Cloud Logging groups them by it).
+ * the span recorded around the call as parent when tracing is on (shared/telemetry.ts), else a new
+ * span id per outgoing call (the hop), so the worker, the Pub/Sub consumer and the logs of every
+ * function the work passes through share one trace id (Cloud Logging groups them by it).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
