@@ -221,7 +221,8 @@ const SAMPLE_PROJECT_NUMBER = '123456789012';
  * Decision: the APIs the brief lists, plus iam (service accounts) and cloudresourcemanager
  * (project IAM bindings), which fresh projects do not always have; eventarc only when a function has
  * a Pub/Sub trigger (gen2 event triggers are Eventarc triggers), vpcaccess and redis only when a
- * function uses Memorystore.
+ * function uses Memorystore; telemetry, the Telemetry (OTLP) API the functions' trace spans go to
+ * (shared/telemetry.ts).
  */
 export const REQUIRED_APIS = [
   'cloudfunctions.googleapis.com',
@@ -240,7 +241,12 @@ export const REQUIRED_APIS = [
   'monitoring.googleapis.com',
   'logging.googleapis.com',
   'bigquery.googleapis.com',
+  // Spans exported over OTLP (shared/telemetry-sdk.ts).
+  'telemetry.googleapis.com',
 ] as const;
+
+/** Writes trace spans to the Telemetry API (telemetry.traces.write, append only); granted on the project, its narrowest resource. */
+export const TRACES_WRITER_ROLE = 'roles/telemetry.tracesWriter';
 
 /** The one account every function ran as before each had its own; a full deploy deletes it. */
 export const LEGACY_RUNTIME_ACCOUNT = 'virtuoso-functions';
@@ -592,13 +598,14 @@ const projectBinding = (c: Ctx, member: string, role: string, why: string): Plan
 
 /**
  * Project-wide roles, only where Google Cloud has no narrower resource: Firestore (no per-collection
- * IAM), managed exports, Eventarc's receiver role, and function builds.
+ * IAM), managed exports, writing trace spans, Eventarc's receiver role, and function builds.
  */
 function projectRoleSteps(c: Ctx): PlanStep[] {
   const steps: PlanStep[] = [];
   for (const f of c.fns) {
     if (f.uses.firestore) steps.push(projectBinding(c, sa(runtime(c, f)), 'roles/datastore.user', `${f.name}: Firestore reads and writes`));
     if (f.uses.firestoreExports) steps.push(projectBinding(c, sa(runtime(c, f)), 'roles/datastore.importExportAdmin', `${f.name}: managed Firestore exports`));
+    steps.push(projectBinding(c, sa(runtime(c, f)), TRACES_WRITER_ROLE, `${f.name}: its trace spans`));
   }
   if (c.fns.some((f) => f.trigger.kind === 'pubsub')) {
     steps.push(projectBinding(c, sa(invoker(c, 'pushInvoker')), 'roles/eventarc.eventReceiver', 'Eventarc triggers run as it'));

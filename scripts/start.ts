@@ -95,7 +95,9 @@ export async function startFunction(spec: FunctionSpec, port: number, env: Recor
     `function-${spec.name}`,
     process.execPath,
     [FF_MAIN, `--target=${spec.name}`, `--source=${join(ROOT, 'dist', spec.bundle)}`, `--port=${port}`, `--signature-type=${signatureType}`],
-    { ...process.env, ...env, FUNCTION_TARGET: spec.name, K_SERVICE: spec.name },
+    // K_SERVICE names the service in the logs as on Cloud Run; with it TRACE_EXPORTER=auto would mean
+    // exporting to Google's Telemetry API, so locally tracing is off unless asked for (console, otlp).
+    { ...process.env, ...env, FUNCTION_TARGET: spec.name, K_SERVICE: spec.name, TRACE_EXPORTER: env.TRACE_EXPORTER ?? process.env.TRACE_EXPORTER ?? 'none' },
   );
   if (!quiet) {
     for (const stream of [svc.child.stdout!, svc.child.stderr!]) {

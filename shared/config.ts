@@ -165,6 +165,14 @@ const SPEC = {
   callbackAllowLoopback: ['CALLBACK_ALLOW_LOOPBACK', bool(false)],
   /** How long a completion callback's receiver has to answer (Standard Webhooks senders: 15–30 s). */
   callbackTimeoutMs: ['CALLBACK_TIMEOUT_MS', int(15_000, 100, 30_000)],
+  /**
+   * Where OpenTelemetry spans go (shared/telemetry.ts): `otlp` (OTLP/HTTP to TRACE_OTLP_ENDPOINT),
+   * `console` (stdout), `none` (no SDK loaded at all). `auto`: `otlp` on Cloud Run (K_SERVICE is
+   * set there), `none` elsewhere.
+   */
+  traceExporter: ['TRACE_EXPORTER', oneOf(['auto', 'none', 'console', 'otlp'] as const, 'auto')],
+  /** The OTLP/HTTP traces URL; default Google's Telemetry API, `https://telemetry.googleapis.com/v1/traces`. */
+  traceOtlpEndpoint: ['TRACE_OTLP_ENDPOINT', url(['http:', 'https:'])],
   /** Local only: the REST endpoint of a Secret Manager stand-in (production uses Google's). */
   secretManagerEndpoint: ['SECRET_MANAGER_ENDPOINT', url(['http:', 'https:'])],
 } as const;

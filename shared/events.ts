@@ -12,6 +12,7 @@ import { withDeadline } from './deadline';
 import { AppError, unavailable } from './errors';
 import type { TopicName } from './infra';
 import { describeErrors, schemas, validator } from './schemas';
+import { traced, type SpanSpec } from './telemetry';
 import { traceHeaders } from './trace';
 
 export interface EventEnvelope<T extends object = Record<string, unknown>> {
@@ -78,21 +79,36 @@ export async function publishEvent<T extends object>(
   options: PublishOptions,
 ): Promise<{ messageId: string; envelope: EventEnvelope<T> }> {
   const envelope = buildEnvelope(eventType, data, options);
-  // The trace goes on to the subscribers (shared/trace.ts; pubsub-trigger.ts picks it up).
-  const attributes: Record<string, string> = { eventType, ...traceHeaders() };
-  for (const [k, v] of Object.entries(options.attributes ?? {})) if (v) attributes[k] = v.slice(0, 1024);
   const timeoutMs = getConfig().publishTimeoutMs;
-  try {
-    const messageId = await withDeadline(
-      topic(topicName).publishMessage({ data: Buffer.from(JSON.stringify(envelope)), attributes }),
-      timeoutMs,
-      () => new Error(`publish not confirmed within ${timeoutMs} ms`),
-    );
-    return { messageId, envelope };
-  } catch (err) {
-    throw unavailable(`Could not publish to ${topicName}`, 10, err);
-  }
+  return traced(() => publishSpan(topicName), async (span) => {
+    // The trace goes on to the subscribers (shared/trace.ts; pubsub-trigger.ts picks it up), the publish span as parent.
+    const attributes: Record<string, string> = { eventType, ...traceHeaders() };
+    for (const [k, v] of Object.entries(options.attributes ?? {})) if (v) attributes[k] = v.slice(0, 1024);
+    try {
+      const messageId = await withDeadline(
+        topic(topicName).publishMessage({ data: Buffer.from(JSON.stringify(envelope)), attributes }),
+        timeoutMs,
+        () => new Error(`publish not confirmed within ${timeoutMs} ms`),
+      );
+      span?.setAttribute('messaging.message.id', messageId);
+      return { messageId, envelope };
+    } catch (err) {
+      throw unavailable(`Could not publish to ${topicName}`, 10, err);
+    }
+  });
 }
+
+/** The messaging semantic conventions' producer span of a publish. */
+const publishSpan = (topicName: TopicName): SpanSpec => ({
+  name: `send ${topicName}`,
+  kind: 'producer',
+  attributes: {
+    'messaging.system': 'gcp_pubsub',
+    'messaging.operation.type': 'send',
+    'messaging.operation.name': 'send',
+    'messaging.destination.name': topicName,
+  },
+});
 
 /** Whether a topic exists (health check). */
 export async function topicExists(name: TopicName): Promise<boolean> {

@@ -32,6 +32,7 @@ import {
 import { installDirectDispatch, installFrontDoor, installServerHook } from './framework';
 import { assertJsonBounds } from './json';
 import { log, type HttpRequestInfo, type Logger } from './log';
+import { startTelemetry } from './telemetry';
 import { continueTrace, runInTrace } from './trace';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -97,6 +98,7 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
   const accepts = options.accepts ?? ['application/json'];
   limits.set(name, maxBodyBytes);
   installPatches();
+  startTelemetry();
 
   const serve = async (req: functions.Request, res: functions.Response): Promise<void> => {
     const requestId = requestIdOf(req);

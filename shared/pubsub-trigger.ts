@@ -8,6 +8,7 @@
 import * as functions from '@google-cloud/functions-framework';
 import { toAppError } from './errors';
 import { log, type Logger } from './log';
+import { startTelemetry } from './telemetry';
 import { continueTrace, runInTrace, TRACEPARENT } from './trace';
 
 export interface PubsubMessage {
@@ -25,6 +26,7 @@ interface MessagePublishedData {
 }
 
 export function pubsubFunction(name: string, handler: (message: PubsubMessage) => Promise<unknown>): void {
+  startTelemetry();
   functions.cloudEvent<MessagePublishedData>(name, async (event: functions.CloudEvent<MessagePublishedData>) => {
     const m = event.data?.message ?? {};
     const messageId = m.messageId ?? m.message_id ?? event.id;

@@ -15,6 +15,7 @@ import { getConfig } from './config';
 import { withDeadline } from './deadline';
 import { AppError, dependencyError, isTransient, notFound, unavailable } from './errors';
 import { bucketName } from './infra';
+import { traced, type SpanSpec } from './telemetry';
 
 /** Attempts per call, the first included, and the time they may take together. */
 const ATTEMPTS = 3;
@@ -68,6 +69,27 @@ async function withRetries<T>(name: string, call: () => Promise<T>): Promise<T> 
   }
 }
 
+/**
+ * One span per Storage call (its retries included), named after the JSON API method; the bucket
+ * and the object's name (or the listed prefix) as attributes.
+ */
+function storageSpan(method: string, object: string): () => SpanSpec {
+  return () => {
+    const { projectId, storageEndpoint } = getConfig();
+    return {
+      name: `storage.objects.${method}`,
+      kind: 'client',
+      attributes: {
+        'rpc.service': 'storage',
+        'rpc.method': `objects.${method}`,
+        'server.address': storageEndpoint ? new URL(storageEndpoint).hostname : 'storage.googleapis.com',
+        'gcp.storage.bucket': bucketName(projectId),
+        'gcp.storage.object': object,
+      },
+    };
+  };
+}
+
 export interface StoredObject {
   name: string;
   size: number;
@@ -92,12 +114,14 @@ export async function putObject(
   const body = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const md5 = hash('md5', body, 'base64');
   const file = bucket().file(name);
-  await withRetries(name, () =>
-    file.save(body, {
-      resumable: false,
-      validation: 'crc32c',
-      metadata: { contentType: options.contentType, md5Hash: md5, ...(options.metadata ? { metadata: options.metadata } : {}) },
-    }),
+  await traced(storageSpan('insert', name), () =>
+    withRetries(name, () =>
+      file.save(body, {
+        resumable: false,
+        validation: 'crc32c',
+        metadata: { contentType: options.contentType, md5Hash: md5, ...(options.metadata ? { metadata: options.metadata } : {}) },
+      }),
+    ),
   );
   const size = Number(file.metadata.size);
   const storedMd5 = file.metadata.md5Hash;
@@ -112,7 +136,7 @@ export async function putObject(
  * `deadlineMs` (a request waiting for it), `unavailable` past that time, retries included.
  */
 export async function getObject(name: string, options: { deadlineMs?: number } = {}): Promise<Buffer> {
-  const download = withRetries(name, () => bucket().file(name).download());
+  const download = traced(storageSpan('get', name), () => withRetries(name, () => bucket().file(name).download()));
   const [data] =
     options.deadlineMs === undefined
       ? await download
@@ -122,13 +146,13 @@ export async function getObject(name: string, options: { deadlineMs?: number } =
 
 /** Whether the object exists (one metadata request). */
 export async function objectExists(name: string): Promise<boolean> {
-  const [exists] = await withRetries(name, () => bucket().file(name).exists());
+  const [exists] = await traced(storageSpan('get', name), () => withRetries(name, () => bucket().file(name).exists()));
   return exists;
 }
 
 /** Every object whose name starts with `prefix`, in name order (all pages). */
 export async function listObjects(prefix: string): Promise<ObjectInfo[]> {
-  const [files] = await withRetries(prefix, () => bucket().getFiles({ prefix, autoPaginate: true }));
+  const [files] = await traced(storageSpan('list', prefix), () => withRetries(prefix, () => bucket().getFiles({ prefix, autoPaginate: true })));
   return files.map((f) => ({
     name: f.name,
     size: Number(f.metadata.size),

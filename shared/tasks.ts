@@ -12,6 +12,7 @@ import { withDeadline } from './deadline';
 import { dependencyError, unavailable } from './errors';
 import { queues } from './infra';
 import { standInOptions } from './stand-in';
+import { traced, type SpanSpec } from './telemetry';
 import { traceHeaders } from './trace';
 
 let client: CloudTasksClient | undefined;
@@ -55,27 +56,46 @@ export async function enqueueTask(options: EnqueueOptions): Promise<string> {
   const { projectId, region, tasksRegion, tasksInvokerServiceAccount, dependencyDeadlineMs } = getConfig();
   const parent = `projects/${projectId}/locations/${tasksRegion ?? region}/queues/${queues[options.queue].name}`;
   const name = `${parent}/tasks/${options.id}`;
-  try {
-    const created = tasksClient().createTask({
-      parent,
-      task: {
-        name,
-        httpRequest: {
-          httpMethod: 'POST',
-          url: options.url,
-          // The trace goes on to the worker (shared/trace.ts).
-          headers: { 'Content-Type': 'application/json', ...traceHeaders() },
-          body: Buffer.from(JSON.stringify(options.body)),
-          ...(tasksInvokerServiceAccount ? { oidcToken: { serviceAccountEmail: tasksInvokerServiceAccount, audience: new URL(options.url).origin } } : {}),
+  await traced(() => createTaskSpan(options.queue, options.id), async () => {
+    try {
+      const created = tasksClient().createTask({
+        parent,
+        task: {
+          name,
+          httpRequest: {
+            httpMethod: 'POST',
+            url: options.url,
+            // The trace goes on to the worker (shared/trace.ts).
+            headers: { 'Content-Type': 'application/json', ...traceHeaders() },
+            body: Buffer.from(JSON.stringify(options.body)),
+            ...(tasksInvokerServiceAccount ? { oidcToken: { serviceAccountEmail: tasksInvokerServiceAccount, audience: new URL(options.url).origin } } : {}),
+          },
+          ...(options.delaySeconds ? { scheduleTime: { seconds: Math.floor(Date.now() / 1000) + options.delaySeconds } } : {}),
+          dispatchDeadline: { seconds: options.dispatchDeadlineSeconds ?? 600 },
         },
-        ...(options.delaySeconds ? { scheduleTime: { seconds: Math.floor(Date.now() / 1000) + options.delaySeconds } } : {}),
-        dispatchDeadline: { seconds: options.dispatchDeadlineSeconds ?? 600 },
-      },
-    }, { timeout: dependencyDeadlineMs });
-    await withDeadline(created, dependencyDeadlineMs, () => unavailable(`Cloud Tasks did not answer within ${dependencyDeadlineMs} ms`, 5));
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    if (code !== ALREADY_EXISTS && code !== HTTP_CONFLICT) throw dependencyError('Cloud Tasks', err);
-  }
+      }, { timeout: dependencyDeadlineMs });
+      await withDeadline(created, dependencyDeadlineMs, () => unavailable(`Cloud Tasks did not answer within ${dependencyDeadlineMs} ms`, 5));
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code !== ALREADY_EXISTS && code !== HTTP_CONFLICT) throw dependencyError('Cloud Tasks', err);
+    }
+  });
   return name;
+}
+
+/** A producer span per createTask (RPC attributes; the task's name is a hash, no secret). */
+function createTaskSpan(queue: keyof typeof queues, id: string): SpanSpec {
+  const endpoint = getConfig().cloudTasksEndpoint;
+  return {
+    name: 'google.cloud.tasks.v2.CloudTasks/CreateTask',
+    kind: 'producer',
+    attributes: {
+      'rpc.system': endpoint ? 'http' : 'grpc',
+      'rpc.service': 'google.cloud.tasks.v2.CloudTasks',
+      'rpc.method': 'CreateTask',
+      'server.address': endpoint ? new URL(endpoint).hostname : 'cloudtasks.googleapis.com',
+      'messaging.destination.name': queues[queue].name,
+      'gcp.cloud_tasks.task.id': id,
+    },
+  };
 }

@@ -18,6 +18,7 @@ import { humanBytes } from '../build';
 import { coldStartBench, median } from './cold-start';
 import { commandsBench } from './commands';
 import { benchRuntimes, type BenchRuntime } from './runtime';
+import { telemetryBench } from './telemetry';
 import { testRunsBench } from './test-runs';
 import { webhookThroughputBench } from './webhook-throughput';
 
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
       if (cpu.length > 1) summary.push(`testRunWorker CPU per build at ${latencyMs} ms per call (median): after ${cpu[0]} ms, before ${cpu[1]} ms${versus(cpu[0], cpu[1])}`);
     }
   }
+  if (!only || only === 'telemetry') summary.push(...(await telemetryBench()).summary); // tracing none vs otlp: cold start, CPU per request
   console.log(`\nSummary\n${summary.map((l) => `- ${l}`).join('\n')}`);
 }
 

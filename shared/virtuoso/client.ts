@@ -11,7 +11,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { send, type RawResponse } from './transport';
 import { log } from '../log';
-import { traceHeaders } from '../trace';
 
 export type VirtuosoId = string | number;
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -127,7 +126,6 @@ export class VirtuosoClient {
           'X-Virtuoso-Client-ID': this.options.clientId ?? 'virtuoso-api-cli-functions',
           'X-Virtuoso-Client-Name': this.options.clientName ?? 'virtuoso-api-cli-functions',
           ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-          ...traceHeaders(),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         timeoutMs,

@@ -70,6 +70,8 @@ describe('config', () => {
         backupManagedExport: 'auto',
         callbackAllowLoopback: false,
         callbackTimeoutMs: 15_000,
+        traceExporter: 'auto',
+        traceOtlpEndpoint: undefined,
       } satisfies Config);
     });
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import * as infra from '../../shared/infra';
-import { defaultInfra, deployPlan, functionEmail, invokerEmail, type InfraInput, type PlanStep } from '../../scripts/deploy-plan';
+import { defaultInfra, deployPlan, functionEmail, invokerEmail, TRACES_WRITER_ROLE, type InfraInput, type PlanStep } from '../../scripts/deploy-plan';
 import { ciCdBuilderEmail } from '../../scripts/deploy-plan-pipeline';
 
 const P = 'demo-project';
@@ -73,6 +73,8 @@ function expectedGrants(f: infra.FunctionSpec): string[] {
   return [
     ...(f.uses.firestore ? ['project roles/datastore.user'] : []),
     ...(f.uses.firestoreExports ? ['project roles/datastore.importExportAdmin'] : []),
+    // Every function writes its trace spans (append only).
+    `project ${TRACES_WRITER_ROLE}`,
     ...(f.uses.publishes ?? []).map((t) => `topic:${t} roles/pubsub.publisher`),
     ...(f.uses.inspects ?? []).map((t) => `topic:${t} roles/pubsub.viewer`),
     ...(f.uses.pulls ?? []).map((s) => `subscription:${s} roles/pubsub.subscriber`),
@@ -97,7 +99,7 @@ function publicViolations(fn: infra.FunctionSpec, grants: readonly Grant[]): str
     if (g.role === 'roles/datastore.importExportAdmin') v.push(`can export or import the database: ${describeGrant(g)}`);
     if (g.on.startsWith('secret:') && !own.has(g.on.slice('secret:'.length))) v.push(`reads another function's secret: ${describeGrant(g)}`);
     if (g.on.startsWith('subscription:') && archives.has(g.on.slice('subscription:'.length))) v.push(`reaches an archive subscription: ${describeGrant(g)}`);
-    if (g.on === 'project' && g.role !== 'roles/datastore.user') v.push(`has a project-wide role beyond Firestore: ${describeGrant(g)}`);
+    if (g.on === 'project' && g.role !== 'roles/datastore.user' && g.role !== TRACES_WRITER_ROLE) v.push(`has a project-wide role beyond Firestore and trace spans: ${describeGrant(g)}`);
     return v;
   });
 }
