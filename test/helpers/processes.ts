@@ -2,7 +2,7 @@
  * What a process tree runs, read from Linux's /proc: the processes a test started (directly or
  * through a watchdog shell) and the Node.js version of each node binary among them.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 
@@ -64,4 +64,28 @@ export function nodeVersionOf(exe: string): string {
     versions.set(exe, v);
   }
   return v;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program to its end with exactly this environment (callers pass PATH when it needs one),
+ * collecting its output; `input` goes to its stdin, then EOF. `onStart` may signal it or read it live.
+ */
+export function runProcess(command: string, args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string; onStart?: (child: ChildProcessWithoutNullStreams) => void }): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+    options.onStart?.(child);
+  });
 }

@@ -6,7 +6,7 @@
  * build twice, Ctrl-C, and plain commands with their output formats and refusals.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/serve
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { pubsub } from '../../shared/events';
 import { serve, type Served } from '../helpers/http';
+import { runProcess, type RunResult } from '../helpers/processes';
 import { useStack } from '../helpers/stack';
 import { ports, TEST_ENV } from '../setup';
 
@@ -31,25 +32,10 @@ const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'shared/client/bin/api-cli.cjs');
 const EXAMPLE = join(ROOT, 'shared/schemas/examples/checkout.yaml');
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the bin with exactly this environment (plus PATH); `onStart` may write to its stdin or signal it. */
-export function runCli(args: string[], env: Record<string, string>, options: { cwd: string; input?: string; node?: string; onStart?: (child: ReturnType<typeof spawn>) => void } ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(options.node ?? process.execPath, [BIN, ...args], { cwd: options.cwd, env: { PATH: process.env.PATH ?? '', HOME: options.cwd, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
-    options.onStart?.(child);
-  });
+export function runCli(args: string[], env: Record<string, string>, options: { cwd: string; input?: string; node?: string; onStart?: (child: ChildProcessWithoutNullStreams) => void }): Promise<RunResult> {
+  return runProcess(options.node ?? process.execPath, [BIN, ...args], { cwd: options.cwd, env: { PATH: process.env.PATH ?? '', HOME: options.cwd, ...env }, input: options.input, onStart: options.onStart });
 }
 
 /** The bin on a pseudo-terminal (`script` from util-linux): stdout and stderr arrive mixed, as on a screen. */

@@ -8,7 +8,6 @@
  *   URL (a command line, and a test run's dry run).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import '../../functions/commands';
@@ -20,6 +19,7 @@ import { edgeNames, urlMap } from '../../scripts/deploy-plan-edge';
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { edge } from '../../shared/infra';
 import { request, serve, type JsonResponse, type Served } from '../helpers/http';
+import { runProcess, type RunResult } from '../helpers/processes';
 import { useStack } from '../helpers/stack';
 import { route, startUrlMap, type UrlMapServer } from '../helpers/url-map';
 import { ports, TEST_ENV } from '../setup';
@@ -29,17 +29,8 @@ const EXAMPLE = join(ROOT, 'shared/schemas/examples/checkout.yaml');
 const BIN = join(ROOT, 'shared/client/bin/api-cli.cjs');
 
 /** The api-cli bin as a process, with exactly this environment (and PATH), no config file. */
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: ROOT, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+function runCli(args: string[], env: Record<string, string>): Promise<RunResult> {
+  return runProcess(process.execPath, [BIN, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: ROOT, ...env } });
 }
 
 /** What a shared cache may keep: `public`, or a shared max-age, without no-store/private. */

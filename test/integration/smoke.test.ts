@@ -5,7 +5,6 @@
  * fails, non-zero and naming the check and what came back, when a check fails.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import '../../functions/health';
@@ -14,21 +13,14 @@ import '../../functions/webhook';
 import { edgeNames, urlMap } from '../../scripts/deploy-plan-edge';
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { serve, type Served } from '../helpers/http';
+import { runProcess, type RunResult } from '../helpers/processes';
 import { useStack } from '../helpers/stack';
 import { startUrlMap, type UrlMapServer } from '../helpers/url-map';
 
 const ROOT = join(__dirname, '..', '..');
 
-function smoke(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/smoke.ts'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function smoke(args: string[], env: Record<string, string>): Promise<RunResult> {
+  return runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/smoke.ts'), ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
 }
 
 describe('npm run smoke (integration: the public functions on the local stack, behind the URL map)', function () {

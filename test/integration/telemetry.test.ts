@@ -18,18 +18,9 @@ import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/serve
 import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { resetState, testStack } from '../helpers/stack';
 import { ports, TEST_ENV } from '../setup';
+import { eventually } from '../helpers/eventually';
 
 const SPAN_KIND = { client: 3, producer: 4 } as const;
-
-async function eventually<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const newTraceparent = () => {
   const traceId = randomBytes(16).toString('hex');

@@ -17,6 +17,7 @@ import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
 import { signVirtuoso } from '../../shared/webhooks/signature';
 import { resetState, testStack } from '../helpers/stack';
 import { ports, TEST_ENV } from '../setup';
+import { eventually } from '../helpers/eventually';
 
 const traceOf = (traceId: string) => `projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/traces/${traceId}`;
 
@@ -34,16 +35,6 @@ function linesWithTrace(fn: RunningFunction, traceId: string): Record<string, un
       }
     })
     .filter((e) => e['logging.googleapis.com/trace'] === traceOf(traceId));
-}
-
-async function eventually<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('one trace across the hops (bundles under the Functions Framework, local Cloud Tasks, Pub/Sub push)', function () {
