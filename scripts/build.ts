@@ -301,13 +301,17 @@ export interface EntryBuild {
   outdir: string;
 }
 
-/** What every file of a bundle is built with (esbuild options). */
+/**
+ * What every file of a bundle is built with (esbuild options). BUILD_MINIFY=false builds readable
+ * bundles, for a CPU profile whose frames carry the source's names (`npm run bench` with
+ * BENCH_NODE_ARGS=--cpu-prof); deployments are minified.
+ */
 const COMMON: BuildOptions & { write: false } = {
   bundle: true,
   platform: 'node',
   target: 'node24',
   format: 'cjs',
-  minify: true,
+  minify: process.env.BUILD_MINIFY !== 'false',
   keepNames: true,
   sourcemap: 'linked',
   sourcesContent: false,

@@ -393,10 +393,18 @@ interface Target {
   source: string;
   bytes: number;
   probe: Probe;
+  /** Environment on top of the bench's (the Firestore REST variants). */
+  env?: Record<string, string>;
   samples: number[];
   rss: number[];
   rejected: number;
 }
+
+/**
+ * Probes also measured with Firestore's REST transport (FIRESTORE_PREFER_REST=true, read by the
+ * client library itself), this checkout only: the cold starts that reach Firestore.
+ */
+const REST_VARIANTS = new Set(['health (deep)', 'webhook (signed)', 'commands (authorized)']);
 
 function defaultRuns(): number {
   const raw = process.env.COLD_START_RUNS;
@@ -455,7 +463,11 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
       for (const b of own) {
         for (const fn of functions.filter((f) => f.bundle === b.bundle)) {
           for (const probe of PROBES[fn.name] ?? [ANY_ANSWER]) {
-            targets.push({ name: `${fn.name} (${probe.label})`, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rss: [], rejected: 0 });
+            const name = `${fn.name} (${probe.label})`;
+            targets.push({ name, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rss: [], rejected: 0 });
+            if (rt === currentRuntime && REST_VARIANTS.has(name)) {
+              targets.push({ name: `${fn.name} (${probe.label}, Firestore REST)`, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, env: { FIRESTORE_PREFER_REST: 'true' }, samples: [], rss: [], rejected: 0 });
+            }
           }
         }
       }
@@ -470,7 +482,7 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
       const order = targets.map((_, i) => targets[(i + round) % targets.length]);
       for (const t of order) {
         run++;
-        const fn = await spawnFunction({ source: t.source, target: t.entryPoint, env, runtime: t.runtime });
+        const fn = await spawnFunction({ source: t.source, target: t.entryPoint, env: { ...env, ...t.env }, runtime: t.runtime });
         try {
           const first = await firstResponse(fn, (url) => t.probe.send(url, run), t.probe.accept, timeoutMs);
           if (measured) {
@@ -505,7 +517,7 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
 
     // `require` of each bundle alone, in fresh processes, round-robin like the starts.
     log(`cold start: require of each bundle alone × ${runs} …`);
-    const requireTargets = targets.filter((t, i) => targets.findIndex((x) => x.runtime === t.runtime && x.bundle === t.bundle) === i);
+    const requireTargets = targets.filter((t, i) => !t.env && targets.findIndex((x) => x.runtime === t.runtime && x.bundle === t.bundle) === i);
     const costs = new Map<Target, RequireCost[]>(requireTargets.map((t) => [t, []]));
     const requireEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
     delete requireEnv.NODE_OPTIONS;
@@ -527,7 +539,8 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
     const ms = (x: number) => x.toFixed(0);
     const versus = (r: TargetResult): string[] => {
       const b = before.find((x) => x.target === r.target);
-      return b ? [ms(b.medianMs), `${b.ratioToHello.toFixed(2)}x`, humanBytes(b.bytes), b.peakRssMiB.toFixed(0), `${(r.medianMs / b.medianMs).toFixed(2)}x`] : [];
+      if (!before.length) return [];
+      return b ? [ms(b.medianMs), `${b.ratioToHello.toFixed(2)}x`, humanBytes(b.bytes), b.peakRssMiB.toFixed(0), `${(r.medianMs / b.medianMs).toFixed(2)}x`] : ['', '', '', '', ''];
     };
     const versusHeader = before.length ? ['before ms', 'before × hello', 'before size', 'before RSS', 'after / before'] : [];
     const table = formatTable(
@@ -537,7 +550,8 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
     );
     const requireBefore = (r: RequireResult): string[] => {
       const b = requiresBefore.find((x) => x.bundle === r.bundle);
-      return b ? [ms(b.ms), `${b.ratioToHelloColdStart.toFixed(2)}x`, b.rssMiB.toFixed(0)] : [];
+      if (!requiresBefore.length) return [];
+      return b ? [ms(b.ms), `${b.ratioToHelloColdStart.toFixed(2)}x`, b.rssMiB.toFixed(0)] : ['', '', ''];
     };
     const requireTable = formatTable(
       ['bundle', 'require ms', '× hello cold start', 'RSS MiB (node -e require)', 'added over the framework MiB', ...(requiresBefore.length ? ['before ms', 'before ×', 'before RSS MiB'] : [])],
@@ -581,7 +595,7 @@ if (require.main === module) {
   (async () => {
     await coldStartBench(parseArgs(process.argv.slice(2)));
   })().catch((err: Error) => {
-    console.error(`cold-start bench failed: ${err.message}`);
+    console.error(`cold-start bench failed: ${err.stack ?? err.message}`);
     process.exit(1);
   });
 }
