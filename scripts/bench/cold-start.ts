@@ -334,6 +334,10 @@ export interface TargetResult {
   rejectedAnswers: number;
   /** Median peak RSS (VmHWM) of the process at its first success, MiB. */
   peakRssMiB: number;
+  /** Median CPU (user + system) the function's process spent from its spawn to its first success, ms: its own part of the wait. */
+  cpuMs: number;
+  /** cpuMs / hello world's on the same runtime. */
+  cpuRatioToHello: number;
 }
 
 export interface RequireResult {
@@ -397,6 +401,7 @@ interface Target {
   env?: Record<string, string>;
   samples: number[];
   rss: number[];
+  cpu: number[];
   rejected: number;
 }
 
@@ -459,14 +464,14 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
 
     const targets: Target[] = [];
     for (const { rt, bundles: own, hello } of built) {
-      targets.push({ name: 'hello', runtime: rt, bundle: 'hello', entryPoint: 'hello', source: join(hello.outfile, '..'), bytes: hello.bytes, probe: { label: 'hello', expected: 'GET / → 200', send: get('/'), accept: status(200) }, samples: [], rss: [], rejected: 0 });
+      targets.push({ name: 'hello', runtime: rt, bundle: 'hello', entryPoint: 'hello', source: join(hello.outfile, '..'), bytes: hello.bytes, probe: { label: 'hello', expected: 'GET / → 200', send: get('/'), accept: status(200) }, samples: [], rss: [], cpu: [], rejected: 0 });
       for (const b of own) {
         for (const fn of functions.filter((f) => f.bundle === b.bundle)) {
           for (const probe of PROBES[fn.name] ?? [ANY_ANSWER]) {
             const name = `${fn.name} (${probe.label})`;
-            targets.push({ name, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rss: [], rejected: 0 });
+            targets.push({ name, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rss: [], cpu: [], rejected: 0 });
             if (rt === currentRuntime && REST_VARIANTS.has(name)) {
-              targets.push({ name: `${fn.name} (${probe.label}, Firestore REST)`, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, env: { FIRESTORE_PREFER_REST: 'true' }, samples: [], rss: [], rejected: 0 });
+              targets.push({ name: `${fn.name} (${probe.label}, Firestore REST)`, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, env: { FIRESTORE_PREFER_REST: 'true' }, samples: [], rss: [], cpu: [], rejected: 0 });
             }
           }
         }
@@ -488,6 +493,7 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
           if (measured) {
             t.samples.push(first.ms);
             t.rss.push(peakRssMiB(fn.child.pid));
+            t.cpu.push(cpuMs(fn.child.pid));
             t.rejected += first.rejected.length;
           }
         } finally {
@@ -498,6 +504,7 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
     }
 
     const helloMedian = (rt: BenchRuntime) => median(targets.find((t) => t.runtime === rt && t.name === 'hello')!.samples);
+    const helloCpu = (rt: BenchRuntime) => median(targets.find((t) => t.runtime === rt && t.name === 'hello')!.cpu);
     const all: TargetResult[] = targets.map((t) => ({
       target: t.name,
       runtime: t.runtime.label,
@@ -513,6 +520,8 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
       ratioToHello: median(t.samples) / helloMedian(t.runtime),
       rejectedAnswers: t.rejected,
       peakRssMiB: median(t.rss),
+      cpuMs: median(t.cpu),
+      cpuRatioToHello: median(t.cpu) / helloCpu(t.runtime),
     }));
 
     // `require` of each bundle alone, in fresh processes, round-robin like the starts.
@@ -540,13 +549,13 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
     const versus = (r: TargetResult): string[] => {
       const b = before.find((x) => x.target === r.target);
       if (!before.length) return [];
-      return b ? [ms(b.medianMs), `${b.ratioToHello.toFixed(2)}x`, humanBytes(b.bytes), b.peakRssMiB.toFixed(0), `${(r.medianMs / b.medianMs).toFixed(2)}x`] : ['', '', '', '', ''];
+      return b ? [ms(b.medianMs), `${b.ratioToHello.toFixed(2)}x`, `${b.cpuRatioToHello.toFixed(2)}x`, humanBytes(b.bytes), b.peakRssMiB.toFixed(0), `${(r.medianMs / b.medianMs).toFixed(2)}x`] : ['', '', '', '', '', ''];
     };
-    const versusHeader = before.length ? ['before ms', 'before × hello', 'before size', 'before RSS', 'after / before'] : [];
+    const versusHeader = before.length ? ['before ms', 'before × hello', 'before CPU × hello', 'before size', 'before RSS', 'after / before'] : [];
     const table = formatTable(
-      ['target', 'first success', 'bundle', 'index.js', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', 'peak RSS MiB', ...versusHeader],
-      results.map((r) => [r.target, r.expected, r.bundle, humanBytes(r.bytes), ms(r.medianMs), ms(r.p90Ms), ms(r.minMs), ms(r.maxMs), `${r.ratioToHello.toFixed(2)}x`, r.peakRssMiB.toFixed(0), ...versus(r)]),
-      ['index.js', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', 'peak RSS MiB', ...versusHeader],
+      ['target', 'first success', 'bundle', 'index.js', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', 'CPU ms', 'CPU × hello', 'peak RSS MiB', ...versusHeader],
+      results.map((r) => [r.target, r.expected, r.bundle, humanBytes(r.bytes), ms(r.medianMs), ms(r.p90Ms), ms(r.minMs), ms(r.maxMs), `${r.ratioToHello.toFixed(2)}x`, ms(r.cpuMs), `${r.cpuRatioToHello.toFixed(2)}x`, r.peakRssMiB.toFixed(0), ...versus(r)]),
+      ['index.js', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', 'CPU ms', 'CPU × hello', 'peak RSS MiB', ...versusHeader],
     );
     const requireBefore = (r: RequireResult): string[] => {
       const b = requiresBefore.find((x) => x.bundle === r.bundle);

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     for (const r of c.targets) {
       const b = c.baseline?.targets.find((x) => x.target === r.target);
       summary.push(
-        `cold start ${r.target}: median ${r.medianMs.toFixed(0)} ms (${r.ratioToHello.toFixed(2)}× hello), peak RSS ${r.peakRssMiB.toFixed(0)} MiB, index.js ${humanBytes(r.bytes)}` +
+        `cold start ${r.target}: median ${r.medianMs.toFixed(0)} ms (${r.ratioToHello.toFixed(2)}× hello), CPU ${r.cpuMs.toFixed(0)} ms (${r.cpuRatioToHello.toFixed(2)}× hello's), peak RSS ${r.peakRssMiB.toFixed(0)} MiB, index.js ${humanBytes(r.bytes)}` +
           (b ? `; before (node ${c.baseline!.node}): ${b.medianMs.toFixed(0)} ms (${b.ratioToHello.toFixed(2)}× hello), peak RSS ${b.peakRssMiB.toFixed(0)} MiB, bundle ${humanBytes(b.bytes)}${versus(r.medianMs, b.medianMs)}` : ''),
       );
     }
@@ -93,7 +93,17 @@ async function main(): Promise<void> {
     ];
     for (const [name, what, limit] of coldTargets) {
       const r = c.targets.find((x) => x.target === name);
-      if (r) targets.push({ what, measured: `${times(r.ratioToHello)} (${r.medianMs.toFixed(0)} ms; hello ${helloMs.toFixed(0)} ms)`, target: `≤ ${limit.toFixed(2)}×`, met: r.ratioToHello <= limit });
+      if (!r) continue;
+      const own = r.cpuRatioToHello <= limit;
+      targets.push({
+        what,
+        measured: `${times(r.ratioToHello)} (${r.medianMs.toFixed(0)} ms; hello ${helloMs.toFixed(0)} ms)`,
+        target: `≤ ${limit.toFixed(2)}×`,
+        met: r.ratioToHello <= limit,
+        note:
+          `the function's own part, its process's CPU from spawn to that answer: ${times(r.cpuRatioToHello)} hello's (${r.cpuMs.toFixed(0)} ms vs ${c.hello.cpuMs.toFixed(0)} ms), ${own ? 'within' : 'over'} the target` +
+          (r.ratioToHello > limit && own ? '; the rest of the wait is the emulators answering its first calls on this 2-core machine' : ''),
+      });
     }
     const own = c.requires.filter((r) => r.bundle !== 'hello');
     const hello = c.requires.find((r) => r.bundle === 'hello');
