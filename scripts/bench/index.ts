@@ -102,7 +102,7 @@ async function main(): Promise<void> {
         met: r.ratioToHello <= limit,
         note:
           `the function's own part, its process's CPU from spawn to that answer: ${times(r.cpuRatioToHello)} hello's (${r.cpuMs.toFixed(0)} ms vs ${c.hello.cpuMs.toFixed(0)} ms), ${own ? 'within' : 'over'} the target` +
-          (r.ratioToHello > limit && own ? '; the rest of the wait is the emulators answering its first calls on this 2-core machine' : ''),
+          (r.ratioToHello > limit && own ? '; the rest of the wait is outside the process: the emulators answering its first calls, the other work on this 2-core machine' : ''),
       });
     }
     const own = c.requires.filter((r) => r.bundle !== 'hello');
