@@ -26,7 +26,7 @@ import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
 import { startSandbox } from '../virtuoso-sandbox/server';
 import { newApiKey } from '../../shared/auth';
-import { collections, functions } from '../../shared/infra';
+import { collections, functions, type FunctionSpec } from '../../shared/infra';
 import { signVirtuoso } from '../../shared/webhooks/signature';
 import { benchRuntimes, bundlesOn, currentRuntime, helloBundleOn, type BenchRuntime } from './runtime';
 
@@ -115,6 +115,10 @@ export async function spawnFunction(opts: {
   const port = opts.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, FUNCTION_TARGET: opts.target };
   if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS; // measure plain node
+  // The function's own Node flags, as deployed (shared/infra.ts); a baseline runs as it was.
+  const spec: FunctionSpec | undefined = functions.find((f) => f.name === opts.target);
+  const nodeOptions = runtime === currentRuntime ? spec?.nodeOptions : undefined;
+  if (nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim();
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
