@@ -1,7 +1,9 @@
 /**
  * Bundles every capability of shared/infra.ts with esbuild:
- * `functions/<bundle>/index.ts` → `dist/<bundle>/index.js` (+ `index.js.map` and a `package.json`
- * that lists only what stays external), ready to deploy as the function's source directory.
+ * `functions/<bundle>/index.ts` → `dist/<bundle>/index.js`, the heavy client libraries each in a
+ * file of its own under `dist/<bundle>/chunks/` (see `lazyChunks`), every file with its source map
+ * beside it, and a `package.json` that lists only what stays external: a self-contained directory,
+ * ready to deploy as the function's source.
  *
  *   npm run build                 every bundle
  *   npm run build -- webhook      only the named bundles
@@ -15,12 +17,18 @@
  * 4. `@google-cloud/pubsub` 6 loads two static protobuf modules (its own and `pubsub-api`'s, 2.5 MiB
  *    together, on every cold start) only to re-export them as `protos`, which nothing here reads at
  *    run time; `unreadProtosExport` leaves them out of the bundle.
- * Not minified: minified bundles start slower (LOCAL_STACK.md, cold start).
+ *
+ * Cold start (issue 14): V8 reads, scans and keeps the source of every file a process requires, so a
+ * 9–17 MiB single file cost 119–320 ms and 40–55 MiB of RSS before the first request even when
+ * none of its modules ran. Hence `lazyChunks` (a library's file is read when code first requires
+ * it: the liveness probe and a 401 read none), and minified output (`keepNames`, so stack traces
+ * keep function and class names; the source maps sit beside, never inline). The older finding that
+ * minified bundles start slower (LOCAL_STACK.md) was about evaluating every library at start.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { build, formatMessages, type Plugin } from 'esbuild';
+import { build, formatMessages, type BuildOptions, type Message, type Plugin } from 'esbuild';
 import { functions } from '../shared/infra';
 
 export const ROOT = resolve(__dirname, '..');
@@ -33,8 +41,10 @@ export interface BundleResult {
   bundle: string;
   /** Absolute path of the bundle's index.js. */
   outfile: string;
-  /** Size of index.js in bytes (the source map is not counted). */
+  /** Size of index.js in bytes (the source map is not counted): what every cold start reads. */
   bytes: number;
+  /** Size of index.js and every chunk (source maps not counted): all a bundle may read. */
+  totalBytes: number;
 }
 
 interface RootPackage {
@@ -146,52 +156,218 @@ export function unreadProtosExport(): Plugin {
   };
 }
 
+/**
+ * Packages bundled as files of their own under `chunks/` (the rest is inlined where it is used):
+ * the Google client libraries and what they share (gax, gRPC, protobuf.js, auth), Redis, ajv and
+ * OpenTelemetry. Our code requires them lazily (shared/firestore.ts, events.ts, …), so a request
+ * that needs none of them reads none of their code; shared dependencies are chunks too, so two
+ * clients in one process load one copy of gax and gRPC, as from node_modules.
+ */
+export const CHUNKED_PACKAGES: readonly RegExp[] = [
+  /^@google-cloud\/(?!functions-framework$)/,
+  /^google-gax$/,
+  /^google-auth-library$/,
+  /^gaxios$/,
+  /^gcp-metadata$/,
+  /^@grpc\//,
+  /^protobufjs$/,
+  /^redis$/,
+  /^ajv$/,
+  /^@opentelemetry\//,
+];
+
+/** `@scope/name` or `name` of a bare specifier (`google-gax/build/src/fallback` → `google-gax`). */
+export function packageNameOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+const NODE_MODULES = `${sep}node_modules${sep}`;
+
+/** The package a file inside node_modules belongs to (its innermost node_modules), else undefined. */
+function packageOfFile(path: string): { name: string; root: string } | undefined {
+  const at = path.lastIndexOf(NODE_MODULES);
+  if (at < 0) return undefined;
+  const name = packageNameOf(path.slice(at + NODE_MODULES.length).split(sep).join('/'));
+  return { name, root: path.slice(0, at + NODE_MODULES.length) + name.split('/').join(sep) };
+}
+
+interface PackageChunk {
+  /** File name under chunks/, without `.js`: the package's path under node_modules (`google-cloud.firestore`). */
+  name: string;
+  root: string;
+  /** The package's files other code requires (absolute) → their path inside the package. */
+  entries: Map<string, string>;
+}
+
+const fileSafe = (text: string) => text.replace(/@/g, '').replace(/[^\w.~+-]/g, '_');
+
+/**
+ * The chunks one bundle is split into. A chunk holds one package, however many of its files other
+ * code requires (`protobufjs` and `protobufjs/minimal`, `google-gax` and `google-gax/build/src/fallback`),
+ * so each of its modules exists once, as in node_modules; a stub per required file
+ * (`protobufjs@minimal.js`) hands out that file's exports from it.
+ */
+export class ChunkSet {
+  private readonly packages = new Map<string, PackageChunk>();
+  private readonly taken = new Set<string>();
+
+  /** The stub file (under chunks/, without `.js`) through which code requires `file`, or undefined when it is not in a package. */
+  stubFor(file: string): string | undefined {
+    const pkg = packageOfFile(file);
+    if (!pkg) return undefined;
+    let chunk = this.packages.get(pkg.root);
+    if (!chunk) {
+      const at = pkg.root.indexOf(NODE_MODULES);
+      const base = fileSafe(pkg.root.slice(at + NODE_MODULES.length).split(NODE_MODULES).join('~').split(sep).join('.'));
+      let name = base;
+      for (let i = 2; this.taken.has(name); i++) name = `${base}-${i}`;
+      this.taken.add(name);
+      chunk = { name, root: pkg.root, entries: new Map() };
+      this.packages.set(pkg.root, chunk);
+    }
+    let inner = chunk.entries.get(file);
+    if (!inner) {
+      inner = relative(chunk.root, file).split(sep).join('/');
+      chunk.entries.set(file, inner);
+    }
+    return `${chunk.name}@${fileSafe(inner.replace(/\.[cm]?js$/, '').split('/').join('.'))}`;
+  }
+
+  /** Every package chunk, with the files required from it so far. */
+  chunks(): PackageChunk[] {
+    return [...this.packages.values()];
+  }
+
+  /** The source of a package chunk: a function from a file's path inside the package to its exports, each loaded on first call. */
+  static chunkSource(chunk: PackageChunk): string {
+    const table = [...chunk.entries].map(([file, inner]) => `  ${JSON.stringify(inner)}: () => require(${JSON.stringify(file)}),`).join('\n');
+    return `const files = {\n${table}\n};\nmodule.exports = (file) => files[file]();\n`;
+  }
+
+  /** The stubs: each requires its file from its package's chunk. */
+  stubs(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const chunk of this.packages.values()) {
+      for (const [file, inner] of chunk.entries) {
+        out.set(`${this.stubFor(file)}.js`, `"use strict";\nmodule.exports = require("./${chunk.name}.js")(${JSON.stringify(inner)});\n`);
+      }
+    }
+    return out;
+  }
+}
+
+export const CHUNKS_DIR = 'chunks';
+const CHUNK_NAMESPACE = 'package-chunk';
+
+/**
+ * Every import or require of a package in CHUNKED_PACKAGES (from our code, or from another
+ * library) becomes a `require` of its stub in chunks/, at the very place the code requires it: a
+ * lazy `require('@google-cloud/firestore')` in `db()` stays lazy. `fromEntry`: the importer is the
+ * bundle's index.js (chunks sit in `chunks/`), else a chunk (its stubs sit beside it).
+ */
+export function lazyChunks(chunks: ChunkSet, fromEntry: boolean): Plugin {
+  return {
+    name: 'lazy-chunks',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.kind === 'entry-point' || (args.pluginData as { lazyChunks?: boolean } | undefined)?.lazyChunks) return undefined;
+        const pkg = packageNameOf(args.path);
+        if (pkg.startsWith('node:') || !CHUNKED_PACKAGES.some((re) => re.test(pkg))) return undefined;
+        if (packageOfFile(args.importer)?.name === pkg) return undefined; // a package requiring itself stays in its own chunk
+        const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { lazyChunks: true } });
+        if (resolved.errors.length || resolved.external) return resolved;
+        const stub = chunks.stubFor(resolved.path);
+        if (!stub) return undefined;
+        return { path: fromEntry ? `./${CHUNKS_DIR}/${stub}.js` : `./${stub}.js`, external: true };
+      });
+      // A package chunk's entry: the table of its required files (ChunkSet.chunkSource).
+      b.onResolve({ filter: new RegExp(`^${CHUNK_NAMESPACE}:`) }, (args) => ({ path: args.path.slice(CHUNK_NAMESPACE.length + 1), namespace: CHUNK_NAMESPACE }));
+      b.onLoad({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => {
+        const chunk = chunks.chunks().find((c) => c.root === args.path);
+        if (!chunk) throw new Error(`no package chunk for ${args.path}`);
+        return { contents: ChunkSet.chunkSource(chunk), loader: 'js', resolveDir: chunk.root };
+      });
+    },
+  };
+}
+
 export interface EntryBuild {
   /** Names the bundle (and its package.json). */
   name: string;
   /** The TypeScript (or JavaScript) entry file. */
   entry: string;
-  /** Directory that receives index.js, index.js.map and package.json. */
+  /** Directory that receives index.js, chunks/, their source maps and package.json. */
   outdir: string;
 }
 
-/** Bundles one entry file the way every function bundle is built. */
+/**
+ * What every file of a bundle is built with (esbuild options). BUILD_MINIFY=false builds readable
+ * bundles, for a CPU profile whose frames carry the source's names (`npm run bench` with
+ * BENCH_NODE_ARGS=--cpu-prof); deployments are minified.
+ */
+const COMMON: BuildOptions & { write: false } = {
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  minify: process.env.BUILD_MINIFY !== 'false',
+  keepNames: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  external: [...EXTERNALS],
+  write: false,
+  logLevel: 'silent',
+};
+
+async function warnAbout(name: string, warnings: Message[]): Promise<void> {
+  if (!warnings.length) return;
+  const text = await formatMessages(warnings, { kind: 'warning', color: false });
+  console.warn(`Bundle ${name}: ${warnings.length} esbuild warning(s):\n${text.join('\n')}`);
+}
+
+/**
+ * Bundles one entry file the way every function bundle is built: index.js, then the package
+ * chunks it requires, which may require more (or more files of a package already built, which is
+ * then built again), until nothing new is asked for.
+ */
 export async function buildEntry({ name, entry, outdir }: EntryBuild): Promise<BundleResult> {
   if (!existsSync(entry)) throw new Error(`Bundle ${name}: entry file ${entry} does not exist`);
   const outfile = join(outdir, 'index.js');
-  const result = await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'cjs',
-    minify: false,
-    sourcemap: 'linked',
-    sourcesContent: false,
-    external: [...EXTERNALS],
-    plugins: [tasksStaticJson(), unreadProtosExport()],
-    write: false,
-    logLevel: 'silent',
-  });
-  if (result.warnings.length) {
-    const text = await formatMessages(result.warnings, { kind: 'warning', color: false });
-    console.warn(`Bundle ${name}: ${result.warnings.length} esbuild warning(s):\n${text.join('\n')}`);
+  const chunks = new ChunkSet();
+  const plugins = (fromEntry: boolean) => [tasksStaticJson(), unreadProtosExport(), lazyChunks(chunks, fromEntry)];
+  const main = await build({ ...COMMON, entryPoints: [entry], outfile, plugins: plugins(true) });
+  await warnAbout(name, main.warnings);
+  const outputs = new Map<string, Uint8Array | string>(main.outputFiles.map((f) => [f.path, f.contents]));
+  const builtWith = new Map<string, number>(); // package chunk → how many of its files it was built with
+  for (;;) {
+    const todo = chunks.chunks().filter((c) => builtWith.get(c.name) !== c.entries.size);
+    if (!todo.length) break;
+    for (const c of todo) builtWith.set(c.name, c.entries.size);
+    const result = await build({
+      ...COMMON,
+      entryPoints: Object.fromEntries(todo.map((c) => [c.name, `${CHUNK_NAMESPACE}:${c.root}`])),
+      outdir: join(outdir, CHUNKS_DIR),
+      plugins: plugins(false),
+    });
+    await warnAbout(name, result.warnings);
+    for (const f of result.outputFiles) outputs.set(f.path, f.contents);
   }
+  for (const [file, text] of chunks.stubs()) outputs.set(join(outdir, CHUNKS_DIR, file), text);
   // Each file is written beside its place and renamed over it, so a concurrent build or a test
   // copying the bundle never reads half a file.
-  mkdirSync(outdir, { recursive: true });
+  mkdirSync(join(outdir, CHUNKS_DIR), { recursive: true });
   const staging = `${outdir}.tmp-${process.pid}-${Date.now()}`;
-  mkdirSync(staging, { recursive: true });
+  mkdirSync(join(staging, CHUNKS_DIR), { recursive: true });
   const place = (file: string, contents: Uint8Array | string) => {
     writeFileSync(join(staging, file), contents);
     renameSync(join(staging, file), join(outdir, file));
   };
-  const written = new Set<string>(['package.json']);
+  const written = new Set<string>(['package.json', CHUNKS_DIR]);
   try {
-    for (const file of result.outputFiles) {
-      const rel = relative(outdir, file.path);
-      place(rel, file.contents);
+    for (const [path, contents] of outputs) {
+      const rel = relative(outdir, path);
+      place(rel, contents);
       written.add(rel);
     }
     place('package.json', `${JSON.stringify(packageJson(name), null, 2)}\n`);
@@ -200,7 +376,11 @@ export async function buildEntry({ name, entry, outdir }: EntryBuild): Promise<B
   }
   // Leftovers of an earlier build must not be deployed with this one.
   for (const stale of readdirSync(outdir)) if (!written.has(stale)) rmSync(join(outdir, stale), { recursive: true, force: true });
-  return { bundle: name, outfile, bytes: statSync(outfile).size };
+  for (const stale of readdirSync(join(outdir, CHUNKS_DIR))) {
+    if (!written.has(join(CHUNKS_DIR, stale))) rmSync(join(outdir, CHUNKS_DIR, stale), { recursive: true, force: true });
+  }
+  const js = [...outputs].filter(([path]) => path.endsWith('.js'));
+  return { bundle: name, outfile, bytes: statSync(outfile).size, totalBytes: js.reduce((n, [, c]) => n + (typeof c === 'string' ? Buffer.byteLength(c) : c.length), 0) };
 }
 
 /** The bundle's package.json: what the deployment installs (only the externals). */
@@ -256,9 +436,10 @@ async function main(args: string[]): Promise<void> {
     entryPointsOf(r.bundle).join(', '),
     String(r.bytes),
     humanBytes(r.bytes),
+    humanBytes(r.totalBytes),
     relative(ROOT, r.outfile),
   ]);
-  console.log(formatTable(['bundle', 'entry points', 'bytes', 'size', 'output'], rows, ['bytes', 'size']));
+  console.log(formatTable(['bundle', 'entry points', 'bytes', 'index.js', 'with chunks', 'output'], rows, ['bytes', 'index.js', 'with chunks']));
   // The OpenAPI document of the public functions, made from the same schemas (scripts/openapi.ts).
   const { writeOpenApi } = await import('./openapi');
   console.log(`\n${results.length} bundle(s) built in ${Date.now() - started} ms; OpenAPI document: ${relative(ROOT, writeOpenApi())}`);

@@ -52,6 +52,7 @@ export interface PlanFunction {
     enqueues?: readonly string[];
   };
   urlEnv?: string;
+  nodeOptions?: string;
 }
 
 export interface PlanSubscription {
@@ -312,7 +313,7 @@ const RESOURCE_NAME = /^[A-Za-z][A-Za-z0-9_.~+%-]{2,254}$/;
 const ACCOUNT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 
 /** Set by the plan itself (--set-env-vars), so not available to envSecrets. */
-const RESERVED_ENV = new Set(['GOOGLE_CLOUD_PROJECT', 'REGION', 'APP_VERSION', 'PORT', 'K_SERVICE', 'K_REVISION', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_TLS']);
+const RESERVED_ENV = new Set(['GOOGLE_CLOUD_PROJECT', 'REGION', 'APP_VERSION', 'PORT', 'K_SERVICE', 'K_REVISION', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_TLS', 'NODE_OPTIONS']);
 
 export function validateInfra(input: InfraInput): void {
   const problems: string[] = [];
@@ -380,6 +381,8 @@ export function validateInfra(input: InfraInput): void {
       problems.push(`${where}: its service account id '${infra.functionServiceAccount(f.name).id}' must be 6–30 lower-case letters, digits and hyphens`);
     }
     if (!/^[a-z0-9][a-z0-9_-]*$/.test(f.bundle)) problems.push(`${where}: bad bundle '${f.bundle}'`);
+    // --set-env-vars splits on commas.
+    if (f.nodeOptions !== undefined && !/^--[a-z0-9-]+(=[\w.-]+)?( --[a-z0-9-]+(=[\w.-]+)?)*$/.test(f.nodeOptions)) problems.push(`${where}: bad nodeOptions '${f.nodeOptions}'`);
     if (!/^\d+(Mi|Gi)$/.test(f.memory)) problems.push(`${where}: memory '${f.memory}' is not <n>Mi or <n>Gi`);
     const maxTimeout = f.trigger.kind === 'pubsub' ? 540 : 3600; // event-driven gen2 functions: 9 min
     if (f.timeoutSeconds < 1 || f.timeoutSeconds > maxTimeout) problems.push(`${where}: timeout must be 1–${maxTimeout} s`);
@@ -977,6 +980,7 @@ function functionEnv(c: Ctx, f: PlanFunction, region: string): string[] {
     ...(enqueuesOf(f).length ? [`TASKS_INVOKER_SA=${invoker(c, 'tasksInvoker')}`] : []),
     ...(enqueuesOf(f).length && region !== c.R ? [`TASKS_REGION=${c.R}`] : []),
     ...(f.uses.redis ? [`REDIS_PORT=${c.input.memorystore.port}`, 'REDIS_TLS=on'] : []),
+    ...(f.nodeOptions ? [`NODE_OPTIONS=${f.nodeOptions}`] : []),
   ];
 }
 

@@ -14,14 +14,26 @@ export { collections } from './infra';
 
 let client: Firestore | undefined;
 
-/** The Firestore client, created on first use (the library is loaded then too: cold start). */
+/**
+ * The Firestore client, created on first use (the library is loaded then too: cold start). The
+ * transport is gRPC unless FIRESTORE_PREFER_REST=true (read by the library itself; README,
+ * "Benchmarks", compares the two). Over REST the emulator needs what gRPC gets from the library:
+ * no credentials, plain HTTP.
+ */
 export function db(): Firestore {
   if (!client) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Firestore: FirestoreClient } = require('@google-cloud/firestore') as typeof import('@google-cloud/firestore');
-    client = new FirestoreClient({ projectId: getConfig().projectId, ignoreUndefinedProperties: true });
+    client = new FirestoreClient({ projectId: getConfig().projectId, ignoreUndefinedProperties: true, ...restOnEmulator() });
   }
   return client;
+}
+
+function restOnEmulator(): Record<string, unknown> {
+  if (!process.env.FIRESTORE_EMULATOR_HOST || !/^(true|1)$/i.test(process.env.FIRESTORE_PREFER_REST ?? '')) return {};
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { PassThroughClient } = require('google-auth-library') as typeof import('google-auth-library');
+  return { authClient: new PassThroughClient(), protocol: 'http' };
 }
 
 /**

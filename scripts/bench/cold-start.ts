@@ -12,18 +12,21 @@
  * Also exports the helpers that start a bundle under the Functions Framework and wait for its
  * first response (test/integration/bundles.test.ts uses them).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request as httpRequestRaw } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Firestore } from '@google-cloud/firestore';
 import { PubSub } from '@google-cloud/pubsub';
-import { bundleNames, formatTable, humanBytes, type BundleResult } from '../build';
+import { bundleNames, formatTable, humanBytes, ROOT, type BundleResult } from '../build';
 import { freePort } from '../local-stack/processes';
 import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
-import { functions } from '../../shared/infra';
+import { startSandbox } from '../virtuoso-sandbox/server';
+import { newApiKey } from '../../shared/auth';
+import { collections, functions, type FunctionSpec } from '../../shared/infra';
 import { signVirtuoso } from '../../shared/webhooks/signature';
 import { benchRuntimes, bundlesOn, currentRuntime, helloBundleOn, type BenchRuntime } from './runtime';
 
@@ -112,6 +115,10 @@ export async function spawnFunction(opts: {
   const port = opts.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, FUNCTION_TARGET: opts.target };
   if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS; // measure plain node
+  // The function's own Node flags, as deployed (shared/infra.ts); a baseline runs as it was.
+  const spec: FunctionSpec | undefined = functions.find((f) => f.name === opts.target);
+  const nodeOptions = runtime === currentRuntime ? spec?.nodeOptions : undefined;
+  if (nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim();
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
@@ -198,6 +205,11 @@ export async function firstResponse(
 // The benchmark
 
 const WEBHOOK_SECRET = 'bench-webhook-secret';
+const ORG_ID = 2242;
+const VIRTUOSO_TOKEN = 'bench-virtuoso-token';
+/** The API key of the authorized probes, provisioned in the emulator before the first spawn. */
+const API_KEY = newApiKey({ tenantId: 'bench-cold', userId: 'cold-start', scopes: ['commands', 'test-runs'], name: 'cold-start bench' });
+const DRY_RUN_DEFINITION = readFileSync(join(ROOT, 'shared', 'schemas', 'examples', 'checkout.yaml'), 'utf8');
 
 interface Probe {
   label: string;
@@ -208,6 +220,7 @@ interface Probe {
 
 const get = (path: string) => (url: string) => httpRequest(`${url}${path}`);
 const status = (code: number) => (r: HttpResponse) => r.status === code;
+const authorized = { authorization: `Bearer ${API_KEY.key}` };
 
 /** How each entry point's first success is recognised. Entry points not listed: any HTTP answer to GET /. */
 const PROBES: Record<string, Probe[]> = {
@@ -231,8 +244,66 @@ const PROBES: Record<string, Probe[]> = {
       accept: status(202),
     },
   ],
+  commands: [
+    {
+      // API key (Firestore) → rate limit (Redis) → the Virtuoso call → history (Firestore), cached result (Redis), event (Pub/Sub).
+      label: 'authorized',
+      expected: 'POST /commands create-project, API key → 200',
+      send: (url, run) =>
+        httpRequest(`${url}/commands`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authorized },
+          body: JSON.stringify({ command: `create-project "Cold start ${process.pid}-${run}"` }),
+        }),
+      accept: status(200),
+    },
+  ],
+  testRuns: [
+    {
+      label: 'dry run',
+      expected: 'POST /test-runs?dryRun=true (YAML), API key → 200',
+      send: (url) => httpRequest(`${url}/test-runs?dryRun=true`, { method: 'POST', headers: { 'content-type': 'application/yaml', ...authorized }, body: DRY_RUN_DEFINITION }),
+      accept: status(200),
+    },
+  ],
 };
 const ANY_ANSWER: Probe = { label: 'any', expected: 'GET / → any HTTP answer', send: get('/'), accept: () => true };
+
+/** Peak resident memory (VmHWM) of a live process, in MiB (Linux /proc). */
+export function peakRssMiB(pid: number | undefined): number {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface RequireCost {
+  /** `require(<bundle>)` alone, with the framework's server already loaded (as main.js has it when it loads a function), ms. */
+  ms: number;
+  /** RSS of `node -e "require('<bundle>')"` in a fresh process (the issue's measure), MiB. */
+  rssMiB: number;
+  /** RSS that the bundle's require adds over the framework's server loaded first, MiB. */
+  addedRssMiB: number;
+}
+
+/**
+ * What requiring a bundle costs, in fresh processes of the runtime's node: once plainly (`node -e
+ * require`, RSS after), once after the Functions Framework's own server module (what its main.js
+ * has loaded before it loads the function: Express), timing the bundle's require alone.
+ */
+export function requireCost(rt: BenchRuntime, source: string, env: NodeJS.ProcessEnv): RequireCost {
+  const server = join(rt.root, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'server.js');
+  const script = (preload: boolean) =>
+    `${preload ? `require(${JSON.stringify(server)});` : ''}const before=process.memoryUsage.rss();const t=process.hrtime.bigint();` +
+    `require(${JSON.stringify(source)});const ms=Number(process.hrtime.bigint()-t)/1e6;` +
+    `process.stdout.write(JSON.stringify({ms,rss:process.memoryUsage.rss(),added:process.memoryUsage.rss()-before}));process.exit(0)`;
+  const run = (preload: boolean) => JSON.parse(execFileSync(rt.node, ['-e', script(preload)], { env, encoding: 'utf8' })) as { ms: number; rss: number; added: number };
+  const plain = run(false);
+  const framed = run(true);
+  return { ms: framed.ms, rssMiB: plain.rss / 1048576, addedRssMiB: framed.added / 1048576 };
+}
 
 export interface ColdStartOptions {
   /** Measured runs per target (default COLD_START_RUNS or 10). */
@@ -265,6 +336,23 @@ export interface TargetResult {
   ratioToHello: number;
   /** Non-accepted answers seen before the first success, summed over the runs. */
   rejectedAnswers: number;
+  /** Median peak RSS (VmHWM) of the process at its first success, MiB. */
+  peakRssMiB: number;
+  /** Median CPU (user + system) the function's process spent from its spawn to its first success, ms: its own part of the wait. */
+  cpuMs: number;
+  /** cpuMs / hello world's on the same runtime. */
+  cpuRatioToHello: number;
+}
+
+export interface RequireResult {
+  bundle: string;
+  runtime: string;
+  /** Medians over the runs (requireCost). */
+  ms: number;
+  rssMiB: number;
+  addedRssMiB: number;
+  /** ms / the whole cold start of hello world (its median) on the same runtime. */
+  ratioToHelloColdStart: number;
 }
 
 export interface ColdStartResult {
@@ -276,7 +364,9 @@ export interface ColdStartResult {
   /** Every target of this checkout, hello world first. */
   targets: TargetResult[];
   /** The same targets on BENCH_BASELINE's runtime and bundles, when it is set. */
-  baseline?: { node: string; targets: TargetResult[] };
+  baseline?: { node: string; targets: TargetResult[]; requires: RequireResult[] };
+  /** `require` of each bundle alone (hello world's too), this checkout. */
+  requires: RequireResult[];
   bundles: BundleResult[];
   table: string;
 }
@@ -311,9 +401,19 @@ interface Target {
   source: string;
   bytes: number;
   probe: Probe;
+  /** Environment on top of the bench's (the Firestore REST variants). */
+  env?: Record<string, string>;
   samples: number[];
+  rss: number[];
+  cpu: number[];
   rejected: number;
 }
+
+/**
+ * Probes also measured with Firestore's REST transport (FIRESTORE_PREFER_REST=true, read by the
+ * client library itself), this checkout only: the cold starts that reach Firestore.
+ */
+const REST_VARIANTS = new Set(['health (deep)', 'webhook (signed)', 'commands (authorized)']);
 
 function defaultRuns(): number {
   const raw = process.env.COLD_START_RUNS;
@@ -336,17 +436,21 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
   const built = await Promise.all(runtimes.map(async (rt) => ({ rt, bundles: await bundlesOn(rt, names), hello: await helloBundleOn(rt) })));
   const bundles = built[0].bundles;
 
-  log('cold start: starting the local stack (Firestore, Pub/Sub, Redis) …');
+  log('cold start: starting the local stack (Firestore, Pub/Sub, Redis) and the Virtuoso sandbox …');
   const stack = await startStack({ projectId: 'bench-project', redis: 'private' });
+  const sandbox = await startSandbox({ organizationId: ORG_ID, token: VIRTUOSO_TOKEN });
   try {
     // A client of our own, pointed at this stack: nothing in this process's shared/ singletons
     // (config, the events client) is touched, so the bench can run beside anything else.
     process.env.METADATA_SERVER_DETECTION ??= 'none'; // no GCE metadata probe off Google's machines
     const client = new PubSub({ projectId: stack.projectId, apiEndpoint: stack.env.PUBSUB_EMULATOR_HOST });
+    const fs = new Firestore({ projectId: stack.projectId, host: stack.env.FIRESTORE_EMULATOR_HOST, ssl: false, ignoreUndefinedProperties: true });
     try {
       await provisionPubsub(client, stack.projectId);
+      // What storeApiKey does, with this stack's client: the authorized probes' key.
+      await fs.collection(collections.apiKeys).doc(API_KEY.record.keyHash).set(API_KEY.record);
     } finally {
-      await client.close();
+      await Promise.all([client.close(), fs.terminate()]);
     }
     const env: Record<string, string> = {
       ...stack.env,
@@ -357,15 +461,22 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
       // 0 keeps a transient 503 from being replayed while we poll.
       HEALTH_CACHE_MS: '0',
       SECRET_MANAGER_ENDPOINT: '',
+      VIRTUOSO_BASE_URL: sandbox.url,
+      VIRTUOSO_ORG_ID: String(ORG_ID),
+      VIRTUOSO_API_KEY: VIRTUOSO_TOKEN,
     };
 
     const targets: Target[] = [];
     for (const { rt, bundles: own, hello } of built) {
-      targets.push({ name: 'hello', runtime: rt, bundle: 'hello', entryPoint: 'hello', source: join(hello.outfile, '..'), bytes: hello.bytes, probe: { label: 'hello', expected: 'GET / → 200', send: get('/'), accept: status(200) }, samples: [], rejected: 0 });
+      targets.push({ name: 'hello', runtime: rt, bundle: 'hello', entryPoint: 'hello', source: join(hello.outfile, '..'), bytes: hello.bytes, probe: { label: 'hello', expected: 'GET / → 200', send: get('/'), accept: status(200) }, samples: [], rss: [], cpu: [], rejected: 0 });
       for (const b of own) {
         for (const fn of functions.filter((f) => f.bundle === b.bundle)) {
           for (const probe of PROBES[fn.name] ?? [ANY_ANSWER]) {
-            targets.push({ name: `${fn.name} (${probe.label})`, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rejected: 0 });
+            const name = `${fn.name} (${probe.label})`;
+            targets.push({ name, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, samples: [], rss: [], cpu: [], rejected: 0 });
+            if (rt === currentRuntime && REST_VARIANTS.has(name)) {
+              targets.push({ name: `${fn.name} (${probe.label}, Firestore REST)`, runtime: rt, bundle: b.bundle, entryPoint: fn.name, source: join(b.outfile, '..'), bytes: b.bytes, probe, env: { FIRESTORE_PREFER_REST: 'true' }, samples: [], rss: [], cpu: [], rejected: 0 });
+            }
           }
         }
       }
@@ -380,11 +491,13 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
       const order = targets.map((_, i) => targets[(i + round) % targets.length]);
       for (const t of order) {
         run++;
-        const fn = await spawnFunction({ source: t.source, target: t.entryPoint, env, runtime: t.runtime });
+        const fn = await spawnFunction({ source: t.source, target: t.entryPoint, env: { ...env, ...t.env }, runtime: t.runtime });
         try {
           const first = await firstResponse(fn, (url) => t.probe.send(url, run), t.probe.accept, timeoutMs);
           if (measured) {
             t.samples.push(first.ms);
+            t.rss.push(peakRssMiB(fn.child.pid));
+            t.cpu.push(cpuMs(fn.child.pid));
             t.rejected += first.rejected.length;
           }
         } finally {
@@ -395,6 +508,7 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
     }
 
     const helloMedian = (rt: BenchRuntime) => median(targets.find((t) => t.runtime === rt && t.name === 'hello')!.samples);
+    const helloCpu = (rt: BenchRuntime) => median(targets.find((t) => t.runtime === rt && t.name === 'hello')!.cpu);
     const all: TargetResult[] = targets.map((t) => ({
       target: t.name,
       runtime: t.runtime.label,
@@ -409,28 +523,63 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
       maxMs: Math.max(...t.samples),
       ratioToHello: median(t.samples) / helloMedian(t.runtime),
       rejectedAnswers: t.rejected,
+      peakRssMiB: median(t.rss),
+      cpuMs: median(t.cpu),
+      cpuRatioToHello: median(t.cpu) / helloCpu(t.runtime),
     }));
+
+    // `require` of each bundle alone, in fresh processes, round-robin like the starts.
+    log(`cold start: require of each bundle alone × ${runs} …`);
+    const requireTargets = targets.filter((t, i) => !t.env && targets.findIndex((x) => x.runtime === t.runtime && x.bundle === t.bundle) === i);
+    const costs = new Map<Target, RequireCost[]>(requireTargets.map((t) => [t, []]));
+    const requireEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    delete requireEnv.NODE_OPTIONS;
+    for (let round = 0; round < warmup + runs; round++) {
+      for (const t of requireTargets) {
+        const cost = requireCost(t.runtime, t.source, requireEnv);
+        if (round >= warmup) costs.get(t)!.push(cost);
+      }
+    }
+    const requiresAll: RequireResult[] = requireTargets.map((t) => {
+      const c = costs.get(t)!;
+      const ms = median(c.map((x) => x.ms));
+      return { bundle: t.bundle, runtime: t.runtime.label, ms, rssMiB: median(c.map((x) => x.rssMiB)), addedRssMiB: median(c.map((x) => x.addedRssMiB)), ratioToHelloColdStart: ms / helloMedian(t.runtime) };
+    });
+    const requires = requiresAll.filter((r) => r.runtime === currentRuntime.label);
+    const requiresBefore = requiresAll.filter((r) => r.runtime !== currentRuntime.label);
     const results = all.filter((r) => r.runtime === currentRuntime.label);
     const before = all.filter((r) => r.runtime !== currentRuntime.label);
     const ms = (x: number) => x.toFixed(0);
     const versus = (r: TargetResult): string[] => {
       const b = before.find((x) => x.target === r.target);
-      return b ? [ms(b.medianMs), `${b.ratioToHello.toFixed(2)}x`, humanBytes(b.bytes), `${(r.medianMs / b.medianMs).toFixed(2)}x`] : [];
+      if (!before.length) return [];
+      return b ? [ms(b.medianMs), `${b.ratioToHello.toFixed(2)}x`, `${b.cpuRatioToHello.toFixed(2)}x`, humanBytes(b.bytes), b.peakRssMiB.toFixed(0), `${(r.medianMs / b.medianMs).toFixed(2)}x`] : ['', '', '', '', '', ''];
     };
-    const versusHeader = before.length ? ['before ms', 'before × hello', 'before size', 'after / before'] : [];
+    const versusHeader = before.length ? ['before ms', 'before × hello', 'before CPU × hello', 'before size', 'before RSS', 'after / before'] : [];
     const table = formatTable(
-      ['target', 'first success', 'bundle', 'size', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', ...versusHeader],
-      results.map((r) => [r.target, r.expected, r.bundle, humanBytes(r.bytes), ms(r.medianMs), ms(r.p90Ms), ms(r.minMs), ms(r.maxMs), `${r.ratioToHello.toFixed(2)}x`, ...versus(r)]),
-      ['size', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', ...versusHeader],
+      ['target', 'first success', 'bundle', 'index.js', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', 'CPU ms', 'CPU × hello', 'peak RSS MiB', ...versusHeader],
+      results.map((r) => [r.target, r.expected, r.bundle, humanBytes(r.bytes), ms(r.medianMs), ms(r.p90Ms), ms(r.minMs), ms(r.maxMs), `${r.ratioToHello.toFixed(2)}x`, ms(r.cpuMs), `${r.cpuRatioToHello.toFixed(2)}x`, r.peakRssMiB.toFixed(0), ...versus(r)]),
+      ['index.js', 'median ms', 'p90 ms', 'min ms', 'max ms', '× hello', 'CPU ms', 'CPU × hello', 'peak RSS MiB', ...versusHeader],
+    );
+    const requireBefore = (r: RequireResult): string[] => {
+      const b = requiresBefore.find((x) => x.bundle === r.bundle);
+      if (!requiresBefore.length) return [];
+      return b ? [ms(b.ms), `${b.ratioToHelloColdStart.toFixed(2)}x`, b.rssMiB.toFixed(0)] : ['', '', ''];
+    };
+    const requireTable = formatTable(
+      ['bundle', 'require ms', '× hello cold start', 'RSS MiB (node -e require)', 'added over the framework MiB', ...(requiresBefore.length ? ['before ms', 'before ×', 'before RSS MiB'] : [])],
+      requires.map((r) => [r.bundle, ms(r.ms), `${r.ratioToHelloColdStart.toFixed(2)}x`, r.rssMiB.toFixed(1), r.addedRssMiB.toFixed(1), ...requireBefore(r)]),
+      ['require ms', '× hello cold start', 'RSS MiB (node -e require)', 'added over the framework MiB', 'before ms', 'before ×', 'before RSS MiB'],
     );
     const nodes = built.map(({ rt }) => `${rt.label}: node ${rt.version}`).join('; ');
     log(`\nCold start, spawn → first success (${nodes}; ${cpus().length} CPUs, ${runs} runs each):\n${table}`);
+    log(`\nrequire of each bundle alone (medians of ${runs}; ms with the framework's server loaded first, as its main.js has it; RSS of a plain node -e require):\n${requireTable}`);
     const slow = all.filter((r) => r.rejectedAnswers > 0);
     for (const r of slow) log(`note: ${r.target} (${r.runtime}) answered ${r.rejectedAnswers} non-accepted response(s) before succeeding`);
-    const baseline = built[1] ? { node: built[1].rt.version, targets: before } : undefined;
-    return { runs, warmup, node: process.version, cpus: cpus().length, hello: results[0], targets: results, ...(baseline ? { baseline } : {}), bundles, table };
+    const baseline = built[1] ? { node: built[1].rt.version, targets: before, requires: requiresBefore } : undefined;
+    return { runs, warmup, node: process.version, cpus: cpus().length, hello: results[0], targets: results, requires, ...(baseline ? { baseline } : {}), bundles, table: `${table}\n\n${requireTable}` };
   } finally {
-    await stack.stop();
+    await Promise.all([stack.stop(), sandbox.close()]);
   }
 }
 
@@ -459,7 +608,7 @@ if (require.main === module) {
   (async () => {
     await coldStartBench(parseArgs(process.argv.slice(2)));
   })().catch((err: Error) => {
-    console.error(`cold-start bench failed: ${err.message}`);
+    console.error(`cold-start bench failed: ${err.stack ?? err.message}`);
     process.exit(1);
   });
 }

@@ -8,7 +8,11 @@
  *   npm run bench -- commands          commands: sync overhead over a direct Virtuoso call; queued pipeline
  *   npm run bench -- test-runs         test runs: building 1,000 steps against the critical-path lower bound
  *
- * Speed targets live here, not in the tests: the summary says which are met.
+ * Speed targets live here, not in the tests: the summary says which are met. Issue 14's targets
+ * (what a function controls: cold start, CPU per request, memory) are listed last, each `met` or
+ * `NOT met` with its measured figure and, where this machine bounds it, what bounds it; the
+ * earlier targets (issues 2–4), bounded on this 2-core machine by the emulators, are printed as
+ * figures.
  *
  * BENCH_BASELINE=<another checkout, with its own npm ci and npm run build> measures that checkout's
  * bundles too, on its own Node and Functions Framework, in the same run (scripts/bench/runtime.ts),
@@ -17,6 +21,7 @@
 import { humanBytes } from '../build';
 import { coldStartBench, median } from './cold-start';
 import { commandsBench } from './commands';
+import { helloCpuPerRequest } from './hello-cpu';
 import { benchRuntimes, type BenchRuntime } from './runtime';
 import { telemetryBench } from './telemetry';
 import { testRunsBench } from './test-runs';
@@ -25,11 +30,25 @@ import { webhookThroughputBench } from './webhook-throughput';
 /** `after / before` of two figures, when there is a baseline. */
 const versus = (after: number, before: number | undefined) => (before === undefined ? '' : ` (after / before ${(after / before).toFixed(2)}×)`);
 
+/** One of issue 14's targets, as measured in this run (this checkout). */
+interface Target {
+  what: string;
+  measured: string;
+  target: string;
+  met: boolean;
+  /** What bounds it on this machine, or more about the figure. */
+  note?: string;
+}
+
+const times = (x: number) => `${x.toFixed(2)}×`;
+
 async function main(): Promise<void> {
   const only = process.argv[2];
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const summary: string[] = [];
+  const targets: Target[] = [];
   const runtimes = benchRuntimes();
+  const isCurrent = (rt: BenchRuntime) => rt === runtimes[0];
   /** Summary lines of one runtime's run, marked with it when there is a baseline. */
   const add = (rt: BenchRuntime, ...lines: string[]) => summary.push(...lines.map((l) => (runtimes.length > 1 ? `[${rt.label}, node ${rt.version}] ${l}` : l)));
   if (!only || only === 'throughput') {
@@ -37,9 +56,15 @@ async function main(): Promise<void> {
     for (const rt of runtimes) {
       const t = await webhookThroughputBench({ runtime: rt });
       cpu.push(t.webhook.cpuMsPerRequest);
+      const ratio = t.webhook.cpuMsPerRequest / t.hello.cpuMsPerRequest;
+      if (isCurrent(rt)) {
+        targets.push({ what: 'CPU per request: webhook intake (signed POST → 202) against hello world, both under the same load', measured: `${times(ratio)} (${t.webhook.cpuMsPerRequest} ms vs ${t.hello.cpuMsPerRequest} ms)`, target: '≤ 2.0×', met: ratio <= 2 });
+      } else {
+        summary.push(`[before] webhook CPU per request ${times(ratio)} hello (${t.webhook.cpuMsPerRequest} ms vs ${t.hello.cpuMsPerRequest} ms)`);
+      }
       add(rt,
-        `webhook throughput ${t.webhook.requestsPerSecond} req/s = ${(t.ratio * 100).toFixed(1)} % of hello world (${t.hello.requestsPerSecond} req/s); target ≥ 30 %: ${t.ratio >= 0.3 ? 'met' : 'NOT met'}`,
-        `webhook latency p50 ${t.webhook.p50Ms} ms, p99 ${t.webhook.p99Ms} ms; target p99 < 100 ms: ${t.webhook.p99Ms < 100 ? 'met' : 'NOT met'}`,
+        `webhook throughput ${t.webhook.requestsPerSecond} req/s = ${(t.ratio * 100).toFixed(1)} % of hello world (${t.hello.requestsPerSecond} req/s) (retired target ≥ 30 %: a figure now)`,
+        `webhook latency p50 ${t.webhook.p50Ms} ms, p99 ${t.webhook.p99Ms} ms (retired target p99 < 100 ms: a figure now)`,
         `CPU per request: webhook function ${t.webhook.cpuMsPerRequest} ms, hello ${t.hello.cpuMsPerRequest} ms; ` +
           `emulators per webhook request: ${Object.entries(t.webhook.emulatorCpuMsPerRequest).map(([k, v]) => `${k} ${v} ms`).join(', ')}; ` +
           `load generator ${t.webhook.loadGeneratorCpuMsPerRequest} ms`,
@@ -55,9 +80,59 @@ async function main(): Promise<void> {
     for (const r of c.targets) {
       const b = c.baseline?.targets.find((x) => x.target === r.target);
       summary.push(
-        `cold start ${r.target}: median ${r.medianMs.toFixed(0)} ms (${r.ratioToHello.toFixed(2)}× hello), bundle ${humanBytes(r.bytes)}` +
-          (b ? `; before (node ${c.baseline!.node}): ${b.medianMs.toFixed(0)} ms (${b.ratioToHello.toFixed(2)}× hello), bundle ${humanBytes(b.bytes)}${versus(r.medianMs, b.medianMs)}` : ''),
+        `cold start ${r.target}: median ${r.medianMs.toFixed(0)} ms (${r.ratioToHello.toFixed(2)}× hello), CPU ${r.cpuMs.toFixed(0)} ms (${r.cpuRatioToHello.toFixed(2)}× hello's), peak RSS ${r.peakRssMiB.toFixed(0)} MiB, index.js ${humanBytes(r.bytes)}` +
+          (b ? `; before (node ${c.baseline!.node}): ${b.medianMs.toFixed(0)} ms (${b.ratioToHello.toFixed(2)}× hello), peak RSS ${b.peakRssMiB.toFixed(0)} MiB, bundle ${humanBytes(b.bytes)}${versus(r.medianMs, b.medianMs)}` : ''),
       );
+    }
+    const helloMs = c.hello.medianMs;
+    const coldTargets: [string, string, number][] = [
+      ['health (live)', 'cold start: health, ?probe=live', 1.15],
+      ['health (deep)', 'cold start: health, deep', 2.0],
+      ['webhook (signed)', 'cold start: webhook, signed POST → 202', 2.0],
+      ['commands (authorized)', 'cold start: commands, first authorized command → 200', 2.5],
+      ['testRuns (dry run)', 'cold start: testRuns, first authorized POST ?dryRun=true → 200', 2.5],
+    ];
+    for (const [name, what, limit] of coldTargets) {
+      const r = c.targets.find((x) => x.target === name);
+      if (!r) continue;
+      const own = r.cpuRatioToHello <= limit;
+      targets.push({
+        what,
+        measured: `${times(r.ratioToHello)} (${r.medianMs.toFixed(0)} ms; hello ${helloMs.toFixed(0)} ms)`,
+        target: `≤ ${limit.toFixed(2)}×`,
+        met: r.ratioToHello <= limit,
+        note:
+          `the function's own part, its process's CPU from spawn to that answer: ${times(r.cpuRatioToHello)} hello's (${r.cpuMs.toFixed(0)} ms vs ${c.hello.cpuMs.toFixed(0)} ms), ${own ? 'within' : 'over'} the target` +
+          (r.ratioToHello > limit && own ? '; the rest of the wait is outside the process: the emulators answering its first calls, the other work on this 2-core machine' : ''),
+      });
+    }
+    const own = c.requires.filter((r) => r.bundle !== 'hello');
+    const hello = c.requires.find((r) => r.bundle === 'hello');
+    for (const r of c.requires) {
+      const b = c.baseline?.requires.find((x) => x.bundle === r.bundle);
+      summary.push(
+        `require ${r.bundle}: ${r.ms.toFixed(0)} ms (${r.ratioToHelloColdStart.toFixed(2)}× hello's cold start), RSS ${r.rssMiB.toFixed(1)} MiB (node -e require), ${r.addedRssMiB.toFixed(1)} MiB over the framework` +
+          (b ? `; before: ${b.ms.toFixed(0)} ms (${b.ratioToHelloColdStart.toFixed(2)}×), RSS ${b.rssMiB.toFixed(1)} MiB` : ''),
+      );
+    }
+    if (own.length) {
+      const slowest = own.reduce((a, b) => (b.ratioToHelloColdStart > a.ratioToHelloColdStart ? b : a));
+      const largest = own.reduce((a, b) => (b.rssMiB > a.rssMiB ? b : a));
+      targets.push({
+        what: "require of a bundle alone, against hello world's whole cold start (every bundle; the slowest)",
+        measured: `${times(slowest.ratioToHelloColdStart)} (${slowest.bundle}: ${slowest.ms.toFixed(0)} ms; hello's cold start ${helloMs.toFixed(0)} ms)`,
+        target: '≤ 0.35×',
+        met: slowest.ratioToHelloColdStart <= 0.35,
+      });
+      targets.push({
+        what: 'RSS after require of a bundle alone, node -e (every bundle; the largest)',
+        measured: `${largest.rssMiB.toFixed(1)} MiB (${largest.bundle}; hello ${hello?.rssMiB.toFixed(1) ?? '?'} MiB)`,
+        target: '≤ 60 MiB',
+        met: largest.rssMiB <= 60,
+        note:
+          `each bundle hooks the Functions Framework's server at import (shared/framework.ts), which loads Express; ` +
+          `the framework's main.js loads that server before any function, so under the framework the bundle adds ${Math.max(...own.map((r) => r.addedRssMiB)).toFixed(1)} MiB at most`,
+      });
     }
   }
   if (!only || only === 'commands') {
@@ -66,9 +141,16 @@ async function main(): Promise<void> {
       const c = await commandsBench({ runtime: rt });
       const s = c.sync;
       cpu.push(s.functionCpuMsPerCommand);
+      const hello = await helloCpuPerRequest(rt);
+      const ratio = s.functionCpuMsPerCommand / hello.cpuMsPerRequest;
+      if (isCurrent(rt)) {
+        targets.push({ what: 'CPU per request: a sync step command (POST /commands step-misc comment) against hello world, both one keep-alive request after another', measured: `${times(ratio)} (${s.functionCpuMsPerCommand} ms vs ${hello.cpuMsPerRequest} ms)`, target: '≤ 8×', met: ratio <= 8 });
+      } else {
+        summary.push(`[before] commands CPU per sync step command ${times(ratio)} hello (${s.functionCpuMsPerCommand} ms vs ${hello.cpuMsPerRequest} ms)`);
+      }
       add(rt,
         `commands sync step: direct p50 ${s.direct.p50Ms} ms / p99 ${s.direct.p99Ms} ms, through POST /commands p50 ${s.viaFunction.p50Ms} ms / p99 ${s.viaFunction.p99Ms} ms; ` +
-          `added p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms; target added p50 < 5 ms: ${s.addedP50Ms < 5 ? 'met' : 'NOT met'}; ` +
+          `added p50 +${s.addedP50Ms} ms, p99 +${s.addedP99Ms} ms (retired target added p50 < 5 ms: a figure now); ` +
           `the answer waits for the history write and the event publish (at once), which take p50 ${s.dependencies.firestoreWrite.p50Ms} ms and ${s.dependencies.pubsubPublish.p50Ms} ms alone from the bench process; ` +
           `CPU per command: function ${s.functionCpuMsPerCommand} ms, ${Object.entries(s.emulatorCpuMsPerCommand).map(([k, v]) => `${k} emulator ${v} ms`).join(', ')}`,
         `commands queued: ${c.async.commands} in ${(c.async.wallMs / 1000).toFixed(1)} s = ${c.async.commandsPerSecond} commands/s (${c.async.concurrency} in flight, Virtuoso ${c.async.virtuosoLatencyMs} ms), ` +
@@ -80,16 +162,26 @@ async function main(): Promise<void> {
   if (!only || only === 'test-runs') {
     // At the issue's 20 ms per call, and at 100 ms (nearer a real API), where the machine's CPU matters less.
     const latencies = (process.env.TEST_RUN_BENCH_LATENCIES ?? '20,100').split(',').map(Number);
+    const helloCpu = new Map<BenchRuntime, number>();
     for (const latencyMs of latencies) {
       const cpu: number[] = [];
       for (const rt of runtimes) {
         const r = await testRunsBench({ runs: Number(process.env.TEST_RUN_BENCH_RUNS ?? 3), latencyMs, runtime: rt });
         const s = r.shape;
         cpu.push(median(r.runs.map((x) => x.workerCpuMs)));
+        if (!helloCpu.has(rt)) helloCpu.set(rt, (await helloCpuPerRequest(rt)).cpuMsPerRequest);
+        const perCall = median(r.runs.map((x) => x.workerCpuMs / x.virtuosoCalls));
+        const ratio = perCall / helloCpu.get(rt)!;
+        if (isCurrent(rt)) {
+          targets.push({ what: `CPU per Virtuoso call: testRunWorker building ${s.steps} steps at ${latencyMs} ms per call, against hello world's CPU per request`, measured: `${times(ratio)} (${perCall.toFixed(3)} ms per call vs ${helloCpu.get(rt)} ms)`, target: '≤ 0.6×', met: ratio <= 0.6 });
+          targets.push({ what: `memory: testRunWorker peak RSS building ${s.steps} steps at ${latencyMs} ms per call`, measured: `${r.worker.peakRssMiB} MiB (idle ${r.worker.idleRssMiB} MiB)`, target: '≤ 150 MiB', met: r.worker.peakRssMiB <= 150 });
+        } else {
+          summary.push(`[before] testRunWorker at ${latencyMs} ms per call: CPU per call ${times(ratio)} hello (${perCall.toFixed(3)} ms vs ${helloCpu.get(rt)} ms), peak RSS ${r.worker.peakRssMiB} MiB`);
+        }
         add(rt,
           `test-run build of ${s.goals} goals, ${s.journeys} journeys, ${s.checkpoints} checkpoints, ${s.steps} steps (${s.calls} Virtuoso calls) at ${latencyMs} ms per call: ` +
             `median ${r.medianBuildMs} ms = ${r.medianRatio}× the critical path (${r.criticalPathCalls} calls = ${r.lowerBoundMs} ms); runs ${r.runs.map((x) => `${x.ratio}×`).join(', ')}; ` +
-            `target ≤ 1.5: ${r.medianRatio <= 1.5 ? 'met' : 'NOT met'}; CPU per run: worker ${median(r.runs.map((x) => x.workerCpuMs))} ms, sandbox ${median(r.runs.map((x) => x.sandboxCpuMs))} ms, ` +
+            `(retired target ≤ 1.5: a figure now); CPU per run: worker ${median(r.runs.map((x) => x.workerCpuMs))} ms, sandbox ${median(r.runs.map((x) => x.sandboxCpuMs))} ms, ` +
             `Firestore emulator ${median(r.runs.map((x) => x.firestoreCpuMs))} ms on ${r.cpus} cores, so a worker costing no CPU could reach ${median(r.runs.map((x) => x.zeroCostWorkerRatio))}× here and 1.5× needs the worker under ${median(r.runs.map((x) => x.workerCpuBudgetMs))} ms of CPU per build; worker memory: idle ${r.worker.idleRssMiB} MiB, peak ${r.worker.peakRssMiB} MiB`,
         );
       }
@@ -98,6 +190,11 @@ async function main(): Promise<void> {
   }
   if (!only || only === 'telemetry') summary.push(...(await telemetryBench()).summary); // tracing none vs otlp: cold start, CPU per request
   console.log(`\nSummary\n${summary.map((l) => `- ${l}`).join('\n')}`);
+  if (targets.length) {
+    const lines = targets.map((t) => `- ${t.met ? 'met' : 'NOT met'}: ${t.what}: ${t.measured}; target ${t.target}${t.note ? ` (${t.note})` : ''}`);
+    lines.push('- not measured by this bench: portable backup and restore of 10,000 vs 100,000 documents, peak RSS ≤ 1.3× and < 256 MiB: `npm run drill:restore` measures the restore (README, "Recovery"); the backup\'s own peak is not measured');
+    console.log(`\nIssue 14 targets (${new Date().toISOString().slice(0, 10)}, node ${process.version})\n${lines.join('\n')}`);
+  }
 }
 
 main().then(

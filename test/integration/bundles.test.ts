@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { buildBundles, bundleNames, EXTERNALS, ROOT, type BundleResult } from '../../scripts/build';
+import { buildBundles, bundleNames, CHUNKS_DIR, EXTERNALS, ROOT, type BundleResult } from '../../scripts/build';
 import { firstResponse, httpRequest, spawnFunction, type HttpResponse, type RunningFunction } from '../../scripts/bench/cold-start';
-import { functions } from '../../shared/infra';
+import { startTasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
+import { startStorageServer } from '../../scripts/local-stack/storage-server';
+import { newApiKey, storeApiKey } from '../../shared/auth';
+import { publishEvent } from '../../shared/events';
+import { functions, secrets, topics } from '../../shared/infra';
+import { signVirtuoso } from '../../shared/webhooks/signature';
 import { descendants, nodeProcesses, nodeVersionOf } from '../helpers/processes';
+import { FakeSecretManager } from '../helpers/secret-manager';
 import { resetState, testStack } from '../helpers/stack';
+import { ports, TEST_ENV } from '../setup';
 
 /**
  * The tests' deadlines (test/setup.ts: 1.5 s per dependency, 200 ms for Redis) suit warm in-process
@@ -34,7 +41,7 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     const to = join(stageDir, bundle.bundle);
     staged.set(bundle.bundle, to);
     mkdirSync(to, { recursive: true });
-    for (const f of ['index.js', 'index.js.map', 'package.json']) copyFileSync(join(from, f), join(to, f));
+    cpSync(from, to, { recursive: true }); // index.js, chunks/, the source maps and package.json
     for (const name of EXTERNALS) {
       const link = join(to, 'node_modules', name);
       mkdirSync(dirname(link), { recursive: true });
@@ -89,13 +96,36 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     }
   });
 
+  /** Every source file a bundle holds (index.js and its chunks), from their source maps (the output is minified). */
+  function sourcesOf(b: BundleResult): string[] {
+    const dir = dirname(b.outfile);
+    const maps = ['index.js.map', ...readdirSync(join(dir, CHUNKS_DIR)).filter((f) => f.endsWith('.map')).map((f) => join(CHUNKS_DIR, f))];
+    return maps.flatMap((m) => (JSON.parse(readFileSync(join(dir, m), 'utf8')) as { sources: string[] }).sources);
+  }
+
   it("leaves Pub/Sub's unread static protos modules out of every bundle (scripts/build.ts, unreadProtosExport)", () => {
     for (const b of built) {
-      const text = readFileSync(b.outfile, 'utf8');
-      assert.doesNotMatch(text, /node_modules\/@google-cloud\/pubsub(-api)?\/build\/protos\/protos\.js(?!on)/, b.bundle);
+      for (const source of sourcesOf(b)) assert.doesNotMatch(source, /node_modules\/@google-cloud\/pubsub(-api)?\/build\/protos\/protos\.js$/, b.bundle);
     }
     // …and the bundles that publish still carry what the client encodes with.
-    assert.match(readFileSync(built.find((b) => b.bundle === 'webhook')!.outfile, 'utf8'), /pubsub-api\/build\/protos\/protos\.json/);
+    assert.ok(sourcesOf(built.find((b) => b.bundle === 'webhook')!).some((s) => /pubsub-api\/build\/protos\/protos\.json$/.test(s)));
+  });
+
+  it('keeps each client library in a chunk of its own, which a cold start does not read', () => {
+    for (const b of built) {
+      const dir = dirname(b.outfile);
+      const entry = readFileSync(b.outfile, 'utf8');
+      const chunks = readdirSync(join(dir, CHUNKS_DIR)).filter((f) => f.endsWith('.js'));
+      // Every chunk the entry names is there.
+      const named = [...entry.matchAll(/require\("\.\/chunks\/([^"]+)"\)/g)].map((m) => m[1]);
+      assert.ok(named.some((n) => n.startsWith('google-cloud.firestore@')), `${b.bundle} requires Firestore from a chunk`);
+      for (const n of named) assert.ok(chunks.includes(n), `${b.bundle}: chunks/${n}`);
+      // Each package chunk (the stubs, `package@file.js`, hand out its files) has its source map beside it.
+      for (const c of chunks.filter((f) => !f.includes('@'))) assert.ok(existsSync(join(dir, CHUNKS_DIR, `${c}.map`)), `${b.bundle}: chunks/${c}.map`);
+      // The libraries' code is not in the entry file.
+      assert.doesNotMatch(entry, /class Firestore\b|class CloudTasksClient\b|class SecretManagerServiceClient\b|class PubSub\b/, b.bundle);
+      assert.ok(b.bytes < 1024 * 1024, `${b.bundle}: index.js is ${b.bytes} bytes`);
+    }
   });
 
   it('health: the liveness probe answers 200 JSON', async () => {
@@ -180,5 +210,61 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     const bad = await httpRequest(`${url('backup')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"incremental":"yes"}' });
     assert.equal(bad.status, 422, bad.text);
     assert.equal(json(bad).error.code, 'unprocessable_entity');
+  });
+
+  it('serves a request needing each lazily loaded client from the staged bundle: Secret Manager, auth, Pub/Sub, Firestore, Cloud Tasks, Storage', async function () {
+    this.timeout(60_000);
+    const stack = await testStack();
+    const extra: RunningFunction[] = [];
+    const secretManager = new FakeSecretManager(TEST_ENV.GOOGLE_CLOUD_PROJECT);
+    secretManager.values.set(secrets.virtuosoWebhookSecret, 'from-secret-manager');
+    await secretManager.start();
+    const tasks = await startTasksDispatcher({ port: ports.tasksPort });
+    const storageDir = mkdtempSync(join(tmpdir(), 'bundles-storage-'));
+    const storage = await startStorageServer({ port: ports.storagePort, dir: storageDir });
+    try {
+      const start = async (bundle: string, target: string, env: Record<string, string>, probe: string) => {
+        const f = await spawnFunction({ source: stage(built.find((b) => b.bundle === bundle)!), target, env: { ...stack.env, ...COLD_TIMEOUTS, ...env } });
+        extra.push(f);
+        await firstResponse(f, (u) => httpRequest(`${u}${probe}`), () => true, 20_000);
+        return f;
+      };
+      // webhook: the secret from Secret Manager (its client, over google-auth-library's pass-through
+      // auth), the claim in Firestore, the publish to Pub/Sub.
+      const webhook = await start('webhook', 'webhook', { SECRET_MANAGER_ENDPOINT: secretManager.url, VIRTUOSO_WEBHOOK_SECRET: '' }, '/');
+      const body = JSON.stringify({ event: 'EXECUTION', status: 'FINISHED', jobId: 4711, projectId: 1, at: Date.now() });
+      const accepted = await httpRequest(webhook.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-virtuoso-signature': signVirtuoso(body, 'from-secret-manager') },
+        body,
+      });
+      assert.equal(accepted.status, 202, accepted.text);
+      assert.ok(secretManager.requests.some((r) => r.secret === secrets.virtuosoWebhookSecret), 'the secret was read from Secret Manager');
+      assert.match(json(accepted).messageId, /\S/);
+
+      // commands: a queued command goes through the Cloud Tasks client.
+      const { key, record } = newApiKey({ tenantId: 'bundles', userId: 'chunks', scopes: ['commands'] });
+      await storeApiKey(record);
+      const queued = await httpRequest(`${url('commands')}/commands`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ command: 'create-project "Chunks"', async: true }),
+      });
+      assert.equal(queued.status, 202, queued.text);
+      assert.equal(json(queued).status, 'queued');
+      assert.ok(tasks.tasks.length >= 1, 'the task reached the Cloud Tasks endpoint');
+
+      // logArchive: a pulled message written to Cloud Storage through the Storage client.
+      await publishEvent(topics.systemEvents, 'system.note', { from: 'bundles' }, { source: 'test' });
+      const archived = await httpRequest(`${url('logArchive')}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sources: ['system-events'] }) });
+      assert.equal(archived.status, 200, archived.text);
+      const [source] = json(archived).sources;
+      assert.equal(source.records, 1, archived.text);
+      assert.equal(source.objects.length, 1, archived.text);
+    } finally {
+      await Promise.all(extra.map((f) => f.stop()));
+      await Promise.all([secretManager.stop(), tasks.close(), storage.close()]);
+      rmSync(storageDir, { recursive: true, force: true });
+    }
   });
 });

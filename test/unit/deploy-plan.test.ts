@@ -307,6 +307,8 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
       assert.equal(env.includes(`COMMAND_WORKER_URL=${url('commandWorker')}`), enqueues.includes('commandExecution'), fn.name);
       assert.equal(env.includes(`TEST_RUN_WORKER_URL=${url('testRunWorker')}`), enqueues.includes('testExecution') || enqueues.includes('testCallbacks'), fn.name);
       assert.equal(env.includes(`TASKS_INVOKER_SA=${invoker('tasksInvoker')}`), enqueues.length > 0, fn.name);
+      // Node flags of its own (testRunWorker's smaller young generation), and none for the others.
+      assert.deepEqual(env.filter((e) => e.startsWith('NODE_OPTIONS=')), fn.nodeOptions ? [`NODE_OPTIONS=${fn.nodeOptions}`] : [], fn.name);
       // Memorystore: TLS on 6378, the host mapped from its secret, through the connector.
       assert.equal(env.includes('REDIS_TLS=on') && env.includes('REDIS_PORT=6378'), Boolean(fn.uses.redis), fn.name);
       assert.equal(flag(args, 'vpc-connector'), fn.uses.redis ? infra.network.vpcConnector.name : undefined, fn.name);
