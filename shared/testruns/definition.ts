@@ -77,8 +77,8 @@ type Position = { line: number; column: number };
 export function formatPath(path: readonly Seg[]): string {
   let out = '';
   for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    // An index (a number) is never a name: `[0]`; a key that is not a name is quoted: `["a b"]`, `["12"]`.
+    if (typeof seg === 'string' && /^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
   }
   return out;
@@ -99,18 +99,17 @@ function readDocuments(text: string): Source[] {
   // before the parser builds anything.
   assertYamlBounds(text);
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
-  const all = Array.isArray(docs) ? docs : [];
+  // (Duplicate keys are a syntax error: the parser's default, uniqueKeys.) An empty text is an empty list.
+  const all: readonly Document.Parsed[] = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
   const errors = all.flatMap((d) => d.errors);
-  if (!Array.isArray(docs) || errors.length) {
-    const details: DefinitionProblem[] = errors.slice(0, MAX_PROBLEMS).map((e) => {
+  if (errors.length) {
+    const details = errors.slice(0, MAX_PROBLEMS).map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
       return { path: '', message: e.message, line, column: col };
     });
-    if (!details.length) details.push({ path: '', message: 'not a YAML document', line: 1, column: 1 });
     const first = details[0];
     // `{text: ${user}}`: in a flow map the braces of a placeholder end the map unless the value is quoted.
-    const line = text.split('\n')[(first.line ?? 1) - 1] ?? '';
+    const line = text.split('\n')[first.line - 1];
     const hint = /[{[].*\$\{/.test(line) ? '; inside {...} or [...], quote values that contain ${variables}: "${name}"' : '';
     throw badRequest(`The test definition is not valid YAML or JSON: line ${first.line}, column ${first.column}: ${first.message}${hint}`, details);
   }
@@ -120,9 +119,15 @@ function readDocuments(text: string): Source[] {
   return (present.length ? present : all.slice(0, 1)).map((doc) => {
     let data: unknown;
     try {
+      // A step written once and reused by alias (`- *login`) is common; the default of 100 aliases is not enough.
       data = doc.toJS({ maxAliasCount: 1000 });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
+    }
+    // `&a [*a]`: an alias inside the collection it names reads as a collection that holds itself.
+    if (holdsItself(data)) {
+      const message = 'an alias (*name) is used inside the collection its anchor (&name) names';
       throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
     }
     return {
@@ -139,6 +144,16 @@ function readDocuments(text: string): Source[] {
       },
     };
   });
+}
+
+/** Whether a value read from YAML contains itself (an alias inside its own anchor's collection). */
+function holdsItself(v: unknown, open = new Set<object>()): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if (open.has(v)) return true;
+  open.add(v);
+  const found = Object.values(v).some((x) => holdsItself(x, open));
+  open.delete(v);
+  return found;
 }
 
 const keyOf = (key: unknown) => String(isYamlScalar(key) ? key.value : key);
@@ -177,18 +192,17 @@ function writtenValue(doc: Document, node: unknown): unknown {
       return items.includes(MISSING) ? MISSING : items;
     }
     if (isYamlMap(n)) {
-      const out: Record<string, unknown> = {};
+      const entries: [string, unknown][] = [];
       for (const p of n.items) {
-        const k = keyOf(p.key);
-        if (k === '<<') return MISSING; // merge keys: leave it to toJS
+        // A merge key (`<<: *base`, its value a Symbol): leave the merge to toJS.
+        if (isYamlScalar(p.key) && typeof p.key.value === 'symbol') return MISSING;
         const v = convert(p.value, depth + 1);
         if (v === MISSING) return MISSING;
-        if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true }); // a key like any other
-        else out[k] = v;
+        entries.push([keyOf(p.key), v]);
       }
-      return out;
+      return Object.fromEntries(entries); // own keys, `__proto__` included
     }
-    return n === null ? null : MISSING;
+    return null; // an empty value (`text:`)
   };
   const v = convert(node, 0);
   return v === MISSING ? undefined : v;
@@ -203,7 +217,7 @@ class Problems {
   private readonly keys = new Set<string>();
   private readonly paths = new Set<string>();
 
-  constructor(private readonly place: Place = (path) => ({ path })) {}
+  constructor(private readonly place: Place) {}
 
   add(path: readonly Seg[], message: string, allowed?: readonly string[]): void {
     this.paths.add(formatPath(path));
@@ -255,15 +269,16 @@ interface SchemaNode {
   maximum?: number;
 }
 const ROOT = schemaJson as unknown as SchemaNode & { definitions: Record<string, SchemaNode> };
-const deref = (s: SchemaNode | undefined) => (s?.$ref ? ROOT.definitions[s.$ref.replace('#/definitions/', '')] : s);
+const deref = (s: SchemaNode) => (s.$ref ? ROOT.definitions[s.$ref.replace('#/definitions/', '')] : s);
 
-/** The (non-step) schema that applies at a path of the definition. */
-function schemaAt(path: readonly Seg[]): SchemaNode | undefined {
-  let s: SchemaNode | undefined = ROOT;
-  for (const seg of path) {
-    if (!s) return undefined;
-    s = typeof seg === 'number' ? deref(s.items) : deref(s.properties?.[seg] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined));
-  }
+/**
+ * The (non-step) schema that applies at a path of the definition where ajv found a problem: every
+ * such path exists in the schema (a list's items; a key of `properties`, or of `variables`, whose
+ * values are `additionalProperties`).
+ */
+function schemaAt(path: readonly Seg[]): SchemaNode {
+  let s: SchemaNode = ROOT;
+  for (const seg of path) s = deref((typeof seg === 'number' ? s.items : (s.properties?.[seg] ?? s.additionalProperties)) as SchemaNode);
   return s;
 }
 
@@ -279,40 +294,36 @@ const TYPE_WORDS: Record<string, string> = {
 const STEP_PATH = /^\/goals\/\d+\/journeys\/\d+\/checkpoints\/\d+\/steps\/\d+(\/|$)/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function pointer(p: string): Seg[] {
-  return p
-    ? p
-        .slice(1)
-        .split('/')
-        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-        .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
-    : [];
-}
-
-function valueAt(data: unknown, path: readonly Seg[]): unknown {
-  let v = data;
-  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
-  return v;
+/** An ajv instance path (`/goals/0/name`) as a path (an index of a list is a number), and the value there. */
+function pointer(data: unknown, p: string): { path: Seg[]; value: unknown } {
+  const path: Seg[] = [];
+  let value = data;
+  for (const raw of p.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const seg = Array.isArray(value) ? Number(key) : key;
+    path.push(seg);
+    value = (value as Record<Seg, unknown>)[seg]; // every collection on an instance path exists
+  }
+  return { path, value };
 }
 
 /** One ajv error as a problem, or undefined when it is covered elsewhere (steps and project are checked in code). */
 function schemaProblem(e: ErrorObject, data: unknown): { path: Seg[]; message: string; allowed?: string[] } | undefined {
   if (STEP_PATH.test(e.instancePath) || e.instancePath === '/project' || e.instancePath.startsWith('/project/')) return undefined;
   if ((e as { propertyName?: string }).propertyName !== undefined) return undefined; // reported by its propertyNames error
-  const path = pointer(e.instancePath);
-  const field = [...path].reverse().find((s): s is string => typeof s === 'string') ?? '';
-  const value = valueAt(data, path);
+  const { path, value } = pointer(data, e.instancePath);
+  const field = String(path.at(-1)); // the key the problem is at (no keyword below is at a list's index)
   const schema = schemaAt(path);
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'required': {
-      const required = schema?.required ?? [];
+      const required = schema.required as string[];
       const what = path.length === 0 ? 'the definition' : `a ${NOUNS[String(path[path.length - 2])] ?? field}`;
       return { path, message: `missing '${p.missingProperty}' (${what} needs ${required.join(', ')})` };
     }
     case 'additionalProperties': {
       const key = String(p.additionalProperty);
-      const allowed = Object.keys(schema?.properties ?? {}).filter((k) => k !== '$schema');
+      const allowed = Object.keys(schema.properties as object).filter((k) => k !== '$schema');
       const hint = suggest(key, allowed);
       return { path: [...path, key], message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; allowed: ${allowed.join(', ')}`, allowed };
     }
@@ -326,33 +337,23 @@ function schemaProblem(e: ErrorObject, data: unknown): { path: Seg[]; message: s
       if (path.length === 0) return { path, message: `the definition must be a map with name, project and goals, not ${describe(value)}`, allowed: words };
       return { path, message: `must be ${words.join(' or ')}, not ${describe(value)}`, allowed: words };
     }
-    case 'minItems': {
-      const noun = NOUNS[field] ?? 'item';
-      return { path, message: `needs at least ${p.limit} ${noun}${p.limit === 1 ? '' : 's'}` };
-    }
-    case 'maxItems': {
-      const noun = NOUNS[field] ?? 'item';
-      return { path, message: `has ${Array.isArray(value) ? value.length : 'too many'} ${noun}s; at most ${p.limit} are allowed` };
-    }
-    case 'maxProperties':
-      return { path, message: `has ${isMap(value) ? Object.keys(value).length : 'too many'} entries; at most ${p.limit} are allowed` };
-    case 'minLength':
-      return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters` };
-    case 'maxLength':
-      return { path, message: `is ${typeof value === 'string' ? value.length : 'too many'} characters long; at most ${p.limit} are allowed` };
+    // The lists are goals, journeys, checkpoints and steps; the least any needs is 1 (steps: 0).
+    case 'minItems':
+      return { path, message: `needs at least ${p.limit} ${NOUNS[field]}` };
+    case 'maxItems':
+      return { path, message: `has ${(value as unknown[]).length} ${NOUNS[field]}s; at most ${p.limit} are allowed` };
+    case 'maxProperties': // variables
+      return { path, message: `has ${Object.keys(value as object).length} entries; at most ${p.limit} are allowed` };
+    case 'minLength': // names: one character at least (the same as their pattern's problem, listed once)
+      return { path, message: 'must not be blank' };
+    case 'maxLength': // names and goal URLs
+      return { path, message: `is ${(value as string).length} characters long; at most ${p.limit} are allowed` };
     case 'minimum':
-    case 'maximum':
-      return {
-        path,
-        message:
-          schema?.minimum !== undefined && schema.maximum !== undefined
-            ? `must be from ${schema.minimum} to ${schema.maximum}${field === 'timeout' ? ' seconds' : ''}, not ${describe(value)}`
-            : `must be ${p.comparison} ${p.limit}, not ${describe(value)}`,
-      };
-    case 'pattern':
+    case 'maximum': // options.timeout, the one bounded number
+      return { path, message: `must be from ${schema.minimum} to ${schema.maximum} seconds, not ${describe(value)}` };
+    case 'pattern': // names and goal URLs
       if (field === 'name') return { path, message: 'must not be blank' };
-      if (field === 'url') return { path, message: `must be an http(s) URL (or begin with a \${variable}), not ${describe(value)}` };
-      return { path, message: `${describe(value)} does not have the expected form (${p.pattern})` };
+      return { path, message: `must be an http(s) URL (or begin with a \${variable}), not ${describe(value)}` };
     default:
       return { path, message: e.message ?? 'is not valid' };
   }
@@ -489,7 +490,7 @@ export function parseDefinition(source: string | Record<string, unknown>, overri
   const sources: Source[] = typeof source === 'string' ? readDocuments(source) : [{ data: source }];
   const native = sources.length === 1 && detectFormat(sources[0].data) === 'native';
   // A conversion rewrites the steps: it takes the documents whole, numbers as written (`007`).
-  const docs = native ? [sources[0].data] : sources.map((s) => s.asWritten?.([]) ?? s.data);
+  const docs = sources.map((s) => (native ? s.data : (s.asWritten?.([]) ?? s.data)));
   const conversion = toNative(docs, { variables: overrides.variables, projectName: overrides.projectName });
   const { src, place } = nativeSource(sources, conversion);
   const data = src.data;
@@ -595,5 +596,5 @@ function hasNumber(v: unknown): boolean {
 
 function isHttpUrl(url: string): boolean {
   const u = URL.parse(url);
-  return !!u && (u.protocol === 'http:' || u.protocol === 'https:') && !!u.hostname;
+  return !!u && (u.protocol === 'http:' || u.protocol === 'https:'); // (an http(s) URL always has a host)
 }

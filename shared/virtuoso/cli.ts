@@ -5,12 +5,14 @@
  *  1. Tokens: shell-style quotes and escapes; an unquoted `#` that starts a word and is followed by a
  *     space (or ends the line) starts a comment, as in a shell (`#login` stays a selector).
  *  2. The command line may start with `api-cli` (as copied from the CLI's help). The CLI's global flags
- *     may stand anywhere before `--`: `-o/--output json|yaml|human|ai` (the answer's format),
+ *     may stand anywhere before `--`: `-o/--output json|yaml|human|ai` (the answer's format; also `-ojson`),
  *     `-v/--verbose` (no effect) and `--config <file>` (ignored: this service has its own Virtuoso
  *     connection; a note says so). A trailing `> file` (shell redirection) is dropped with a note:
  *     the answer carries the output.
- *  3. Flags: `--name value`, `--name=value`, declared booleans take no value (`--smooth`,
- *     `--smooth=false`); list flags may repeat (`--modifiers ctrl --modifiers shift` = `ctrl,shift`).
+ *  3. Flags: `--name value`, `--name=value`, the one-letter forms `-d value`, `-d=value`, `-dvalue`
+ *     (as pflag reads them); declared booleans take no value (`--smooth`, `--smooth=false`); list flags
+ *     may repeat (`--modifiers ctrl --modifiers shift` = `ctrl,shift`), any other flag given twice takes
+ *     its last value. A word that starts like a flag but is none (`--1x`, `-5px`) is refused.
  *  4. Checkpoint and step position (step commands): `--checkpoint N` and `--step-position N|last`
  *     always win; `--position N|last` is the step position too, except on click, double-click,
  *     right-click and hover, where `--position TOP_LEFT…BOTTOM_RIGHT|CENTER` is where on the element
