@@ -78,7 +78,7 @@ export function formatPath(path: readonly Seg[]): string {
   let out = '';
   for (const seg of path) {
     // An index (a number) is never a name: `[0]`; a key that is not a name is quoted: `["a b"]`, `["12"]`.
-    if (typeof seg === 'string' && /^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    if (/^[A-Za-z_$][\w$-]*$/.test(String(seg))) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
   }
   return out;
@@ -114,7 +114,7 @@ function readDocuments(text: string): Source[] {
     throw badRequest(`The test definition is not valid YAML or JSON: line ${first.line}, column ${first.column}: ${first.message}${hint}`, details);
   }
   // A document with nothing in it (a trailing `---`) is no document; an empty text is one empty document.
-  const present = all.filter((d) => !(d.contents === null || (isYamlScalar(d.contents) && d.contents.value === null && !d.contents.source)));
+  const present = all.filter((d) => !(isYamlScalar(d.contents) && d.contents.value === null && !d.contents.source));
   if (!all.length) return [{ data: null }];
   return (present.length ? present : all.slice(0, 1)).map((doc) => {
     let data: unknown;
@@ -183,12 +183,12 @@ function nodeAt(doc: Document, path: readonly Seg[]): { node: unknown; found: bo
 const MISSING = Symbol('missing');
 /** A node as JS, with numbers whose text would change by conversion (`007`, `1.50`, `0x1F`) kept as written. */
 function writtenValue(doc: Document, node: unknown): unknown {
-  const convert = (n: unknown, depth: number): unknown => {
-    if (depth > 20) return MISSING;
-    if (isAlias(n)) return convert(n.resolve(doc), depth + 1);
-    if (isYamlScalar(n)) return typeof n.value === 'number' && typeof n.source === 'string' && n.source !== String(n.value) ? n.source : n.value;
+  // (The text holds no alias inside its own anchor: readDocuments refused it, so this ends.)
+  const convert = (n: unknown): unknown => {
+    if (isAlias(n)) return convert(n.resolve(doc));
+    if (isYamlScalar(n)) return typeof n.value === 'number' && n.source !== String(n.value) ? n.source : n.value;
     if (isSeq(n)) {
-      const items = n.items.map((i) => convert(i, depth + 1));
+      const items = n.items.map((i) => convert(i));
       return items.includes(MISSING) ? MISSING : items;
     }
     if (isYamlMap(n)) {
@@ -196,7 +196,7 @@ function writtenValue(doc: Document, node: unknown): unknown {
       for (const p of n.items) {
         // A merge key (`<<: *base`, its value a Symbol): leave the merge to toJS.
         if (isYamlScalar(p.key) && typeof p.key.value === 'symbol') return MISSING;
-        const v = convert(p.value, depth + 1);
+        const v = convert(p.value);
         if (v === MISSING) return MISSING;
         entries.push([keyOf(p.key), v]);
       }
@@ -204,7 +204,7 @@ function writtenValue(doc: Document, node: unknown): unknown {
     }
     return null; // an empty value (`text:`)
   };
-  const v = convert(node, 0);
+  const v = convert(node);
   return v === MISSING ? undefined : v;
 }
 
@@ -242,10 +242,8 @@ class Problems {
   }
 
   error(): AppError {
-    const sorted = this.all
-      .map((p, i) => ({ p, i }))
-      .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
-      .map(({ p }) => p);
+    // By line and column; problems at one place stay in the order found (the sort is stable).
+    const sorted = [...this.all].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     const n = sorted.length;
     const first = sorted[0];
     const where = `${first.path ? `${first.path}: ` : ''}${first.message}`;
@@ -381,7 +379,7 @@ function readProject(p: unknown, problems: Problems): TestDefinition['project'] 
   if (p.id !== undefined) {
     const others = Object.keys(p).filter((k) => k !== 'id');
     if (others.length) problems.add([...at, others[0]], `unknown key '${others[0]}' next to id; a project is {id} (an existing project) or {name, description?}`, ['id']);
-    const id = typeof p.id === 'number' ? String(p.id) : typeof p.id === 'string' ? p.id.trim() : '';
+    const id = String(p.id).trim(); // 42 or ' 42 '; anything else fails the test below
     if (!/^[1-9]\d*$/.test(id)) problems.add([...at, 'id'], `must be a project id (a positive integer), not ${describe(p.id)}`);
     return { id };
   }
@@ -459,7 +457,8 @@ function buildStep(raw: unknown, vars: ReadonlyMap<string, string>, path: Seg[],
 
 // --- the definition --------------------------------------------------------------------------------
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
+/** A name or URL as written, trimmed (once the schema has no problem with it, it is a text). */
+const str = (v: unknown): string => String(v).trim();
 
 export interface ParseOptions {
   /** Sent with the request; they win over the definition's own `variables`. */
@@ -475,7 +474,7 @@ function nativeSource(sources: Source[], conversion: Conversion): { src: Source;
   const place: Place = (path) => {
     const o = conversion.origin(path);
     const shown = multi ? ['documents', o.doc, ...o.path] : o.path;
-    return { path: shown, at: sources[o.doc]?.locate?.(o.path), ...(o.found ? {} : { prefix: `(the converted definition's ${formatPath(path)}) ` }) };
+    return { path: shown, at: sources[o.doc].locate?.(o.path), ...(o.found ? {} : { prefix: `(the converted definition's ${formatPath(path)}) ` }) };
   };
   return { src: { data: conversion.document }, place };
 }
@@ -497,12 +496,12 @@ export function parseDefinition(source: string | Record<string, unknown>, overri
   const problems = new Problems(place ?? ((path) => ({ path, at: src.locate?.(path) })));
   for (const p of conversion.problems) {
     const shown = sources.length > 1 ? ['documents', p.doc, ...p.path] : p.path;
-    problems.addAt(formatPath(shown), p.message, p.allowed, sources[p.doc]?.locate?.(p.path));
+    problems.addAt(formatPath(shown), p.message, p.allowed, sources[p.doc].locate?.(p.path));
   }
 
   const validate = validator(testDefinitionSchema);
   if (!validate(data)) {
-    for (const e of validate.errors ?? []) {
+    for (const e of validate.errors as ErrorObject[]) {
       const p = schemaProblem(e, data);
       if (p) problems.add(p.path, p.message, p.allowed);
     }

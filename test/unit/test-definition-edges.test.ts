@@ -46,9 +46,11 @@ describe('test definition edges: YAML documents', () => {
   it('ignores an empty document after ---, but refuses a second document with something in it', () => {
     assert.equal(parseDefinition(`${yaml(['click: Go'])}---\n`).goals.length, 1);
     assert.equal(parseDefinition(`${yaml(['click: Go'])}---\n# the end\n`).goals.length, 1);
-    const [p] = problems(() => parseDefinition(`${yaml(['click: Go'])}---\nextra\n`));
-    assert.equal(p.path, 'documents[1]');
-    assert.match(p.message, /^this YAML holds 2 documents/);
+    for (const second of ['extra', '""', 'null']) {
+      const [p] = problems(() => parseDefinition(`${yaml(['click: Go'])}--- ${second}\n`));
+      assert.equal(p.path, 'documents[1]', second);
+      assert.match(p.message, /^this YAML holds 2 documents/);
+    }
   });
 
   it('lists at most 50 syntax errors', () => {
@@ -137,6 +139,17 @@ describe('test definition edges: numbers as written', () => {
     assert.deepEqual(stored.goals[0].journeys[0].checkpoints[0].steps[0], { write: { selector: 'Zip', text: '007' } });
   });
 
+  it('keeps only numbers as written: a step of numbers alone, not true/false written True', () => {
+    assert.equal(steps(parseDefinition(yaml(['comment: 007'])))[0].args.text, '007');
+    assert.deepEqual(steps(parseDefinition(yaml(['write: {selector: Zip, text: 007, clear: True}'])))[0].args, { selector: 'Zip', text: '007', clear: true });
+  });
+
+  it('reads an empty value in a step with a number as nothing', () => {
+    assert.deepEqual(problems(() => parseDefinition(yaml(['write: {selector: 5, text: }']))), [
+      { path: STEP0, message: "write: missing 'text'", allowed: ['selector', 'text', 'clear'], line: 11, column: 17 },
+    ]);
+  });
+
   it('reads numbers outside steps as numbers (timeout 0x1C20 is 7200)', () => {
     assert.equal(parseDefinition(yaml(['click: Go'], { head: `${HEAD}options:\n  timeout: 0x1C20\n` })).options.timeoutSeconds, 7200);
   });
@@ -153,6 +166,9 @@ describe('test definition edges: numbers as written', () => {
     const [p] = problems(() => parseDefinition({ name: 'Zip', starting_url: 'https://a.example', steps: [{ clik: 'Go' }] }));
     assert.equal(p.line, undefined);
     assert.match(p.message, /clik/);
+    const [template] = problems(() => parseDefinition({ journey: { name: 'Checkout', checkpoints: [] } }));
+    assert.deepEqual([template.path, template.line], ['journey', undefined]);
+    assert.match(template.message, /^this is a journey template/);
   });
 });
 
@@ -321,8 +337,17 @@ describe('test definition edges: problems in words, in order', () => {
       ],
     );
     // Two problems at one place keep the order they were found in.
-    const same = problems(() => parseDefinition(`${HEAD}goals:\n  - {name: G}\n`));
-    assert.deepEqual(same.map((p) => p.message), ["missing 'url' (a goal needs name, url, journeys)", "missing 'journeys' (a goal needs name, url, journeys)"]);
+    const same = problems(() => parseDefinition(`${HEAD}goals:\n  - {name: G}\n  - {}\n`));
+    assert.deepEqual(
+      same.map((p) => [p.path, p.message.slice(0, 18)]),
+      [
+        ['goals[0]', "missing 'url' (a g"],
+        ['goals[0]', "missing 'journeys'"],
+        ['goals[1]', "missing 'name' (a "],
+        ['goals[1]', "missing 'url' (a g"],
+        ['goals[1]', "missing 'journeys'"],
+      ],
+    );
   });
 
   it('says "the first 50 are listed" only past 50', () => {
