@@ -148,6 +148,9 @@ describe('test definition edges: numbers as written', () => {
     assert.deepEqual(problems(() => parseDefinition(yaml(['write: {selector: 5, text: }']))), [
       { path: STEP0, message: "write: missing 'text'", allowed: ['selector', 'text', 'clear'], line: 11, column: 17 },
     ]);
+    // A key without a value (`{comment: 007, note}`) is a key like any other.
+    const [p] = problems(() => parseDefinition(yaml(['{comment: 007, note}'])));
+    assert.match(p.message, /^a step has exactly one action key; found 2: comment, note/);
   });
 
   it('reads numbers outside steps as numbers (timeout 0x1C20 is 7200)', () => {
