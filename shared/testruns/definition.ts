@@ -77,8 +77,8 @@ type Position = { line: number; column: number };
 export function formatPath(path: readonly Seg[]): string {
   let out = '';
   for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    // An index (a number) is never a name: `[0]`; a key that is not a name is quoted: `["a b"]`, `["12"]`.
+    if (/^[A-Za-z_$][\w$-]*$/.test(String(seg))) out += out ? `.${seg}` : seg;
     else out += `[${JSON.stringify(seg)}]`;
   }
   return out;
@@ -99,30 +99,35 @@ function readDocuments(text: string): Source[] {
   // before the parser builds anything.
   assertYamlBounds(text);
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true, uniqueKeys: true });
-  const all = Array.isArray(docs) ? docs : [];
+  // (Duplicate keys are a syntax error: the parser's default, uniqueKeys.) An empty text is an empty list.
+  const all: readonly Document.Parsed[] = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
   const errors = all.flatMap((d) => d.errors);
-  if (!Array.isArray(docs) || errors.length) {
-    const details: DefinitionProblem[] = errors.slice(0, MAX_PROBLEMS).map((e) => {
+  if (errors.length) {
+    const details = errors.slice(0, MAX_PROBLEMS).map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
       return { path: '', message: e.message, line, column: col };
     });
-    if (!details.length) details.push({ path: '', message: 'not a YAML document', line: 1, column: 1 });
     const first = details[0];
     // `{text: ${user}}`: in a flow map the braces of a placeholder end the map unless the value is quoted.
-    const line = text.split('\n')[(first.line ?? 1) - 1] ?? '';
+    const line = text.split('\n')[first.line - 1];
     const hint = /[{[].*\$\{/.test(line) ? '; inside {...} or [...], quote values that contain ${variables}: "${name}"' : '';
     throw badRequest(`The test definition is not valid YAML or JSON: line ${first.line}, column ${first.column}: ${first.message}${hint}`, details);
   }
   // A document with nothing in it (a trailing `---`) is no document; an empty text is one empty document.
-  const present = all.filter((d) => !(d.contents === null || (isYamlScalar(d.contents) && d.contents.value === null && !d.contents.source)));
+  const present = all.filter((d) => !(isYamlScalar(d.contents) && d.contents.value === null && !d.contents.source));
   if (!all.length) return [{ data: null }];
   return (present.length ? present : all.slice(0, 1)).map((doc) => {
     let data: unknown;
     try {
+      // A step written once and reused by alias (`- *login`) is common; the default of 100 aliases is not enough.
       data = doc.toJS({ maxAliasCount: 1000 });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
+    }
+    // `&a [*a]`: an alias inside the collection it names reads as a collection that holds itself.
+    if (holdsItself(data)) {
+      const message = 'an alias (*name) is used inside the collection its anchor (&name) names';
       throw badRequest(`The test definition could not be read: ${message}`, [{ path: '', message }]);
     }
     return {
@@ -139,6 +144,16 @@ function readDocuments(text: string): Source[] {
       },
     };
   });
+}
+
+/** Whether a value read from YAML contains itself (an alias inside its own anchor's collection). */
+function holdsItself(v: unknown, open = new Set<object>()): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if (open.has(v)) return true;
+  open.add(v);
+  const found = Object.values(v).some((x) => holdsItself(x, open));
+  open.delete(v);
+  return found;
 }
 
 const keyOf = (key: unknown) => String(isYamlScalar(key) ? key.value : key);
@@ -168,29 +183,28 @@ function nodeAt(doc: Document, path: readonly Seg[]): { node: unknown; found: bo
 const MISSING = Symbol('missing');
 /** A node as JS, with numbers whose text would change by conversion (`007`, `1.50`, `0x1F`) kept as written. */
 function writtenValue(doc: Document, node: unknown): unknown {
-  const convert = (n: unknown, depth: number): unknown => {
-    if (depth > 20) return MISSING;
-    if (isAlias(n)) return convert(n.resolve(doc), depth + 1);
-    if (isYamlScalar(n)) return typeof n.value === 'number' && typeof n.source === 'string' && n.source !== String(n.value) ? n.source : n.value;
+  // (The text holds no alias inside its own anchor: readDocuments refused it, so this ends.)
+  const convert = (n: unknown): unknown => {
+    if (isAlias(n)) return convert(n.resolve(doc));
+    if (isYamlScalar(n)) return typeof n.value === 'number' && n.source !== String(n.value) ? n.source : n.value;
     if (isSeq(n)) {
-      const items = n.items.map((i) => convert(i, depth + 1));
+      const items = n.items.map((i) => convert(i));
       return items.includes(MISSING) ? MISSING : items;
     }
     if (isYamlMap(n)) {
-      const out: Record<string, unknown> = {};
+      const entries: [string, unknown][] = [];
       for (const p of n.items) {
-        const k = keyOf(p.key);
-        if (k === '<<') return MISSING; // merge keys: leave it to toJS
-        const v = convert(p.value, depth + 1);
+        // A merge key (`<<: *base`, its value a Symbol): leave the merge to toJS.
+        if (isYamlScalar(p.key) && typeof p.key.value === 'symbol') return MISSING;
+        const v = convert(p.value);
         if (v === MISSING) return MISSING;
-        if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true }); // a key like any other
-        else out[k] = v;
+        entries.push([keyOf(p.key), v]);
       }
-      return out;
+      return Object.fromEntries(entries); // own keys, `__proto__` included
     }
-    return n === null ? null : MISSING;
+    return null; // an empty value (`text:`)
   };
-  const v = convert(node, 0);
+  const v = convert(node);
   return v === MISSING ? undefined : v;
 }
 
@@ -203,7 +217,7 @@ class Problems {
   private readonly keys = new Set<string>();
   private readonly paths = new Set<string>();
 
-  constructor(private readonly place: Place = (path) => ({ path })) {}
+  constructor(private readonly place: Place) {}
 
   add(path: readonly Seg[], message: string, allowed?: readonly string[]): void {
     this.paths.add(formatPath(path));
@@ -228,10 +242,8 @@ class Problems {
   }
 
   error(): AppError {
-    const sorted = this.all
-      .map((p, i) => ({ p, i }))
-      .sort((a, b) => (a.p.line ?? 0) - (b.p.line ?? 0) || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i)
-      .map(({ p }) => p);
+    // By line and column; problems at one place stay in the order found (the sort is stable).
+    const sorted = [...this.all].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
     const n = sorted.length;
     const first = sorted[0];
     const where = `${first.path ? `${first.path}: ` : ''}${first.message}`;
@@ -255,15 +267,16 @@ interface SchemaNode {
   maximum?: number;
 }
 const ROOT = schemaJson as unknown as SchemaNode & { definitions: Record<string, SchemaNode> };
-const deref = (s: SchemaNode | undefined) => (s?.$ref ? ROOT.definitions[s.$ref.replace('#/definitions/', '')] : s);
+const deref = (s: SchemaNode) => (s.$ref ? ROOT.definitions[s.$ref.replace('#/definitions/', '')] : s);
 
-/** The (non-step) schema that applies at a path of the definition. */
-function schemaAt(path: readonly Seg[]): SchemaNode | undefined {
-  let s: SchemaNode | undefined = ROOT;
-  for (const seg of path) {
-    if (!s) return undefined;
-    s = typeof seg === 'number' ? deref(s.items) : deref(s.properties?.[seg] ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined));
-  }
+/**
+ * The (non-step) schema that applies at a path of the definition where ajv found a problem: every
+ * such path exists in the schema (a list's items; a key of `properties`, or of `variables`, whose
+ * values are `additionalProperties`).
+ */
+function schemaAt(path: readonly Seg[]): SchemaNode {
+  let s: SchemaNode = ROOT;
+  for (const seg of path) s = deref((typeof seg === 'number' ? s.items : (s.properties?.[seg] ?? s.additionalProperties)) as SchemaNode);
   return s;
 }
 
@@ -279,40 +292,36 @@ const TYPE_WORDS: Record<string, string> = {
 const STEP_PATH = /^\/goals\/\d+\/journeys\/\d+\/checkpoints\/\d+\/steps\/\d+(\/|$)/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function pointer(p: string): Seg[] {
-  return p
-    ? p
-        .slice(1)
-        .split('/')
-        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-        .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
-    : [];
-}
-
-function valueAt(data: unknown, path: readonly Seg[]): unknown {
-  let v = data;
-  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
-  return v;
+/** An ajv instance path (`/goals/0/name`) as a path (an index of a list is a number), and the value there. */
+function pointer(data: unknown, p: string): { path: Seg[]; value: unknown } {
+  const path: Seg[] = [];
+  let value = data;
+  for (const raw of p.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const seg = Array.isArray(value) ? Number(key) : key;
+    path.push(seg);
+    value = (value as Record<Seg, unknown>)[seg]; // every collection on an instance path exists
+  }
+  return { path, value };
 }
 
 /** One ajv error as a problem, or undefined when it is covered elsewhere (steps and project are checked in code). */
 function schemaProblem(e: ErrorObject, data: unknown): { path: Seg[]; message: string; allowed?: string[] } | undefined {
   if (STEP_PATH.test(e.instancePath) || e.instancePath === '/project' || e.instancePath.startsWith('/project/')) return undefined;
   if ((e as { propertyName?: string }).propertyName !== undefined) return undefined; // reported by its propertyNames error
-  const path = pointer(e.instancePath);
-  const field = [...path].reverse().find((s): s is string => typeof s === 'string') ?? '';
-  const value = valueAt(data, path);
+  const { path, value } = pointer(data, e.instancePath);
+  const field = String(path.at(-1)); // the key the problem is at (no keyword below is at a list's index)
   const schema = schemaAt(path);
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'required': {
-      const required = schema?.required ?? [];
+      const required = schema.required as string[];
       const what = path.length === 0 ? 'the definition' : `a ${NOUNS[String(path[path.length - 2])] ?? field}`;
       return { path, message: `missing '${p.missingProperty}' (${what} needs ${required.join(', ')})` };
     }
     case 'additionalProperties': {
       const key = String(p.additionalProperty);
-      const allowed = Object.keys(schema?.properties ?? {}).filter((k) => k !== '$schema');
+      const allowed = Object.keys(schema.properties as object).filter((k) => k !== '$schema');
       const hint = suggest(key, allowed);
       return { path: [...path, key], message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; allowed: ${allowed.join(', ')}`, allowed };
     }
@@ -326,33 +335,23 @@ function schemaProblem(e: ErrorObject, data: unknown): { path: Seg[]; message: s
       if (path.length === 0) return { path, message: `the definition must be a map with name, project and goals, not ${describe(value)}`, allowed: words };
       return { path, message: `must be ${words.join(' or ')}, not ${describe(value)}`, allowed: words };
     }
-    case 'minItems': {
-      const noun = NOUNS[field] ?? 'item';
-      return { path, message: `needs at least ${p.limit} ${noun}${p.limit === 1 ? '' : 's'}` };
-    }
-    case 'maxItems': {
-      const noun = NOUNS[field] ?? 'item';
-      return { path, message: `has ${Array.isArray(value) ? value.length : 'too many'} ${noun}s; at most ${p.limit} are allowed` };
-    }
-    case 'maxProperties':
-      return { path, message: `has ${isMap(value) ? Object.keys(value).length : 'too many'} entries; at most ${p.limit} are allowed` };
-    case 'minLength':
-      return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters` };
-    case 'maxLength':
-      return { path, message: `is ${typeof value === 'string' ? value.length : 'too many'} characters long; at most ${p.limit} are allowed` };
+    // The lists are goals, journeys, checkpoints and steps; the least any needs is 1 (steps: 0).
+    case 'minItems':
+      return { path, message: `needs at least ${p.limit} ${NOUNS[field]}` };
+    case 'maxItems':
+      return { path, message: `has ${(value as unknown[]).length} ${NOUNS[field]}s; at most ${p.limit} are allowed` };
+    case 'maxProperties': // variables
+      return { path, message: `has ${Object.keys(value as object).length} entries; at most ${p.limit} are allowed` };
+    case 'minLength': // names: one character at least (the same as their pattern's problem, listed once)
+      return { path, message: 'must not be blank' };
+    case 'maxLength': // names and goal URLs
+      return { path, message: `is ${(value as string).length} characters long; at most ${p.limit} are allowed` };
     case 'minimum':
-    case 'maximum':
-      return {
-        path,
-        message:
-          schema?.minimum !== undefined && schema.maximum !== undefined
-            ? `must be from ${schema.minimum} to ${schema.maximum}${field === 'timeout' ? ' seconds' : ''}, not ${describe(value)}`
-            : `must be ${p.comparison} ${p.limit}, not ${describe(value)}`,
-      };
-    case 'pattern':
+    case 'maximum': // options.timeout, the one bounded number
+      return { path, message: `must be from ${schema.minimum} to ${schema.maximum} seconds, not ${describe(value)}` };
+    case 'pattern': // names and goal URLs
       if (field === 'name') return { path, message: 'must not be blank' };
-      if (field === 'url') return { path, message: `must be an http(s) URL (or begin with a \${variable}), not ${describe(value)}` };
-      return { path, message: `${describe(value)} does not have the expected form (${p.pattern})` };
+      return { path, message: `must be an http(s) URL (or begin with a \${variable}), not ${describe(value)}` };
     default:
       return { path, message: e.message ?? 'is not valid' };
   }
@@ -380,7 +379,7 @@ function readProject(p: unknown, problems: Problems): TestDefinition['project'] 
   if (p.id !== undefined) {
     const others = Object.keys(p).filter((k) => k !== 'id');
     if (others.length) problems.add([...at, others[0]], `unknown key '${others[0]}' next to id; a project is {id} (an existing project) or {name, description?}`, ['id']);
-    const id = typeof p.id === 'number' ? String(p.id) : typeof p.id === 'string' ? p.id.trim() : '';
+    const id = String(p.id).trim(); // 42 or ' 42 '; anything else fails the test below
     if (!/^[1-9]\d*$/.test(id)) problems.add([...at, 'id'], `must be a project id (a positive integer), not ${describe(p.id)}`);
     return { id };
   }
@@ -458,7 +457,8 @@ function buildStep(raw: unknown, vars: ReadonlyMap<string, string>, path: Seg[],
 
 // --- the definition --------------------------------------------------------------------------------
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
+/** A name or URL as written, trimmed (once the schema has no problem with it, it is a text). */
+const str = (v: unknown): string => String(v).trim();
 
 export interface ParseOptions {
   /** Sent with the request; they win over the definition's own `variables`. */
@@ -474,7 +474,7 @@ function nativeSource(sources: Source[], conversion: Conversion): { src: Source;
   const place: Place = (path) => {
     const o = conversion.origin(path);
     const shown = multi ? ['documents', o.doc, ...o.path] : o.path;
-    return { path: shown, at: sources[o.doc]?.locate?.(o.path), ...(o.found ? {} : { prefix: `(the converted definition's ${formatPath(path)}) ` }) };
+    return { path: shown, at: sources[o.doc].locate?.(o.path), ...(o.found ? {} : { prefix: `(the converted definition's ${formatPath(path)}) ` }) };
   };
   return { src: { data: conversion.document }, place };
 }
@@ -489,19 +489,19 @@ export function parseDefinition(source: string | Record<string, unknown>, overri
   const sources: Source[] = typeof source === 'string' ? readDocuments(source) : [{ data: source }];
   const native = sources.length === 1 && detectFormat(sources[0].data) === 'native';
   // A conversion rewrites the steps: it takes the documents whole, numbers as written (`007`).
-  const docs = native ? [sources[0].data] : sources.map((s) => s.asWritten?.([]) ?? s.data);
+  const docs = sources.map((s) => (native ? s.data : (s.asWritten?.([]) ?? s.data)));
   const conversion = toNative(docs, { variables: overrides.variables, projectName: overrides.projectName });
   const { src, place } = nativeSource(sources, conversion);
   const data = src.data;
   const problems = new Problems(place ?? ((path) => ({ path, at: src.locate?.(path) })));
   for (const p of conversion.problems) {
     const shown = sources.length > 1 ? ['documents', p.doc, ...p.path] : p.path;
-    problems.addAt(formatPath(shown), p.message, p.allowed, sources[p.doc]?.locate?.(p.path));
+    problems.addAt(formatPath(shown), p.message, p.allowed, sources[p.doc].locate?.(p.path));
   }
 
   const validate = validator(testDefinitionSchema);
   if (!validate(data)) {
-    for (const e of validate.errors ?? []) {
+    for (const e of validate.errors as ErrorObject[]) {
       const p = schemaProblem(e, data);
       if (p) problems.add(p.path, p.message, p.allowed);
     }
@@ -595,5 +595,5 @@ function hasNumber(v: unknown): boolean {
 
 function isHttpUrl(url: string): boolean {
   const u = URL.parse(url);
-  return !!u && (u.protocol === 'http:' || u.protocol === 'https:') && !!u.hostname;
+  return !!u && (u.protocol === 'http:' || u.protocol === 'https:'); // (an http(s) URL always has a host)
 }

@@ -5,12 +5,14 @@
  *  1. Tokens: shell-style quotes and escapes; an unquoted `#` that starts a word and is followed by a
  *     space (or ends the line) starts a comment, as in a shell (`#login` stays a selector).
  *  2. The command line may start with `api-cli` (as copied from the CLI's help). The CLI's global flags
- *     may stand anywhere before `--`: `-o/--output json|yaml|human|ai` (the answer's format),
+ *     may stand anywhere before `--`: `-o/--output json|yaml|human|ai` (the answer's format; also `-ojson`),
  *     `-v/--verbose` (no effect) and `--config <file>` (ignored: this service has its own Virtuoso
  *     connection; a note says so). A trailing `> file` (shell redirection) is dropped with a note:
  *     the answer carries the output.
- *  3. Flags: `--name value`, `--name=value`, declared booleans take no value (`--smooth`,
- *     `--smooth=false`); list flags may repeat (`--modifiers ctrl --modifiers shift` = `ctrl,shift`).
+ *  3. Flags: `--name value`, `--name=value`, the one-letter forms `-d value`, `-d=value`, `-dvalue`
+ *     (as pflag reads them); declared booleans take no value (`--smooth`, `--smooth=false`); list flags
+ *     may repeat (`--modifiers ctrl --modifiers shift` = `ctrl,shift`), any other flag given twice takes
+ *     its last value. A word that starts like a flag but is none (`--1x`, `-5px`) is refused.
  *  4. Checkpoint and step position (step commands): `--checkpoint N` and `--step-position N|last`
  *     always win; `--position N|last` is the step position too, except on click, double-click,
  *     right-click and hover, where `--position TOP_LEFT…BOTTOM_RIGHT|CENTER` is where on the element
@@ -49,8 +51,9 @@ export function tokenize(line: string): string[] {
       current += line[++i];
       inToken = true;
     } else if (ch === '#' && !inToken && (i + 1 === line.length || /\s/.test(line[i + 1]))) {
-      // A shell comment: to the end of the line.
-      while (i + 1 < line.length && line[i + 1] !== '\n') i++;
+      // A shell comment: to the end of the line (the line break then ends no token).
+      i = line.indexOf('\n', i);
+      if (i === -1) break;
     } else if (/\s/.test(ch)) {
       if (inToken) tokens.push(current);
       current = '';
@@ -96,7 +99,7 @@ export interface CommandLine {
   notes: string[];
 }
 
-const isFormat = (v: string | undefined): v is OutputFormat => (OUTPUT_FORMATS as readonly string[]).includes(v ?? '');
+const isFormat = (v: string | undefined): v is OutputFormat => (OUTPUT_FORMATS as readonly (string | undefined)[]).includes(v);
 
 /**
  * Tokenizes a command line and takes out what belongs to the CLI rather than to the command: a
@@ -115,7 +118,8 @@ export function readCommandLine(line: string): CommandLine {
       tokens.push(...all.slice(i));
       break;
     }
-    const m = /^(?:-o|--output)(?:=(.*))?$/.exec(t);
+    // As pflag reads it: -o json, -o=json, -ojson, --output json, --output=json.
+    const m = /^(?:-o|--output)$|^(?:-o=?|--output=)(.*)/s.exec(t);
     if (m) {
       const value = m[1] ?? all[i + 1];
       if (isFormat(value)) {
@@ -196,16 +200,17 @@ export function unknownFlag(name: string, shape: CommandShape): ArgumentProblem 
   return { path: argPath(name), flag: `--${name}`, message: `unknown flag --${name}; ${shape.name} takes ${flagList(shape)}` };
 }
 
-/** The flag a token names (`--name`, `--name=v`, `-d`), or undefined for a positional. */
+/**
+ * The flag a token names, or undefined when it is no flag (`--1x`, `---v`, `-5px`): `--name`,
+ * `--name=v`, and the one-letter forms as pflag reads them, `-d`, `-d=v` and `-dv` (the value attached).
+ */
 function flagName(t: string, shape: CommandShape): { name: string; inline?: string } | undefined {
   const long = /^--([A-Za-z][\w-]*)(?:=(.*))?$/s.exec(t);
   if (long) return { name: long[1], inline: long[2] };
-  const short = /^-([A-Za-z])(?:=(.*))?$/s.exec(t);
-  if (short) {
-    const found = Object.entries(shape.flags).find(([, f]) => f.short === short[1]);
-    return { name: found ? found[0] : short[1], inline: short[2] };
-  }
-  return undefined;
+  const short = /^-([A-Za-z])(=?)(.*)/s.exec(t);
+  if (!short) return undefined;
+  const found = Object.entries(shape.flags).find(([, f]) => f.short === short[1]);
+  return { name: found ? found[0] : short[1], inline: short[2] || short[3] ? short[3] : undefined };
 }
 
 export function resolveArgs(tokens: readonly string[], shape: CommandShape): ResolvedArgs {
@@ -238,28 +243,29 @@ export function resolveArgs(tokens: readonly string[], shape: CommandShape): Res
       if (f.inline === undefined && takesNext) i++;
       continue;
     }
-    if (spec.kind === 'boolean') {
-      if (f.inline === undefined) flags[f.name] = true;
-      else if (/^(true|false)$/i.test(f.inline)) flags[f.name] = f.inline.toLowerCase() === 'true';
-      else unknown.push({ path: argPath(f.name), flag: `--${f.name}`, message: `--${f.name} takes no value (or =true/=false), not '${f.inline}'` });
-      continue;
-    }
-    let value = f.inline;
-    if (value === undefined && spec.kind === 'optional-value') {
-      value = takesNext ? tokens[++i] : undefined;
-      if (value === undefined) {
-        flags[f.name] = true;
-        continue;
+    switch (spec.kind) {
+      case 'boolean':
+        if (f.inline === undefined) flags[f.name] = true;
+        else if (/^(true|false)$/i.test(f.inline)) flags[f.name] = f.inline.toLowerCase() === 'true';
+        else unknown.push({ path: argPath(f.name), flag: `--${f.name}`, message: `--${f.name} takes no value (or =true/=false), not '${f.inline}'` });
+        break;
+      case 'optional-value':
+        // Its value only when one is attached or follows (`--export-csv out.csv`); alone, the flag is set.
+        flags[f.name] = f.inline ?? (takesNext ? tokens[++i] : true);
+        break;
+      case 'value':
+      case 'list': {
+        // The next word whatever it is (`--y -500`, `--text --literal`), as pflag takes it.
+        const value = f.inline ?? tokens[++i];
+        if (value === undefined) {
+          usage.push({ path: argPath(f.name), flag: `--${f.name}`, message: `--${f.name} needs a value` });
+          break;
+        }
+        // A list flag given again adds to the list; any other flag given again takes the last value.
+        const before = flags[f.name];
+        flags[f.name] = spec.kind === 'list' && typeof before === 'string' ? `${before},${value}` : value;
       }
-    } else if (value === undefined) {
-      if (next === undefined) {
-        usage.push({ path: argPath(f.name), flag: `--${f.name}`, message: `--${f.name} needs a value` });
-        continue;
-      }
-      value = tokens[++i];
     }
-    const before = flags[f.name];
-    flags[f.name] = spec.kind === 'list' && typeof before === 'string' ? `${before},${value}` : value;
   }
   if (usage.length) throw invalidArguments(shape.name, usage, 400);
 
@@ -270,26 +276,30 @@ export function resolveArgs(tokens: readonly string[], shape: CommandShape): Res
   let position: string | undefined;
   const problems: ArgumentProblem[] = [...unknown];
   if (shape.checkpoint) {
-    const explicit = typeof flags.checkpoint === 'string' ? flags.checkpoint : undefined;
-    if (explicit !== undefined) checkpoint = explicit.replace(/^cp_/, '');
-    else if (positionals.length > required && /^cp_\d+$/.test(positionals[0])) checkpoint = positionals.shift()!.slice(3);
+    // Only the flags can give a checkpoint or a position that is not one: the positional rules take
+    // a word only when it has the form.
+    const explicit = flags.checkpoint as string | undefined; // a value flag: a string when given
+    if (explicit !== undefined) {
+      checkpoint = explicit.replace(/^cp_/, '');
+      if (!DIGITS.test(checkpoint)) problems.push({ path: '/checkpointId', flag: '--checkpoint', message: `'${explicit}' is not a checkpoint id (digits, optionally cp_12345)` });
+    } else if (positionals.length > required && /^cp_\d+$/.test(positionals[0])) checkpoint = positionals.shift()!.slice(3);
     else if (positionals.length > required && DIGITS.test(positionals[0])) checkpoint = positionals.shift();
-    let positionFlag: string | undefined;
     const stepFlag = flags['step-position'];
     const posFlag = flags.position;
-    if (typeof stepFlag === 'string') [position, positionFlag] = [stepFlag, '--step-position'];
-    else if (typeof posFlag === 'string' && (!shape.elementPosition || STEP_POSITION.test(posFlag))) [position, positionFlag] = [posFlag, '--position'];
-    else if (positionals.length > required && STEP_POSITION.test(positionals.at(-1)!)) [position, positionFlag] = [positionals.pop(), '[position]'];
+    const given =
+      typeof stepFlag === 'string'
+        ? { value: stepFlag, flag: '--step-position' }
+        : typeof posFlag === 'string' && (!shape.elementPosition || STEP_POSITION.test(posFlag))
+          ? { value: posFlag, flag: '--position' }
+          : undefined;
+    if (given) {
+      position = given.value;
+      if (!STEP_POSITION.test(position)) problems.push({ path: '/position', flag: given.flag, message: `the step position must be a number or 'last', not '${position}'` });
+    } else if (positionals.length > required && STEP_POSITION.test(positionals.at(-1)!)) position = positionals.pop();
     delete flags.checkpoint;
     delete flags['step-position'];
     // On element commands a word after --position stays: it is where on the element.
-    if (!shape.elementPosition || positionFlag === '--position') delete flags.position;
-    if (checkpoint !== undefined && !DIGITS.test(checkpoint)) {
-      problems.push({ path: '/checkpointId', flag: explicit !== undefined ? '--checkpoint' : '<checkpoint-id>', message: `'${explicit}' is not a checkpoint id (digits, optionally cp_12345)` });
-    }
-    if (position !== undefined && !STEP_POSITION.test(position)) {
-      problems.push({ path: '/position', flag: positionFlag ?? '--step-position', message: `the step position must be a number or 'last', not '${position}'` });
-    }
+    if (!shape.elementPosition || given?.flag === '--position') delete flags.position;
     if (position !== undefined) position = position.toLowerCase() === 'last' ? 'last' : position;
   }
   const names = shape.args.map((a) => a.name);
@@ -314,6 +324,8 @@ export function resolveArgs(tokens: readonly string[], shape: CommandShape): Res
 
 /** A value as one token of a command line: bare when it reads back as itself, double-quoted otherwise. */
 export function quoteArg(value: string): string {
-  if (/^[\w@%+=:,./-]+$/.test(value) && (!value.startsWith('-') || NEGATIVE_NUMBER.test(value)) && !value.startsWith('#')) return value;
+  // (A leading '-' needs no quotes: a quoted word is the same word to the reader, so a text that could
+  // be a flag goes after `--`, as stepCommandLine writes it.)
+  if (/^[\w@%+=:,./-]+$/.test(value)) return value;
   return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
