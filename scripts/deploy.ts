@@ -154,7 +154,10 @@ function run(args: readonly string[], options: { show: boolean; stdin?: string }
   const [cmd, ...rest] = args;
   const bin = cmd === 'gcloud' ? GCLOUD : cmd;
   return new Promise((resolvePromise) => {
-    const child = spawn(bin, rest, { cwd: ROOT, env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // stdin only for a command that is given input (a secret's value): a command that exits without
+    // reading it would otherwise break the pipe (EPIPE), an 'error' on the stream that ended deploy.sh.
+    const piped = options.stdin !== undefined;
+    const child = spawn(bin, rest, { cwd: ROOT, env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' }, stdio: [piped ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let out = '';
     let stdout = '';
     const take = (echo: NodeJS.WriteStream, isStdout: boolean) => (d: Buffer) => {
@@ -162,11 +165,14 @@ function run(args: readonly string[], options: { show: boolean; stdin?: string }
       if (isStdout) stdout += d.toString();
       if (options.show) echo.write(d);
     };
-    child.stdout.on('data', take(process.stdout, true));
-    child.stderr.on('data', take(process.stderr, false));
+    child.stdout!.on('data', take(process.stdout, true));
+    child.stderr!.on('data', take(process.stderr, false));
     child.on('error', (err) => resolvePromise({ code: 127, out: `${bin}: ${err.message}` }));
     child.on('close', (code) => resolvePromise({ code: code ?? 1, out: options.show ? out : stdout }));
-    child.stdin.end(options.stdin ?? '');
+    if (piped) {
+      child.stdin!.on('error', () => {}); // the command's exit code says what happened
+      child.stdin!.end(options.stdin);
+    }
   });
 }
 
