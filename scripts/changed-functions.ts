@@ -36,7 +36,13 @@ export function changedFiles(base: string, cwd: string): string[] | undefined {
 }
 
 if (require.main === module) {
-  const { values } = parseArgs({ options: { base: { type: 'string' }, public: { type: 'boolean', default: false } } });
+  let values: { base?: string; public: boolean };
+  try {
+    ({ values } = parseArgs({ options: { base: { type: 'string' }, public: { type: 'boolean', default: false } } }));
+  } catch (err) {
+    process.stderr.write(`changed-functions: ${(err as Error).message}\nusage: node --import tsx scripts/changed-functions.ts [--base REV] [--public]\n`);
+    process.exit(2);
+  }
   const base = values.base || 'HEAD~1';
   const files = changedFiles(base, process.cwd());
   const all = files ? changedFunctions(files) : infra.functions.map((f) => f.name);

@@ -167,16 +167,29 @@ export function formatDrill(steps: readonly DrillStep[]): string {
   return `${lines.join('\n').trimStart()}\n`;
 }
 
+const USAGE = 'usage: npm run drill:failover -- [--project P] [--region R] [--secondary-region S] [--domain D]\n';
+
 export function main(argv: string[]): number {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      project: { type: 'string', default: process.env.GOOGLE_CLOUD_PROJECT ?? 'my-project' },
-      region: { type: 'string', default: 'us-central1' },
-      'secondary-region': { type: 'string', default: process.env.SECONDARY_REGION ?? 'us-east1' },
-      domain: { type: 'string', default: process.env.EDGE_DOMAIN ?? 'api.example.com' },
-    },
-  });
+  let v;
+  try {
+    ({ values: v } = parseArgs({
+      args: argv,
+      options: {
+        project: { type: 'string', default: process.env.GOOGLE_CLOUD_PROJECT ?? 'my-project' },
+        region: { type: 'string', default: 'us-central1' },
+        'secondary-region': { type: 'string', default: process.env.SECONDARY_REGION ?? 'us-east1' },
+        domain: { type: 'string', default: process.env.EDGE_DOMAIN ?? 'api.example.com' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`drill:failover: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const opts: DrillOptions = { projectId: v.project, region: v.region, secondaryRegion: v['secondary-region'], edge: { domain: v.domain } };
   let steps: DrillStep[];
   let unknown: string[];

@@ -1,7 +1,7 @@
 /** The failover drill (scripts/failover-drill.ts): its steps in order, each resource checked against the deploy plan. */
 import assert from 'node:assert/strict';
 import * as infra from '../../shared/infra';
-import { failoverDrill, formatDrill, unknownReferences, type DrillStep } from '../../scripts/failover-drill';
+import { failoverDrill, formatDrill, main, unknownReferences, type DrillStep } from '../../scripts/failover-drill';
 import { edgeNames } from '../../scripts/deploy-plan-edge';
 
 const OPTS = { projectId: 'demo-project', region: 'us-central1', secondaryRegion: 'us-east1', edge: { domain: 'api.example.com' } };
@@ -46,5 +46,23 @@ describe('failover drill', () => {
     const text = formatDrill(steps);
     assert.match(text, /^## Check the second region serves\n 1\. health is deployed and ACTIVE in us-east1\n {4}gcloud functions describe health/);
     assert.equal((text.match(/^ ?\d+\. /gm) ?? []).length, steps.length);
+  });
+
+  it('answers bad usage with its usage and status 2, and --help with status 0, never a stack trace', () => {
+    const written: string[] = [];
+    const streams = [process.stdout, process.stderr] as const;
+    const originals = streams.map((st) => st.write);
+    for (const st of streams) st.write = ((chunk: string) => (written.push(String(chunk)), true)) as typeof st.write;
+    let bad: number, help: number;
+    try {
+      bad = main(['--bogus']);
+      help = main(['--help']);
+    } finally {
+      streams.forEach((st, i) => (st.write = originals[i]));
+    }
+    assert.equal(bad, 2);
+    assert.equal(help, 0);
+    assert.match(written.join(''), /Unknown option '--bogus'\nusage: npm run drill:failover/);
+    assert.doesNotMatch(written.join(''), /\n\s+at /);
   });
 });
