@@ -12,18 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import '../../functions/commands';
-import '../../functions/test-runs';
-import '../../functions/webhook';
-import { provisionPubsub } from '../../scripts/local-stack/provision';
-import { startStorageServer } from '../../scripts/local-stack/storage-server';
-import { startTasksDispatcher, type TasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
-import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
-import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
-import { pubsub } from '../../shared/events';
-import { serve, type Served } from '../helpers/http';
+import { newApiKey, storeApiKey } from '../../shared/auth';
 import { runProcess, type RunResult } from '../helpers/processes';
 import { useStack } from '../helpers/stack';
-import { ports, TEST_ENV } from '../setup';
+import { useTestRunPipeline } from '../helpers/test-run-pipeline';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -60,46 +52,20 @@ const FAILING = readFileSync(EXAMPLE, 'utf8').replace('click: Add to cart', 'cli
 describe('api-cli (integration: the bin as a process → the functions on real HTTP → sandbox, tasks, emulators)', function () {
   this.timeout(90_000);
   useStack();
-  let commands: Served;
-  let testRuns: Served;
-  let worker: Served;
-  let events: Served;
-  let hook: Served;
-  let tasks: TasksDispatcher;
-  let sandbox: Sandbox;
-  let storage: Awaited<ReturnType<typeof startStorageServer>>;
-  let storageDir: string;
+  const pipe = useTestRunPipeline({ executionMs: 300, withCommands: true });
+  const commands = () => pipe.commands!;
   let cwd: string;
   let env: Record<string, string>;
 
-  before(async () => {
-    storageDir = mkdtempSync(join(tmpdir(), 'api-cli-storage-'));
-    [commands, testRuns, worker, events, hook] = await Promise.all([serve('commands'), serve('testRuns'), serve('testRunWorker', ports.testRunWorkerPort), serve('testRunEvents'), serve('webhook')]);
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
-    storage = await startStorageServer({ port: ports.storagePort, dir: storageDir });
-    sandbox = await startSandbox({
-      port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 300,
-      webhookUrl: `${hook.url}/`, webhookSecret: 'new-virtuoso-secret',
-    });
-  });
-  after(async () => {
-    await Promise.all([commands.close(), testRuns.close(), worker.close(), events.close(), hook.close(), tasks.close(), sandbox.close(), storage.close()]);
-    rmSync(storageDir, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
-    clearKeyCache();
-    await tasks.close();
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
-    await fetch(sandbox.url.replace(/\/api$/, '/__sandbox/reset'), { method: 'POST' });
     const k = newApiKey({ tenantId: 'acme', userId: 'ci', scopes: ['commands', 'test-runs'] });
     await storeApiKey(k.record);
     cwd = mkdtempSync(join(tmpdir(), 'api-cli-cwd-'));
-    env = { API_CLI_COMMANDS_URL: commands.url, API_CLI_TEST_RUNS_URL: testRuns.url, API_CLI_KEY: k.key };
+    env = { API_CLI_COMMANDS_URL: commands().url, API_CLI_TEST_RUNS_URL: pipe.api.url, API_CLI_KEY: k.key };
   });
   afterEach(() => rmSync(cwd, { recursive: true, force: true }));
 
-  const goals = () => [...sandbox.state.goals.values()];
+  const goals = () => [...pipe.sandbox.state.goals.values()];
 
   it('run-test: a passing definition shows one plain line per change, writes JUnit and JSON, prints the links, exits 0', async () => {
     const r = await runCli(['run-test', EXAMPLE, '--junit', 'reports/out.xml', '--json', 'reports/out.json'], env, { cwd });
@@ -134,7 +100,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
   });
 
   it('run-test: a definition Virtuoso refuses ends in error: exit 2, and a JUnit file that says why', async () => {
-    sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/projects$', count: 5 });
+    pipe.sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/projects$', count: 5 });
     const r = await runCli(['run-test', EXAMPLE, '--junit', 'out.xml', '-o', 'json'], env, { cwd });
     assert.equal(r.code, 2, r.stderr + r.stdout);
     const out = JSON.parse(r.stdout);
@@ -154,7 +120,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
   });
 
   it('run-test: --timeout stops waiting (exit 3) and leaves the run going; wait <id> follows it to the end', async () => {
-    sandbox.faults.setLatency(400);
+    pipe.sandbox.faults.setLatency(400);
     const r = await runCli(['run-test', EXAMPLE, '--timeout', '2', '--junit', 'out.xml', '--outputs-file', 'gh-output'], env, { cwd });
     assert.equal(r.code, 3, r.stderr + r.stdout);
     assert.match(r.stdout, /still (queued|building|executing) after 2 s \(timeout\)/);
@@ -164,7 +130,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
     assert.match(outputs, new RegExp(`^run-id=${id}$`, 'm'));
     assert.match(outputs, /^outcome=timeout$/m);
     assert.match(outputs, /^exit-code=3$/m);
-    sandbox.faults.setLatency(0);
+    pipe.sandbox.faults.setLatency(0);
     const w = await runCli(['wait', id], env, { cwd });
     assert.equal(w.code, 0, w.stderr + w.stdout);
     assert.match(w.stdout, /passed/);
@@ -203,7 +169,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
   });
 
   it('on a terminal, Ctrl-C asks whether to cancel; yes cancels the run: exit 2', async () => {
-    sandbox.faults.setLatency(300);
+    pipe.sandbox.faults.setLatency(300);
     const r = await runCliOnTty(['run-test', EXAMPLE], env, cwd, [
       { after: /building|queued/, send: '\x03' },
       { after: /Cancel run run_\w+ too\? \[y\/N\]/, send: 'y\r' },
@@ -214,7 +180,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
   });
 
   it('on a terminal, Ctrl-C and "no" leave the run going: exit 130', async () => {
-    sandbox.faults.setLatency(300);
+    pipe.sandbox.faults.setLatency(300);
     const r = await runCliOnTty(['run-test', EXAMPLE], env, cwd, [
       { after: /building|queued/, send: '\x03' },
       { after: /\[y\/N\]/, send: 'n\r' },
@@ -224,7 +190,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
   });
 
   it('--cancel-on-interrupt: SIGTERM (a cancelled CI job) cancels the run without asking: exit 2', async () => {
-    sandbox.faults.setLatency(300);
+    pipe.sandbox.faults.setLatency(300);
     const r = await runCli(['run-test', EXAMPLE, '--cancel-on-interrupt'], env, {
       cwd,
       onStart: (child) => {
@@ -269,7 +235,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
     assert.equal(none.code, 2);
     assert.match(none.stderr, /No API URL: pass --base-url, set API_CLI_BASE_URL, or api\.base_url \(or api\.commands_url\) in virtuoso-config\.yaml/);
     execFileSync('mkdir', ['-p', join(cwd, 'config')]);
-    writeFileSync(join(cwd, 'config/virtuoso-config.yaml'), `api:\n  commands_url: ${commands.url}\n  test_runs_url: ${testRuns.url}\n  auth_token: ${env.API_CLI_KEY}\noutput:\n  default_format: json\n`);
+    writeFileSync(join(cwd, 'config/virtuoso-config.yaml'), `api:\n  commands_url: ${commands().url}\n  test_runs_url: ${pipe.api.url}\n  auth_token: ${env.API_CLI_KEY}\noutput:\n  default_format: json\n`);
     const r = await runCli(['create-project', 'From config'], {}, { cwd });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).output.name, 'From config');
@@ -320,7 +286,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
 
     it('passes with a passing definition: outputs run id, outcome and report paths; the JUnit file is left for a report step', async () => {
       execFileSync('cp', [EXAMPLE, join(cwd, 'checkout.yaml')]);
-      const r = await runAction({ 'test-runs-url': testRuns.url, 'api-key': env.API_CLI_KEY, definition: 'checkout.yaml', timeout: '60' });
+      const r = await runAction({ 'test-runs-url': pipe.api.url, 'api-key': env.API_CLI_KEY, definition: 'checkout.yaml', timeout: '60' });
       assert.equal(r.code, 0, r.log);
       assert.match(r.outputs['run-id'], /^run_[a-f0-9]{20}$/);
       assert.equal(r.outputs.outcome, 'passed');
@@ -332,7 +298,7 @@ describe('api-cli (integration: the bin as a process → the functions on real H
 
     it('fails the step with a failing definition (exit 1, outcome failed)', async () => {
       writeFileSync(join(cwd, 'failing.yaml'), FAILING);
-      const r = await runAction({ 'test-runs-url': testRuns.url, 'api-key': env.API_CLI_KEY, definition: 'failing.yaml' });
+      const r = await runAction({ 'test-runs-url': pipe.api.url, 'api-key': env.API_CLI_KEY, definition: 'failing.yaml' });
       assert.equal(r.code, 1, r.log);
       assert.equal(r.outputs.outcome, 'failed');
       assert.match(readFileSync(r.outputs.junit, 'utf8'), /<failure /);

@@ -8,23 +8,17 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import '../../functions/test-runs';
 import '../../functions/webhook';
-import { provisionPubsub } from '../../scripts/local-stack/provision';
-import { startStorageServer } from '../../scripts/local-stack/storage-server';
-import { startTasksDispatcher, type TasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
-import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
-import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
-import { pubsub } from '../../shared/events';
+import { startTasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
+import { newApiKey, storeApiKey } from '../../shared/auth';
 import { collections, db } from '../../shared/firestore';
 import { queues } from '../../shared/infra';
 import { verifyStandard } from '../../shared/webhooks/signature';
-import { request, serve, type Served } from '../helpers/http';
+import { request } from '../helpers/http';
 import { useStack } from '../helpers/stack';
-import { ports, TEST_ENV } from '../setup';
+import { useTestRunPipeline } from '../helpers/test-run-pipeline';
+import { ports } from '../setup';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -75,41 +69,18 @@ async function receiver(answers: number[] = []): Promise<{ url: string; received
 describe('test-run completion callbacks (integration: testRuns → run ends → Cloud Tasks test-callbacks → testRunWorker → receiver)', function () {
   this.timeout(60_000);
   useStack();
-  let api: Served;
-  let worker: Served;
-  let events: Served;
-  let hook: Served;
-  let tasks: TasksDispatcher;
-  let sandbox: Sandbox;
-  let storage: Awaited<ReturnType<typeof startStorageServer>>;
-  let storageDir: string;
+  const pipe = useTestRunPipeline({ executionMs: 200 });
   let key: string;
 
-  before(async () => {
-    storageDir = mkdtempSync(join(tmpdir(), 'callbacks-storage-'));
-    [api, worker, events, hook] = await Promise.all([serve('testRuns'), serve('testRunWorker', ports.testRunWorkerPort), serve('testRunEvents'), serve('webhook')]);
-    storage = await startStorageServer({ port: ports.storagePort, dir: storageDir });
-    sandbox = await startSandbox({ port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 200, webhookUrl: `${hook.url}/`, webhookSecret: 'new-virtuoso-secret' });
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
-  });
-  after(async () => {
-    await Promise.all([api.close(), worker.close(), events.close(), hook.close(), tasks.close(), sandbox.close(), storage.close()]);
-    rmSync(storageDir, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
-    clearKeyCache();
-    await tasks.close();
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
-    await fetch(sandbox.url.replace(/\/api$/, '/__sandbox/reset'), { method: 'POST' });
     const k = newApiKey({ tenantId: 'acme', userId: 'alice', scopes: ['test-runs'] });
     await storeApiKey(k.record);
     key = k.key;
   });
 
   const auth = () => ({ authorization: `Bearer ${key}` });
-  const submit = (body: unknown) => request<Json>(`${api.url}/test-runs`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const get = (path: string) => request<Json>(`${api.url}${path}`, { headers: auth() });
+  const submit = (body: unknown) => request<Json>(`${pipe.api.url}/test-runs`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const get = (path: string) => request<Json>(`${pipe.api.url}${path}`, { headers: auth() });
   const until = async <T>(what: string, probe: () => Promise<T | undefined>, ms = 25_000): Promise<T> => {
     const end = Date.now() + ms;
     for (;;) {
@@ -181,7 +152,7 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
       assert.equal(new Set(rx.received.map((r) => r.body.toString())).size, 1, 'the same body every time');
       assert.equal(JSON.parse(rx.received[0].body.toString()).type, 'test.failed');
       // Through the test-callbacks queue, retried by it (its settings from infra.ts).
-      const task = tasks.tasks.find((t) => t.queue === queues.testCallbacks.name)!;
+      const task = pipe.tasks.tasks.find((t) => t.queue === queues.testCallbacks.name)!;
       assert.ok(task, 'a task on test-callbacks');
       assert.deepEqual(task.attempts.map((a) => a.status), [503, 503, 503, 200]);
       const secret = (await get('/callback-secret')).body.secret;
@@ -203,8 +174,8 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
       await gone.close();
     }
     // The whole schedule (about 15 hours) compressed into seconds.
-    await tasks.close();
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.00005 });
+    await pipe.tasks.close();
+    pipe.tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.00005 });
     const down = await receiver(Array(queues.testCallbacks.retry.maxAttempts).fill(500));
     try {
       const res = await submit({ definition: DEFINITION(), callbackUrl: down.url });
@@ -223,14 +194,14 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
     const slow = createServer(() => undefined); // accepts, never answers
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
     try {
-      sandbox.faults.setLatency(300);
+      pipe.sandbox.faults.setLatency(300);
       const res = await submit({ definition: DEFINITION(), callbackUrl: rx.url });
-      const cancelled = await request<Json>(`${api.url}/test-runs/${res.body.id}/cancel`, { method: 'POST', headers: auth() });
+      const cancelled = await request<Json>(`${pipe.api.url}/test-runs/${res.body.id}/cancel`, { method: 'POST', headers: auth() });
       assert.equal(cancelled.status, 200, cancelled.text);
       const run = await callbackDone(res.body.id);
       assert.equal(run.status, 'cancelled');
       assert.equal(JSON.parse(rx.received[0].body.toString()).data.status, 'cancelled');
-      sandbox.faults.setLatency(0);
+      pipe.sandbox.faults.setLatency(0);
 
       const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`;
       const timed = await submit({ definition: DEFINITION(), callbackUrl: url, execute: false });
@@ -255,16 +226,16 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
     }
     const dry = await submit({ definition: DEFINITION(), callbackUrl: 'https://10.1.1.1/x', dryRun: true });
     assert.equal(dry.status, 422, 'a dry run checks the callbackUrl too');
-    const yaml = await request<Json>(`${api.url}/test-runs?callbackUrl=${encodeURIComponent('https://192.168.1.10/x')}`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/yaml' }, body: DEFINITION() });
+    const yaml = await request<Json>(`${pipe.api.url}/test-runs?callbackUrl=${encodeURIComponent('https://192.168.1.10/x')}`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/yaml' }, body: DEFINITION() });
     assert.equal(yaml.status, 422, yaml.text);
-    assert.equal(tasks.tasks.length, 0, 'nothing queued');
-    assert.equal(sandbox.faults.received.length, 0, 'nothing sent to Virtuoso');
+    assert.equal(pipe.tasks.tasks.length, 0, 'nothing queued');
+    assert.equal(pipe.sandbox.faults.received.length, 0, 'nothing sent to Virtuoso');
   });
 
   it('rotating shows a new secret once; for a day callbacks carry both signatures, so either secret verifies', async () => {
     const first = await get('/callback-secret');
     assert.equal(first.status, 200, first.text);
-    const rotated = await request<Json>(`${api.url}/callback-secret/rotate`, { method: 'POST', headers: auth() });
+    const rotated = await request<Json>(`${pipe.api.url}/callback-secret/rotate`, { method: 'POST', headers: auth() });
     assert.equal(rotated.status, 200, rotated.text);
     assert.notEqual(rotated.body.secret, first.body.secret);
     assert.ok(Date.parse(rotated.body.previousValidUntil) > Date.now() + 23 * 3600_000);
@@ -283,7 +254,7 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
     // Another tenant has its own secret.
     const other = newApiKey({ tenantId: 'globex', userId: 'bob', scopes: ['test-runs'] });
     await storeApiKey(other.record);
-    const theirs = await request<Json>(`${api.url}/callback-secret`, { headers: { authorization: `Bearer ${other.key}` } });
+    const theirs = await request<Json>(`${pipe.api.url}/callback-secret`, { headers: { authorization: `Bearer ${other.key}` } });
     assert.equal(theirs.status, 200);
     assert.notEqual(theirs.body.secret, rotated.body.secret);
   });

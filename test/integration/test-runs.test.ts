@@ -9,24 +9,20 @@
  * is then expired, as 30 s later, and the task delivered again.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import '../../functions/test-runs';
 import '../../functions/webhook';
 import { provisionPubsub } from '../../scripts/local-stack/provision';
-import { startStorageServer } from '../../scripts/local-stack/storage-server';
-import { startTasksDispatcher, type TasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
-import { startSandbox, type Sandbox } from '../../scripts/virtuoso-sandbox/server';
-import { clearKeyCache, newApiKey, storeApiKey } from '../../shared/auth';
+import { startSandbox } from '../../scripts/virtuoso-sandbox/server';
+import { newApiKey, storeApiKey } from '../../shared/auth';
 import { AppError } from '../../shared/errors';
 import { pubsub } from '../../shared/events';
 import { log } from '../../shared/log';
 import { loadRun, runRef } from '../../shared/testruns/store';
 import { processTestRunTask } from '../../shared/testruns/worker';
-import { request, serve, type Served } from '../helpers/http';
+import { request, serve } from '../helpers/http';
 import { pull } from '../helpers/pubsub';
 import { useStack } from '../helpers/stack';
+import { useTestRunPipeline } from '../helpers/test-run-pipeline';
 import { ports, TEST_ENV } from '../setup';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -61,38 +57,10 @@ goals:
 describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker → sandbox → webhook → Pub/Sub → testRunEvents → Storage)', function () {
   this.timeout(60_000);
   useStack();
-  let api: Served;
-  let worker: Served;
-  let events: Served;
-  let hook: Served;
-  let tasks: TasksDispatcher;
-  let sandbox: Sandbox;
-  let storage: Awaited<ReturnType<typeof startStorageServer>>;
-  let storageDir: string;
+  const pipe = useTestRunPipeline({ executionMs: 300 });
   let key: string;
 
-  before(async () => {
-    storageDir = await mkdtemp(join(tmpdir(), 'test-runs-storage-'));
-    [api, worker, events, hook] = await Promise.all([serve('testRuns'), serve('testRunWorker', ports.testRunWorkerPort), serve('testRunEvents'), serve('webhook')]);
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
-    storage = await startStorageServer({ port: ports.storagePort, dir: storageDir });
-    sandbox = await startSandbox({
-      port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 300,
-      webhookUrl: `${hook.url}/`, webhookSecret: 'new-virtuoso-secret',
-    });
-  });
-  after(async () => {
-    await Promise.all([api.close(), worker.close(), events.close(), hook.close(), tasks.close(), sandbox.close(), storage.close()]);
-    await rm(storageDir, { recursive: true, force: true });
-  });
   beforeEach(async () => {
-    // webhook-events → testRunEvents, as Eventarc does in production.
-    await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
-    clearKeyCache();
-    // A fresh dispatcher: polls and deadlines scheduled by earlier tests are dropped with the old one.
-    await tasks.close();
-    tasks = await startTasksDispatcher({ port: ports.tasksPort, backoffScale: 0.002 });
-    await fetch(sandbox.url.replace(/\/api$/, '/__sandbox/reset'), { method: 'POST' });
     const k = newApiKey({ tenantId: 'acme', userId: 'alice', scopes: ['test-runs'] });
     await storeApiKey(k.record);
     key = k.key;
@@ -100,8 +68,8 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
 
   const auth = () => ({ authorization: `Bearer ${key}` });
   const submit = (yaml: string, query = '', headers: Record<string, string> = {}) =>
-    request<Json>(`${api.url}/test-runs${query}`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/yaml', ...headers }, body: yaml });
-  const get = (path: string) => request<Json>(`${api.url}${path}`, { headers: auth() });
+    request<Json>(`${pipe.api.url}/test-runs${query}`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/yaml', ...headers }, body: yaml });
+  const get = (path: string) => request<Json>(`${pipe.api.url}${path}`, { headers: auth() });
   const until = async <T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> => {
     const end = Date.now() + ms;
     for (;;) {
@@ -117,12 +85,12 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       return ['passed', 'failed', 'error', 'cancelled', 'built'].includes(r.body.status) ? r.body : undefined;
     });
   const state = () => ({
-    projects: [...sandbox.state.projects.values()],
-    goals: [...sandbox.state.goals.values()],
-    journeys: [...sandbox.state.journeys.values()],
-    checkpoints: [...sandbox.state.checkpoints.values()],
-    steps: [...sandbox.state.steps.values()],
-    jobs: [...sandbox.executions.jobs.values()],
+    projects: [...pipe.sandbox.state.projects.values()],
+    goals: [...pipe.sandbox.state.goals.values()],
+    journeys: [...pipe.sandbox.state.journeys.values()],
+    checkpoints: [...pipe.sandbox.state.checkpoints.values()],
+    steps: [...pipe.sandbox.state.steps.values()],
+    jobs: [...pipe.sandbox.executions.jobs.values()],
   });
   /** The structure the definition above builds, read back from the sandbox. */
   const structure = (goalId: number) => {
@@ -133,8 +101,8 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       .map((j) => ({
         title: j.title,
         cases: j.caseIds.map((cid) => {
-          const cp = sandbox.state.checkpoints.get(cid)!;
-          return { title: cp.title, steps: cp.stepIds.map((sid) => sandbox.state.steps.get(sid)!.action) };
+          const cp = pipe.sandbox.state.checkpoints.get(cid)!;
+          return { title: cp.title, steps: cp.stepIds.map((sid) => pipe.sandbox.state.steps.get(sid)!.action) };
         }),
       }));
   };
@@ -167,16 +135,16 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     assert.equal(run.virtuoso.goals[0].journeys[1].checkpoints[0].checkpointUrl, `https://app.virtuoso.qa/#/checkpoint/${run.virtuoso.goals[0].journeys[1].checkpoints[0].checkpointId}`);
     assert.equal(run.report.outcome, 'passed');
     // Completed by the webhook (the sandbox's FINISHED reached testRunEvents), not only by polling.
-    assert.ok(sandbox.webhooks!.deliveries.some((d) => d.status === 202), 'a FINISHED webhook was accepted');
+    assert.ok(pipe.sandbox.webhooks!.deliveries.some((d) => d.status === 202), 'a FINISHED webhook was accepted');
 
-    const junit = await request(`${api.url}/test-runs/${res.body.id}/report?format=junit`, { headers: auth() });
+    const junit = await request(`${pipe.api.url}/test-runs/${res.body.id}/report?format=junit`, { headers: auth() });
     assert.equal(junit.status, 200);
     assert.match(junit.headers.get('content-type') ?? '', /application\/xml/);
     assert.match(junit.text, /<testsuite [^>]*name="Web shop \/ Guest checkout"[^>]*tests="2"[^>]*failures="0"/);
     assert.match(junit.text, /<testcase [^>]*name="Search for shoes"/);
     const json = await get(`/test-runs/${res.body.id}/report?format=json`);
     assert.equal(json.body.outcome, 'passed');
-    const objects = await storage.requests.filter((r) => r.method === 'POST').map((r) => r.path);
+    const objects = await pipe.storage.requests.filter((r) => r.method === 'POST').map((r) => r.path);
     assert.ok(objects.some((p) => p.includes('/b/test-project-virtuoso-data/')), 'stored in the data bucket of infra.ts');
 
     const published = await pull('test-events-archive');
@@ -189,7 +157,7 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     assert.equal(res.status, 202, res.text);
     const run = await finalRun(res.body.id);
     assert.equal(run.status, 'failed');
-    const junit = await request(`${api.url}/test-runs/${res.body.id}/report?format=junit`, { headers: auth() });
+    const junit = await request(`${pipe.api.url}/test-runs/${res.body.id}/report?format=junit`, { headers: auth() });
     assert.match(junit.text, /<failure [^>]*message="[^"]*click: FAIL here[^"]*"/);
     const published = await pull('test-events-archive');
     assert.ok(published.some((m) => m.json.data.runId === res.body.id && m.json.eventType === 'test.failed'));
@@ -203,8 +171,8 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     assert.equal(res.body.operations.length, 16);
     assert.equal(res.body.operations[0].operation.startsWith('find project'), true);
     assert.ok(res.body.criticalPathCalls >= 7);
-    assert.equal(sandbox.faults.received.length, 0, 'no Virtuoso call');
-    assert.equal(tasks.tasks.length, 0, 'nothing queued');
+    assert.equal(pipe.sandbox.faults.received.length, 0, 'no Virtuoso call');
+    assert.equal(pipe.tasks.tasks.length, 0, 'nothing queued');
     assert.deepEqual((await get('/test-runs')).body.items, []);
   });
 
@@ -218,7 +186,7 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     const syntax = await submit('name: x\n  goals: [');
     assert.equal(syntax.status, 400, syntax.text);
     assert.match(syntax.body.error.message, /line \d+/);
-    assert.equal(sandbox.faults.received.length, 0);
+    assert.equal(pipe.sandbox.faults.received.length, 0);
   });
 
   it('an existing project of the same name is reused, not a 1501 failure', async () => {
@@ -263,27 +231,27 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     }
     const other = newApiKey({ tenantId: 'globex', userId: 'bob', scopes: ['test-runs'] });
     await storeApiKey(other.record);
-    const peek = await request<Json>(`${api.url}/test-runs/${a.body.id}`, { headers: { authorization: `Bearer ${other.key}` } });
+    const peek = await request<Json>(`${pipe.api.url}/test-runs/${a.body.id}`, { headers: { authorization: `Bearer ${other.key}` } });
     assert.equal(peek.status, 404);
   });
 
   it('cancel: an executing run is cancelled, its late FINISHED changes nothing, a second cancel is a 409', async () => {
-    await sandbox.close();
-    sandbox = await startSandbox({
+    await pipe.sandbox.close();
+    pipe.sandbox = await startSandbox({
       port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 1500,
-      webhookUrl: `${hook.url}/`, webhookSecret: 'new-virtuoso-secret',
+      webhookUrl: `${pipe.hook.url}/`, webhookSecret: 'new-virtuoso-secret',
     });
     const res = await submit(DEFINITION('Shop J'));
     await until('executing', async () => ((await get(`/test-runs/${res.body.id}`)).body.status === 'executing' ? true : undefined));
-    const cancelled = await request<Json>(`${api.url}/test-runs/${res.body.id}/cancel`, { method: 'POST', headers: auth() });
+    const cancelled = await request<Json>(`${pipe.api.url}/test-runs/${res.body.id}/cancel`, { method: 'POST', headers: auth() });
     assert.equal(cancelled.status, 200, cancelled.text);
     assert.equal(cancelled.body.status, 'cancelled');
-    await until('the FINISHED webhook', async () => (sandbox.webhooks!.deliveries.filter((d) => d.status === 202).length >= 3 ? true : undefined));
+    await until('the FINISHED webhook', async () => (pipe.sandbox.webhooks!.deliveries.filter((d) => d.status === 202).length >= 3 ? true : undefined));
     await new Promise((r) => setTimeout(r, 1500)); // the push and a poll have had their chance
     const after = await get(`/test-runs/${res.body.id}`);
     assert.equal(after.body.status, 'cancelled');
     assert.equal(after.body.report, undefined);
-    const again = await request<Json>(`${api.url}/test-runs/${res.body.id}/cancel`, { method: 'POST', headers: auth() });
+    const again = await request<Json>(`${pipe.api.url}/test-runs/${res.body.id}/cancel`, { method: 'POST', headers: auth() });
     assert.equal(again.status, 409);
     const report = await get(`/test-runs/${res.body.id}/report`);
     assert.equal(report.status, 409);
@@ -299,21 +267,21 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
   });
 
   it('Storage down at completion: the run waits in executing and completes once it is back', async () => {
-    storage.failWith = 503;
+    pipe.storage.failWith = 503;
     try {
       const res = await submit(DEFINITION('Shop N'));
       await until('executing', async () => ((await loadRun(res.body.id))?.status === 'executing' ? true : undefined));
-      await until('the FINISHED webhook', async () => (sandbox.webhooks!.deliveries.filter((d) => d.status === 202).length >= 3 ? true : undefined));
+      await until('the FINISHED webhook', async () => (pipe.sandbox.webhooks!.deliveries.filter((d) => d.status === 202).length >= 3 ? true : undefined));
       await new Promise((r) => setTimeout(r, 1500)); // the push and the polls tried and failed meanwhile
       assert.equal((await loadRun(res.body.id))!.status, 'executing');
-      storage.failWith = undefined;
+      pipe.storage.failWith = undefined;
       const run = await finalRun(res.body.id);
       assert.equal(run.status, 'passed');
       await new Promise((r) => setTimeout(r, 500));
       const published = await pull('test-events-archive');
       assert.equal(published.filter((m) => m.json.data.runId === res.body.id && m.json.eventType === 'test.completed').length, 1);
     } finally {
-      storage.failWith = undefined;
+      pipe.storage.failWith = undefined;
     }
   });
 
@@ -323,11 +291,11 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     await pubsub().topic('test-events').delete();
     const res = await submit(DEFINITION('Shop P'), '?execute=false');
     await until('built', async () => ((await loadRun(res.body.id))?.status === 'built' ? true : undefined));
-    await tasks.idle();
+    await pipe.tasks.idle();
     assert.deepEqual((await loadRun(res.body.id))!.pendingEvents?.sort(), ['test.completed', 'test.started']);
     // The topic is back; a later delivery (here by hand, as if 10 s later: past the publish deadline
     // of the one that failed) publishes what was pending.
-    await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: events.url });
+    await provisionPubsub(pubsub(), TEST_ENV.GOOGLE_CLOUD_PROJECT, { testRunEvents: pipe.events.url });
     const young = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 2, log });
     assert.equal(young.outcome, 'ignored', 'not yet: the failed delivery might still be publishing');
     await runRef(res.body.id).update({ updatedAt: new Date(Date.now() - 10_000).toISOString() });
@@ -341,28 +309,28 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
   it('Virtuoso down when the run finishes: the run waits in executing, then completes', async () => {
     const res = await submit(DEFINITION('Shop Q'));
     await until('executing', async () => ((await loadRun(res.body.id))?.status === 'executing' ? true : undefined));
-    sandbox.faults.add({ kind: '5xx', method: 'GET', path: '^/api/testsuites/execution$', count: 6 });
-    await until('the report requests to fail', async () => (sandbox.faults.received.filter((r) => r.path === '/api/testsuites/execution').length >= 6 ? true : undefined));
+    pipe.sandbox.faults.add({ kind: '5xx', method: 'GET', path: '^/api/testsuites/execution$', count: 6 });
+    await until('the report requests to fail', async () => (pipe.sandbox.faults.received.filter((r) => r.path === '/api/testsuites/execution').length >= 6 ? true : undefined));
     const run = await finalRun(res.body.id);
     assert.equal(run.status, 'passed');
-    assert.ok(sandbox.faults.received.filter((r) => r.path === '/api/testsuites/execution').length > 6, 'fetched again once Virtuoso answered');
+    assert.ok(pipe.sandbox.faults.received.filter((r) => r.path === '/api/testsuites/execution').length > 6, 'fetched again once Virtuoso answered');
   });
 
   describe('webhook and polling races; duplicate and late events', () => {
     it('without any webhook the polling task completes the run; a late duplicate FINISHED changes nothing', async () => {
-      await sandbox.close();
-      sandbox = await startSandbox({ port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 300 });
+      await pipe.sandbox.close();
+      pipe.sandbox = await startSandbox({ port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 300 });
       const res = await submit(DEFINITION('Shop L'));
       const run = await finalRun(res.body.id);
       assert.equal(run.status, 'passed');
-      const polls = tasks.tasks.filter((t) => JSON.parse(t.body).kind === 'poll');
+      const polls = pipe.tasks.tasks.filter((t) => JSON.parse(t.body).kind === 'poll');
       assert.ok(polls.length >= 1);
       const jobId = run.virtuoso.goals[0].jobId;
       const before = await loadRun(res.body.id);
       // The webhook arrives late, twice (redelivery): acknowledged, nothing changes, no second event.
       for (let i = 0; i < 2; i++) {
         const event = { eventType: 'webhook.received', data: { status: 'FINISHED', executionId: jobId, payload: { outcome: 'FAIL' } } };
-        const push = await request(`${events.url}/projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/topics/webhook-events`, {
+        const push = await request(`${pipe.events.url}/projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/topics/webhook-events`, {
           method: 'POST', headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), messageId: `late-${i}` }, subscription: 'projects/test-project/subscriptions/testRunEvents-trigger' }),
         });
@@ -376,8 +344,8 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
     });
 
     it('webhook and poll at the same moment: one completion, one event', async () => {
-      await sandbox.close();
-      sandbox = await startSandbox({ port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 100 });
+      await pipe.sandbox.close();
+      pipe.sandbox = await startSandbox({ port: ports.sandboxPort, organizationId: 2242, token: TEST_ENV.VIRTUOSO_API_KEY, executionMs: 100 });
       const res = await submit(DEFINITION('Shop M'), '', {});
       await until('executing', async () => ((await loadRun(res.body.id))?.status === 'executing' ? true : undefined));
       await new Promise((r) => setTimeout(r, 300)); // the job has finished in Virtuoso
@@ -396,7 +364,7 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
         }
       };
       await Promise.all([
-        request(`${events.url}/projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/topics/webhook-events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody }),
+        request(`${pipe.events.url}/projects/${TEST_ENV.GOOGLE_CLOUD_PROJECT}/topics/webhook-events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pushBody }),
         asQueue(99),
         asQueue(98),
       ]);
@@ -411,21 +379,21 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
   describe('resume after a crash at each phase: nothing is created twice', () => {
     // The worker is down for these tests: the queued task fails its attempts, and attempts are run
     // by hand — the first abandoned right after the sandbox answered the chosen request.
-    before(() => worker.close());
+    before(() => pipe.worker.close());
     after(async () => {
-      worker = await serve('testRunWorker', ports.testRunWorkerPort);
+      pipe.worker = await serve('testRunWorker', ports.testRunWorkerPort);
     });
 
     it('two deliveries of the same build at once: one builds, the other defers itself; nothing twice', async () => {
       const res = await submit(DEFINITION('Twice'), '?execute=false');
-      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
       const outcomes = await Promise.all([0, 1].map(() => processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log })));
       // The other one finds the run held (and queues itself for after the lease) or, if its
       // transaction was retried late, already built.
       const [a, b] = outcomes.map((o) => o.outcome).sort();
       assert.equal(a, 'built');
       assert.ok(b === 'deferred' || b === 'ignored', b);
-      if (b === 'deferred') assert.ok(tasks.tasks.find((t) => t.body.includes(res.body.id) && JSON.parse(t.body).n === 1), 'a continuation for after the lease');
+      if (b === 'deferred') assert.ok(pipe.tasks.tasks.find((t) => t.body.includes(res.body.id) && JSON.parse(t.body).n === 1), 'a continuation for after the lease');
       const goals = state().goals.filter((g) => state().projects.find((p) => p.id === g.projectId)?.name === 'Twice');
       assert.equal(goals.length, 1);
       assert.deepEqual(structure(goals[0].id), expected);
@@ -433,11 +401,11 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
 
     it('an attempt that finds another one holding the run stops, and does not finish it', async () => {
       const res = await submit(DEFINITION('Superseded'), '?execute=false');
-      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
-      sandbox.faults.setLatency(100);
+      await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      pipe.sandbox.faults.setLatency(100);
       try {
         const first = processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log });
-        await until('the build to be under way', async () => (sandbox.faults.received.some((r) => r.path === '/api/goals') ? true : undefined));
+        await until('the build to be under way', async () => (pipe.sandbox.faults.received.some((r) => r.path === '/api/goals') ? true : undefined));
         // Another attempt takes the run over (as after this one's lease ran out).
         await runRef(res.body.id).update({ attempts: 7 });
         const outcome = await first;
@@ -446,7 +414,7 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
         assert.equal(after.status, 'building', 'left to the attempt that holds it');
         assert.equal(after.attempts, 7);
       } finally {
-        sandbox.faults.setLatency(0);
+        pipe.sandbox.faults.setLatency(0);
       }
     });
 
@@ -458,20 +426,20 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
       ].join('\n');
       const res = await submit(yaml, '?execute=false');
       assert.equal(res.status, 202, res.text);
-      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
       // B is refused, C created; the crash comes right after C was created (the refusal is recorded
       // before C is sent), while D is not sent yet or never answered, so the build cannot end first.
-      sandbox.faults.received.length = 0;
-      sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', skip: 1 });
-      sandbox.faults.add({ kind: 'hang', method: 'POST', path: '^/api/teststeps$', skip: 3 });
-      const answered = () => sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy && r.answeredBy !== 'hang');
+      pipe.sandbox.faults.received.length = 0;
+      pipe.sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', skip: 1 });
+      pipe.sandbox.faults.add({ kind: 'hang', method: 'POST', path: '^/api/teststeps$', skip: 3 });
+      const answered = () => pipe.sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy && r.answeredBy !== 'hang');
       const crash = new AbortController();
       const watch = setInterval(() => {
         if (answered().length >= 3) crash.abort();
       }, 0);
       const first = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log, signal: crash.signal });
       clearInterval(watch);
-      sandbox.faults.clear(); // the hang, if D was never sent
+      pipe.sandbox.faults.clear(); // the hang, if D was never sent
       assert.equal(first.outcome, 'abandoned');
       await runRef(res.body.id).update({ leaseUntil: new Date(Date.now() - 1).toISOString() });
       assert.equal((await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 1, log })).outcome, 'built');
@@ -484,20 +452,20 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
 
     it('continueOnError: a refused step is recorded and skipped; a crash after it resumes without a duplicate', async () => {
       const res = await submit(DEFINITION('Refused').replace('timeout: 120', 'timeout: 120\n  continueOnError: true'), '?execute=false');
-      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
       // The second step request is refused (2605); the crash comes after the fourth is answered.
-      sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', count: 1 });
-      sandbox.faults.received.length = 0;
-      sandbox.faults.setLatency(20); // time for the refusal to be recorded before the crash
+      pipe.sandbox.faults.add({ kind: 'refuse', method: 'POST', path: '^/api/teststeps$', count: 1 });
+      pipe.sandbox.faults.received.length = 0;
+      pipe.sandbox.faults.setLatency(20); // time for the refusal to be recorded before the crash
       const crash = new AbortController();
       const watch = setInterval(() => {
-        if (sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy).length >= 4) crash.abort();
+        if (pipe.sandbox.faults.received.filter((r) => r.path === '/api/teststeps' && r.answeredBy).length >= 4) crash.abort();
       }, 0);
       const first = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 0, log, signal: crash.signal });
       clearInterval(watch);
       assert.equal(first.outcome, 'abandoned');
       await new Promise((r) => setTimeout(r, 100));
-      sandbox.faults.setLatency(0);
+      pipe.sandbox.faults.setLatency(0);
       await runRef(res.body.id).update({ leaseUntil: new Date(Date.now() - 1).toISOString() });
       const second = await processTestRunTask({ runId: res.body.id, kind: 'build' }, { retryCount: 1, log });
       assert.equal(second.outcome, 'built', JSON.stringify(second));
@@ -516,7 +484,7 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
 
     it("Cloud Scheduler's sweep ends a run whose deadline passed with nothing to end it", async () => {
       const res = await submit(DEFINITION('Forgotten'), '?execute=false');
-      await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+      await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
       await runRef(res.body.id).update({ deadlineAt: new Date(Date.now() - 1000).toISOString() });
       const swept = await processTestRunTask({ kind: 'sweep' }, { retryCount: 0, log });
       assert.equal(swept.outcome, 'swept');
@@ -532,12 +500,12 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
         const project = `Shared project ${fault}`;
         const submitAndHold = async () => {
           const res = await submit(DEFINITION(project), '?execute=false');
-          await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
+          await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed' && t.body.includes(res.body.id)) ? true : undefined));
           return res.body.id as string;
         };
         const a = await submitAndHold();
         // A's goal request fails (after or before Virtuoso processed it): A stops for a retry.
-        sandbox.faults.next(1, fault, { method: 'POST', path: '^/api/goals$' });
+        pipe.sandbox.faults.next(1, fault, { method: 'POST', path: '^/api/goals$' });
         await assert.rejects(processTestRunTask({ runId: a, kind: 'build' }, { retryCount: 0, log }), (err: AppError) => err.retryable);
         // Meanwhile B builds the same definition into the same project.
         const b = await submitAndHold();
@@ -570,11 +538,11 @@ describe('test runs (integration: testRuns → Cloud Tasks → testRunWorker →
         const project = `Crash ${what}`;
         const res = await submit(DEFINITION(project), execute ? '' : '?execute=false');
         assert.equal(res.status, 202, res.text);
-        await until('the undeliverable build task to fail', async () => (tasks.tasks.some((t) => t.state === 'failed') ? true : undefined));
+        await until('the undeliverable build task to fail', async () => (pipe.tasks.tasks.some((t) => t.state === 'failed') ? true : undefined));
         const runId = res.body.id;
         const crash = new AbortController();
         const watch = setInterval(() => {
-          const answered = sandbox.faults.received.filter((r) => r.method === method && path.test(r.path) && r.answeredBy === 'api').length;
+          const answered = pipe.sandbox.faults.received.filter((r) => r.method === method && path.test(r.path) && r.answeredBy === 'api').length;
           if (answered >= count) crash.abort();
         }, 0);
         const first = await processTestRunTask({ runId, kind: 'build' }, { retryCount: 0, log, signal: crash.signal });
