@@ -16,7 +16,12 @@
  * 3. CommonJS output: ESM bundles break on dynamic `require` and `__dirname` in google-gax/grpc-js.
  * 4. `@google-cloud/pubsub` 6 loads two static protobuf modules (its own and `pubsub-api`'s, 2.5 MiB
  *    together, on every cold start) only to re-export them as `protos`, which nothing here reads at
- *    run time; `unreadProtosExport` leaves them out of the bundle.
+ *    run time; `unreadProtosExport` leaves them out of the bundle (firestore-api's too).
+ * 5. `@google-cloud/firestore` 9 evaluates google-gax and firestore-api's clients when it is
+ *    required, for re-exports a request never reads; `firestoreLazyApi` defers them to first use.
+ * 6. google-gax evaluates three static protobuf modules to re-export them; `gaxLazyProtos` defers them.
+ * 7. @grpc/proto-loader describes every protobuf type up front for gRPC reflection;
+ *    `protoLoaderLazyDescriptors` describes one when it is read.
  *
  * Cold start (issue 14): V8 reads, scans and keeps the source of every file a process requires, so a
  * 9–17 MiB single file cost 119–320 ms and 40–55 MiB of RSS before the first request even when
@@ -124,13 +129,14 @@ export function tasksStaticJson(): Plugin {
 }
 
 // The generated index of a Google client package: `const protos = require("../protos/protos");`
-// then `exports.protos = protos;`. Not `firestore-api`: Firestore copies every export of it when it
-// loads (Object.assign), and its serializer needs those protos anyway.
-const PROTOS_INDEX = /[\\/]@google-cloud[\\/](?:pubsub-api|pubsub)[\\/]build[\\/]src[\\/]index\.js$/;
+// then `exports.protos = protos;`. Firestore's serializer encodes with its own smaller module
+// (`firestore_v1_proto_api`), not with firestore-api's; `firestoreLazyApi` keeps Firestore's own
+// index from reading this export when it loads.
+const PROTOS_INDEX = /[\\/]@google-cloud[\\/](?:pubsub-api|pubsub|firestore-api)[\\/]build[\\/]src[\\/]index\.js$/;
 const PROTOS_EXPORT = /const protos = require\("\.\.\/protos\/protos"\);\s*exports\.protos = protos;/;
 
 /**
- * Pitfall 4: Pub/Sub's index modules require their static protobuf module (the generated
+ * Pitfall 4: Pub/Sub's and firestore-api's index modules require their static protobuf module (the generated
  * `protos.js`, megabytes of code) just to re-export it as `protos`, a namespace of message classes
  * for callers that build raw requests. The clients encode through `protos.json`, and our code
  * reads `protos` only as types. The re-export becomes a getter that throws a clear error, so the
@@ -150,6 +156,178 @@ export function unreadProtosExport(): Plugin {
           'Object.defineProperty(exports, "protos", { enumerable: true, get() { ' +
             `throw new Error(${JSON.stringify(`${relative(ROOT, args.path)}: the protos namespace is left out of this bundle (scripts/build.ts, unreadProtosExport)`)}); } });`,
         );
+        return { contents, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+// gax's index and fallback modules re-export three static protobuf modules (IAM, locations,
+// long-running operations) that no client of ours reads: `const X = __importStar(require("../protos/x"));`
+// then `exports.X = X;`.
+const GAX_ENTRY = /[\\/]google-gax[\\/]build[\\/]src[\\/](?:index|fallback)\.js$/;
+const GAX_PROTOS_EXPORT = /const (IamProtos|LocationProtos|operationsProtos) = __importStar\(require\("(\.\.\/protos\/\w+)"\)\);\s*exports\.\1 = \1;/g;
+
+/**
+ * Pitfall 6: google-gax evaluates its IAM, locations and operations protobuf modules (~35 ms of
+ * CPU on the first request of any Google client, issue 14) only to re-export them. Each export
+ * becomes a getter that requires its module on first read. Fails the build if gax stops matching.
+ */
+export function gaxLazyProtos(): Plugin {
+  return {
+    name: 'gax-lazy-protos',
+    setup(b) {
+      b.onLoad({ filter: GAX_ENTRY }, async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        const found = [...source.matchAll(GAX_PROTOS_EXPORT)].map((m) => m[1]);
+        if (found.length !== 3) throw new Error(`${args.path} re-exports ${found.length} of gax's 3 protos modules the way scripts/build.ts expects; update the gaxLazyProtos plugin`);
+        const contents = source.replace(
+          GAX_PROTOS_EXPORT,
+          (_, name: string, module: string) => `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => __importStar(require("${module}")) });`,
+        );
+        return { contents, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+// @grpc/proto-loader's `createPackageDefinition` (proto-loader 0.8), as published: the whole
+// root's file descriptors encoded up front, then every message and enum type described.
+const PROTO_LOADER_INDEX = /[\\/]@grpc[\\/]proto-loader[\\/]build[\\/]src[\\/]index\.js$/;
+const PROTO_LOADER_EDITS: readonly (readonly [string, string])[] = [
+  [
+    `    const descriptorList = root.toDescriptor('proto3').file;
+    const bufferList = descriptorList.map(value => Buffer.from(descriptor.FileDescriptorProto.encode(value).finish()));`,
+    `    let encoded;
+    const bufferList = () => (encoded ??= root.toDescriptor('proto3').file.map(value => Buffer.from(descriptor.FileDescriptorProto.encode(value).finish())));`,
+  ],
+  [
+    `    const messageDescriptor = message.toDescriptor('proto3');
+    return {
+        format: 'Protocol Buffer 3 DescriptorProto',
+        type: messageDescriptor.$type.toObject(messageDescriptor, descriptorOptions),
+        fileDescriptorProtos: fileDescriptors,
+        serialize: createSerializer(message),
+        deserialize: createDeserializer(message, options)
+    };`,
+    `    return describedLazily({
+        format: 'Protocol Buffer 3 DescriptorProto',
+        serialize: createSerializer(message),
+        deserialize: createDeserializer(message, options)
+    }, message, fileDescriptors);`,
+  ],
+  [
+    `    const enumDescriptor = enumType.toDescriptor('proto3');
+    return {
+        format: 'Protocol Buffer 3 EnumDescriptorProto',
+        type: enumDescriptor.$type.toObject(enumDescriptor, descriptorOptions),
+        fileDescriptorProtos: fileDescriptors,
+    };`,
+    `    return describedLazily({ format: 'Protocol Buffer 3 EnumDescriptorProto' }, enumType, fileDescriptors);`,
+  ],
+];
+const PROTO_LOADER_HELPER = `
+function describedLazily(definition, reflected, fileDescriptors) {
+    let type;
+    return Object.defineProperties(definition, {
+        type: { enumerable: true, get: () => (type ??= ((d) => d.$type.toObject(d, descriptorOptions))(reflected.toDescriptor('proto3'))) },
+        fileDescriptorProtos: { enumerable: true, get: fileDescriptors },
+    });
+}
+`;
+
+/**
+ * Pitfall 7: when a Google client loads its protos, @grpc/proto-loader describes every message
+ * and enum type of the root (a descriptor converted to a plain object each) and encodes the
+ * root's file descriptors, eagerly; only gRPC server reflection reads them, and nothing here
+ * serves gRPC. ~25 ms of CPU per client on its first request (issue 14). Both become getters
+ * computed on first read, with the same values. Fails the build if proto-loader stops matching.
+ */
+export function protoLoaderLazyDescriptors(): Plugin {
+  return {
+    name: 'proto-loader-lazy-descriptors',
+    setup(b) {
+      b.onLoad({ filter: PROTO_LOADER_INDEX }, async (args) => {
+        let contents = await readFile(args.path, 'utf8');
+        for (const [from, to] of PROTO_LOADER_EDITS) {
+          if (!contents.includes(from)) throw new Error(`${args.path} no longer reads as scripts/build.ts expects (${from.trim().split('\n')[0]}); update the protoLoaderLazyDescriptors plugin`);
+          contents = contents.replace(from, () => to);
+        }
+        return { contents: contents + PROTO_LOADER_HELPER, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+// What Firestore's modules require at load time that only a request (or tracing) needs: each
+// `const <name> = require("<module>");` of a file below becomes a proxy that requires on first use.
+const FIRESTORE_SRC = /[\\/]@google-cloud[\\/]firestore[\\/]build[\\/]src[\\/](.+)\.js$/;
+const FIRESTORE_LAZY_REQUIRES: Readonly<Record<string, readonly string[]>> = {
+  'telemetry/enabled-trace-util': ['@google-cloud/firestore-api/build/src/v1'],
+  watch: ['google-gax'],
+  'pipelines/pipelines': ['protobufjs'],
+  serializer: ['../protos/firestore_v1_proto_api'],
+};
+// The serializer reads one message class of that module at load time, for `Value.fromObject` only.
+const FIRESTORE_SERIALIZER_VALUE = /var Value = firestore_v1_proto_api_1\.google\.firestore\.v1\.Value;/;
+// Its index re-exports firestore-api's `protos` through a getter, then copies its exports, getter
+// included, with Object.assign: the getter moves after the copy.
+const FIRESTORE_API_REQUIRE = /const firestore_api_1 = require\("@google-cloud\/firestore-api"\);\s*Object\.defineProperty\(exports, "protos", \{ enumerable: true, get: function \(\) \{ return firestore_api_1\.protos; \} \}\);/;
+const FIRESTORE_EXPORTS_COPY = /module\.exports = Object\.assign\(module\.exports, existingExports\);/;
+
+/** `const name = require("module");` → a Proxy that requires the module on its first use. */
+function lazyRequire(name: string, module: string): string {
+  const load = `() => (${name}$loaded ??= require(${JSON.stringify(module)}))`;
+  return (
+    `let ${name}$loaded; const ${name} = new Proxy({}, { get: (_, key) => (${load})()[key], has: (_, key) => key in (${load})(), ` +
+    `getOwnPropertyDescriptor: (_, key) => { const d = Object.getOwnPropertyDescriptor((${load})(), key); return d && { ...d, configurable: true }; }, ownKeys: () => Reflect.ownKeys((${load})()) });`
+  );
+}
+
+/**
+ * Pitfall 5: `require('@google-cloud/firestore')` evaluated google-gax, gRPC, protobuf.js, the auth
+ * library and firestore-api's clients (about 190 ms of CPU here, issue 14) before any request,
+ * for things a request may never need: the `protos` re-export, `FirestoreClient.port` in the
+ * tracing helper, gax's error class and codes in the listener, protobuf.js in pipelines, and the
+ * static protobuf module of every Firestore message (1.4 MiB, ~55 ms) that the serializer reads
+ * only for `Value.fromObject` (pipelines), its requests being encoded from protos.json. Each
+ * becomes a require on first use; the client itself Firestore already loads on its first request.
+ * Fails the build if a rewritten line is no longer there.
+ */
+export function firestoreLazyApi(): Plugin {
+  const edit = (path: string, source: string, re: RegExp, replacement: string) => {
+    if (!re.test(source)) throw new Error(`${path} no longer matches ${re.source.slice(0, 60)}…; update the firestoreLazyApi plugin (scripts/build.ts)`);
+    return source.replace(re, () => replacement);
+  };
+  return {
+    name: 'firestore-lazy-api',
+    setup(b) {
+      b.onLoad({ filter: FIRESTORE_SRC }, async (args) => {
+        const file = FIRESTORE_SRC.exec(args.path)![1].split(sep).join('/');
+        const lazy = FIRESTORE_LAZY_REQUIRES[file];
+        if (file !== 'index' && !lazy) return undefined;
+        let contents = await readFile(args.path, 'utf8');
+        if (file === 'index') {
+          contents = edit(args.path, contents, FIRESTORE_API_REQUIRE, '');
+          contents = edit(
+            args.path,
+            contents,
+            FIRESTORE_EXPORTS_COPY,
+            'module.exports = Object.assign(module.exports, existingExports);\n' +
+              'Object.defineProperty(module.exports, "protos", { enumerable: true, configurable: true, get: () => require("@google-cloud/firestore-api").protos });',
+          );
+        }
+        if (file === 'serializer') {
+          if (/\bValue\.(?!fromObject\()/.test(contents.replace(FIRESTORE_SERIALIZER_VALUE, ''))) {
+            throw new Error(`${args.path} uses more of Value than fromObject; update the firestoreLazyApi plugin (scripts/build.ts)`);
+          }
+          contents = edit(args.path, contents, FIRESTORE_SERIALIZER_VALUE, 'var Value = { fromObject: (value) => firestore_v1_proto_api_1.google.firestore.v1.Value.fromObject(value) };');
+        }
+        for (const module of lazy ?? []) {
+          const re = new RegExp(`const (\\w+) = require\\(${JSON.stringify(module).replace(/[/.]/g, '\\$&')}\\);`);
+          const name = re.exec(contents)?.[1] ?? '';
+          contents = edit(args.path, contents, re, lazyRequire(name, module));
+        }
         return { contents, loader: 'js', resolveDir: dirname(args.path) };
       });
     },
@@ -196,8 +374,24 @@ interface PackageChunk {
   /** File name under chunks/, without `.js`: the package's path under node_modules (`google-cloud.firestore`). */
   name: string;
   root: string;
+  /** What the chunk is known by: its package's root, or the path of the one heavy file it holds. */
+  key: string;
   /** The package's files other code requires (absolute) → their path inside the package. */
   entries: Map<string, string>;
+}
+
+/**
+ * A file of a chunked package bigger than this is a chunk of its own: the generated protobuf
+ * modules and descriptors (firestore-api's `protos.js` is 1.4 MiB) would otherwise be read and
+ * parsed with every other file of their package (~30 ms for firestore-api's chunk, issue 14)
+ * though a request may need none of them.
+ */
+export const HEAVY_FILE_BYTES = 200 * 1024;
+const heavy = new Map<string, boolean>();
+export function isHeavyFile(file: string): boolean {
+  let is = heavy.get(file);
+  if (is === undefined) heavy.set(file, (is = existsSync(file) && statSync(file).size > HEAVY_FILE_BYTES));
+  return is;
 }
 
 const fileSafe = (text: string) => text.replace(/@/g, '').replace(/[^\w.~+-]/g, '_');
@@ -216,15 +410,18 @@ export class ChunkSet {
   stubFor(file: string): string | undefined {
     const pkg = packageOfFile(file);
     if (!pkg) return undefined;
-    let chunk = this.packages.get(pkg.root);
+    // A heavy file is a chunk of its own (keyed by its path), so requiring its package does not read it.
+    const key = isHeavyFile(file) ? file : pkg.root;
+    let chunk = this.packages.get(key);
     if (!chunk) {
       const at = pkg.root.indexOf(NODE_MODULES);
-      const base = fileSafe(pkg.root.slice(at + NODE_MODULES.length).split(NODE_MODULES).join('~').split(sep).join('.'));
+      const packageName = pkg.root.slice(at + NODE_MODULES.length).split(NODE_MODULES).join('~').split(sep).join('.');
+      const base = fileSafe(key === file ? `${packageName}~${relative(pkg.root, file).split(sep).join('.').replace(/\.[cm]?js$/, '')}` : packageName);
       let name = base;
       for (let i = 2; this.taken.has(name); i++) name = `${base}-${i}`;
       this.taken.add(name);
-      chunk = { name, root: pkg.root, entries: new Map() };
-      this.packages.set(pkg.root, chunk);
+      chunk = { name, root: pkg.root, key, entries: new Map() };
+      this.packages.set(key, chunk);
     }
     let inner = chunk.entries.get(file);
     if (!inner) {
@@ -274,17 +471,27 @@ export function lazyChunks(chunks: ChunkSet, fromEntry: boolean): Plugin {
         if (args.kind === 'entry-point' || (args.pluginData as { lazyChunks?: boolean } | undefined)?.lazyChunks) return undefined;
         const pkg = packageNameOf(args.path);
         if (pkg.startsWith('node:') || !CHUNKED_PACKAGES.some((re) => re.test(pkg))) return undefined;
-        if (packageOfFile(args.importer)?.name === pkg) return undefined; // a package requiring itself stays in its own chunk
+        const selfRequire = packageOfFile(args.importer)?.name === pkg; // a package requiring itself stays in its own chunk…
         const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { lazyChunks: true } });
         if (resolved.errors.length || resolved.external) return resolved;
+        if (selfRequire && !isHeavyFile(resolved.path)) return undefined; // …but for its heavy files
         const stub = chunks.stubFor(resolved.path);
         if (!stub) return undefined;
         return { path: fromEntry ? `./${CHUNKS_DIR}/${stub}.js` : `./${stub}.js`, external: true };
       });
+      // A heavy file its own package requires by a relative path: also a chunk of its own.
+      b.onResolve({ filter: /^\.\.?\// }, async (args) => {
+        if (args.kind === 'entry-point' || (args.pluginData as { lazyChunks?: boolean } | undefined)?.lazyChunks) return undefined;
+        const pkg = packageOfFile(args.importer);
+        if (!pkg || !CHUNKED_PACKAGES.some((re) => re.test(pkg.name))) return undefined;
+        const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { lazyChunks: true } });
+        if (resolved.errors.length || resolved.external || !isHeavyFile(resolved.path)) return undefined;
+        return { path: `./${chunks.stubFor(resolved.path)!}.js`, external: true };
+      });
       // A package chunk's entry: the table of its required files (ChunkSet.chunkSource).
       b.onResolve({ filter: new RegExp(`^${CHUNK_NAMESPACE}:`) }, (args) => ({ path: args.path.slice(CHUNK_NAMESPACE.length + 1), namespace: CHUNK_NAMESPACE }));
       b.onLoad({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => {
-        const chunk = chunks.chunks().find((c) => c.root === args.path);
+        const chunk = chunks.chunks().find((c) => c.key === args.path);
         if (!chunk) throw new Error(`no package chunk for ${args.path}`);
         return { contents: ChunkSet.chunkSource(chunk), loader: 'js', resolveDir: chunk.root };
       });
@@ -335,7 +542,7 @@ export async function buildEntry({ name, entry, outdir }: EntryBuild): Promise<B
   if (!existsSync(entry)) throw new Error(`Bundle ${name}: entry file ${entry} does not exist`);
   const outfile = join(outdir, 'index.js');
   const chunks = new ChunkSet();
-  const plugins = (fromEntry: boolean) => [tasksStaticJson(), unreadProtosExport(), lazyChunks(chunks, fromEntry)];
+  const plugins = (fromEntry: boolean) => [tasksStaticJson(), unreadProtosExport(), firestoreLazyApi(), gaxLazyProtos(), protoLoaderLazyDescriptors(), lazyChunks(chunks, fromEntry)];
   const main = await build({ ...COMMON, entryPoints: [entry], outfile, plugins: plugins(true) });
   await warnAbout(name, main.warnings);
   const outputs = new Map<string, Uint8Array | string>(main.outputFiles.map((f) => [f.path, f.contents]));
@@ -346,7 +553,7 @@ export async function buildEntry({ name, entry, outdir }: EntryBuild): Promise<B
     for (const c of todo) builtWith.set(c.name, c.entries.size);
     const result = await build({
       ...COMMON,
-      entryPoints: Object.fromEntries(todo.map((c) => [c.name, `${CHUNK_NAMESPACE}:${c.root}`])),
+      entryPoints: Object.fromEntries(todo.map((c) => [c.name, `${CHUNK_NAMESPACE}:${c.key}`])),
       outdir: join(outdir, CHUNKS_DIR),
       plugins: plugins(false),
     });

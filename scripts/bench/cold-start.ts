@@ -126,7 +126,7 @@ export async function spawnFunction(opts: {
     });
   }
   const startedAt = performance.now();
-  const child = spawn(runtime.node, [...(opts.execArgv ?? []), runtime.frameworkMain, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`], {
+  const child = spawn(runtime.node, [...(opts.execArgv ?? benchNodeArgs()), runtime.frameworkMain, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { buildBundles, bundleNames, CHUNKS_DIR, EXTERNALS, ROOT, type BundleResult } from '../../scripts/build';
 import { firstResponse, httpRequest, spawnFunction, type HttpResponse, type RunningFunction } from '../../scripts/bench/cold-start';
 import { startTasksDispatcher } from '../../scripts/local-stack/tasks-dispatcher';
@@ -109,6 +110,18 @@ describe('bundles (integration: esbuild output under the Functions Framework CLI
     }
     // …and the bundles that publish still carry what the client encodes with.
     assert.ok(sourcesOf(built.find((b) => b.bundle === 'webhook')!).some((s) => /pubsub-api\/build\/protos\/protos\.json$/.test(s)));
+  });
+
+  it('loads Firestore without gax, gRPC, protobuf.js or its protos, and gax without its protos re-exports (scripts/build.ts, pitfalls 5 and 6)', () => {
+    const dir = join(dirname(built.find((b) => b.bundle === 'webhook')!.outfile), CHUNKS_DIR);
+    const loaded = (stub: string) =>
+      (JSON.parse(execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(dir, stub))}); console.log(JSON.stringify(Object.keys(require.cache)))`], { encoding: 'utf8' })) as string[]).map((f) => basename(f));
+    const firestore = loaded('google-cloud.firestore@build.src.index.js');
+    assert.ok(firestore.includes('google-cloud.firestore.js'), firestore.join(' '));
+    for (const f of firestore) assert.doesNotMatch(f, /^(google-gax|grpc|protobufjs|google-auth-library)|protos/, `requiring Firestore loaded chunks/${f}`);
+    const gax = loaded('google-gax@build.src.index.js');
+    assert.ok(gax.includes('google-gax.js'), gax.join(' '));
+    for (const f of gax) assert.doesNotMatch(f, /build\.protos\.(iam_service|locations)\b/, `requiring gax loaded chunks/${f}`);
   });
 
   it('keeps each client library in a chunk of its own, which a cold start does not read', () => {
