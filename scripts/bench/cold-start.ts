@@ -26,9 +26,9 @@ import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
 import { startSandbox } from '../virtuoso-sandbox/server';
 import { newApiKey } from '../../shared/auth';
-import { collections, functions, type FunctionSpec } from '../../shared/infra';
+import { collections, functions, topics, type FunctionSpec } from '../../shared/infra';
 import { signVirtuoso } from '../../shared/webhooks/signature';
-import { benchRuntimes, bundlesOn, currentRuntime, helloBundleOn, type BenchRuntime } from './runtime';
+import { benchRuntimes, bundlesOn, currentRuntime, floorBundle, helloBundleOn, type BenchRuntime } from './runtime';
 
 // ---------------------------------------------------------------------------------------------
 // Starting a bundle under the Functions Framework
@@ -267,6 +267,18 @@ const PROBES: Record<string, Probe[]> = {
     },
   ],
 };
+/**
+ * The Google clients (and Redis) each probed target's first success goes through: its library
+ * floor is the bare function of runtime.ts making just those first calls (`floor (…)` targets).
+ */
+export const FLOOR_USES: Readonly<Record<string, string>> = {
+  'health (deep)': 'firestore,pubsub,redis',
+  'webhook (signed)': 'firestore,pubsub',
+  'commands (authorized)': 'firestore,pubsub,redis',
+  'testRuns (dry run)': 'firestore,redis',
+};
+export const floorTarget = (uses: string) => `floor (${uses})`;
+
 const ANY_ANSWER: Probe = { label: 'any', expected: 'GET / → any HTTP answer', send: get('/'), accept: () => true };
 
 /** Peak resident memory (VmHWM) of a live process, in MiB (Linux /proc). */
@@ -434,6 +446,7 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
   const runtimes = benchRuntimes();
   const names = opts.bundles?.length ? opts.bundles : bundleNames();
   const built = await Promise.all(runtimes.map(async (rt) => ({ rt, bundles: await bundlesOn(rt, names), hello: await helloBundleOn(rt) })));
+  const floor = await floorBundle();
   const bundles = built[0].bundles;
 
   log('cold start: starting the local stack (Firestore, Pub/Sub, Redis) and the Virtuoso sandbox …');
@@ -480,6 +493,12 @@ export async function coldStartBench(opts: ColdStartOptions = {}): Promise<ColdS
           }
         }
       }
+    }
+
+    // The library floors of the targets measured here, this checkout only.
+    const uses = [...new Set(targets.filter((t) => t.runtime === currentRuntime && !t.env).map((t) => FLOOR_USES[t.name]).filter(Boolean))];
+    for (const u of uses) {
+      targets.push({ name: floorTarget(u), runtime: currentRuntime, bundle: 'floor', entryPoint: 'floor', source: join(floor.outfile, '..'), bytes: floor.bytes, probe: { label: u, expected: `GET /?uses=${u} → 200`, send: get(`/?uses=${u}`), accept: status(200) }, env: { FLOOR_TOPIC: topics.webhookEvents }, samples: [], rss: [], cpu: [], rejected: 0 });
     }
 
     const rounds = warmup + runs;
