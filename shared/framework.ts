@@ -5,7 +5,8 @@
  * re-reading this file. At run time a different installed version is logged, and each hook that
  * cannot find what it patches leaves the framework as it is (and says so).
  *
- * Three hooks, each a mechanism only; what they do is decided by shared/http.ts:
+ * Three hooks, each a mechanism only, installed through `whenServing`; what they do is decided by
+ * shared/http.ts:
  * - `installFrontDoor`: a look at every request before the framework parses its body, and the
  *   final handler that answers the framework's own failures (its default one answers HTML);
  * - `installDirectDispatch`: chosen handlers called without the framework's per-request domain;
@@ -48,6 +49,39 @@ function checkVersion(): void {
   if (installed !== FRAMEWORK_VERSION) {
     log.warn(`Functions Framework ${installed ?? '(unknown)'} is installed; shared/framework.ts was written for ${FRAMEWORK_VERSION}`);
   }
+}
+
+type RegistryModule = { getRegisteredFunction: (name: string) => unknown };
+let servingHooks: (() => void)[] | undefined;
+
+/**
+ * Runs `install` when the framework is about to serve, so that requiring a bundle loads nothing of
+ * the framework's server (Express, body-parser, cloudevents: ~18 MiB of RSS, issue 14): at once
+ * when its server module is already loaded (its main.js loads it before any function), else on
+ * the framework's first lookup of a registered function, which its main and `getTestServer` both
+ * make before they create a server. Each hook below must be installed through this.
+ */
+export function whenServing(install: () => void): void {
+  const base = dirname(require.resolve('@google-cloud/functions-framework'));
+  if (require.cache[join(base, 'server.js')]) return install();
+  if (servingHooks) {
+    servingHooks.push(install);
+    return;
+  }
+  const registry = frameworkModule<RegistryModule>('function_registry.js');
+  if (typeof registry?.getRegisteredFunction !== 'function') {
+    log.warn('Functions Framework internals changed: its server is hooked when a bundle loads');
+    return install();
+  }
+  servingHooks = [install];
+  const original = registry.getRegisteredFunction;
+  registry.getRegisteredFunction = (name) => {
+    registry.getRegisteredFunction = original;
+    const hooks = servingHooks ?? [];
+    servingHooks = undefined;
+    for (const hook of hooks) hook();
+    return original(name);
+  };
 }
 
 type ExpressApp = { handle(req: IncomingMessage, res: ServerResponse, done?: (err?: unknown) => void): void };

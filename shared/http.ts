@@ -29,7 +29,7 @@ import {
   unprocessable,
   unsupportedMediaType,
 } from './errors';
-import { installDirectDispatch, installFrontDoor, installServerHook } from './framework';
+import { installDirectDispatch, installFrontDoor, installServerHook, whenServing } from './framework';
 import { assertJsonBounds } from './json';
 import { log, type HttpRequestInfo, type Logger } from './log';
 import { startTelemetry } from './telemetry';
@@ -394,14 +394,16 @@ let patched = false;
 function installPatches(): void {
   if (patched) return;
   patched = true;
-  installFrontDoor({ before, final: finalHandler });
-  installDirectDispatch(
-    (fn) => (fn as Registered)[OPTIONS] !== undefined,
-    (err, req, res) => {
-      // Not reached: the handler answers every error itself. Kept so nothing escapes unanswered.
-      log.error('HTTP handler failed outside its error mapping', { error: err });
-      sendError(res, toAppError(err), requestIdOf(req));
-    },
-  );
-  installServerHook(configureServer);
+  whenServing(() => {
+    installFrontDoor({ before, final: finalHandler });
+    installDirectDispatch(
+      (fn) => (fn as Registered)[OPTIONS] !== undefined,
+      (err, req, res) => {
+        // Not reached: the handler answers every error itself. Kept so nothing escapes unanswered.
+        log.error('HTTP handler failed outside its error mapping', { error: err });
+        sendError(res, toAppError(err), requestIdOf(req));
+      },
+    );
+    installServerHook(configureServer);
+  });
 }
