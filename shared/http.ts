@@ -97,6 +97,7 @@ export function httpFunction(name: string, options: HttpOptions, handler: HttpHa
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const accepts = options.accepts ?? ['application/json'];
   limits.set(name, maxBodyBytes);
+  knownLimit = undefined;
   installPatches();
   startTelemetry();
 
@@ -304,10 +305,15 @@ export function frameworkError(err: unknown, limitBytes = frontDoorLimit()): App
  * the platform and by `npm start`; a process serving one function needs no hint), else the largest.
  */
 function frontDoorLimit(): number {
-  const target = process.env.FUNCTION_TARGET;
-  const own = target ? limits.get(target) : limits.size === 1 ? [...limits.values()][0] : undefined;
-  return own ?? Math.max(DEFAULT_MAX_BODY_BYTES, ...limits.values());
+  // Worked out once per registration, not per request (process.env is read through a C++ getter).
+  if (knownLimit === undefined) {
+    const target = process.env.FUNCTION_TARGET;
+    const own = target ? limits.get(target) : limits.size === 1 ? [...limits.values()][0] : undefined;
+    knownLimit = own ?? Math.max(DEFAULT_MAX_BODY_BYTES, ...limits.values());
+  }
+  return knownLimit;
 }
+let knownLimit: number | undefined;
 
 /** Paths the framework answers itself (an empty 404): answered as JSON here instead. */
 const FRAMEWORK_ROUTES = new Set(['/favicon.ico', '/robots.txt']);

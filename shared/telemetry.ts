@@ -20,6 +20,7 @@
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import { getConfig, type Config } from './config';
 import { log, type TraceContext } from './log';
+import { randomHex } from './random-hex';
 
 /** Where spans go, once TRACE_EXPORTER=auto is resolved. */
 export type TraceExporterKind = 'none' | 'console' | 'otlp';
@@ -118,8 +119,7 @@ export function inTraceContext<T>(trace: TraceContext, fn: () => T): T {
 }
 
 function randomSpanId(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('node:crypto') as typeof import('node:crypto')).randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 /** The id of the span being recorded around the current call, if any (the parent an outgoing `traceparent` names). */

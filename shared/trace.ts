@@ -8,8 +8,8 @@
  * function the work passes through share one trace id (Cloud Logging groups them by it).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
 import { parseTrace, type TraceContext } from './log';
+import { randomHex } from './random-hex';
 import { activeSpanId, inTraceContext } from './telemetry';
 
 /** The header, and the Pub/Sub attribute, the trace travels in. */
@@ -19,7 +19,7 @@ const current = new AsyncLocalStorage<TraceContext>();
 
 /** The trace a carrier (request headers, message attributes) continues, or a new one. */
 export function continueTrace(carrier: Record<string, string | string[] | undefined>): TraceContext {
-  return parseTrace(carrier) ?? { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), sampled: false };
+  return parseTrace(carrier) ?? { traceId: randomHex(16), spanId: randomHex(8), sampled: false };
 }
 
 /** Runs `fn` inside `trace`: what it sends on carries it, and the spans it makes hang under the caller's (shared/telemetry.ts). */
@@ -37,7 +37,7 @@ export const currentTrace = (): TraceContext | undefined => current.getStore();
 export function outgoingTraceparent(): string | undefined {
   const trace = current.getStore();
   if (!trace) return undefined;
-  return `00-${trace.traceId}-${activeSpanId() ?? randomBytes(8).toString('hex')}-${trace.sampled ? '01' : '00'}`;
+  return `00-${trace.traceId}-${activeSpanId() ?? randomHex(8)}-${trace.sampled ? '01' : '00'}`;
 }
 
 /** `{traceparent}` for an outgoing call's headers or attributes; empty outside a trace. */

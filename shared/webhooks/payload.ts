@@ -29,25 +29,34 @@ export interface WebhookSummary {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The first value found at any of the dotted paths, as a string (ids may be numbers). */
-function pick(payload: Obj, paths: readonly string[]): string | undefined {
-  for (const path of paths) {
+/** Dotted paths, split once (the summary is taken on every delivery). */
+const paths = (...dotted: string[]): readonly (readonly string[])[] => dotted.map((p) => p.split('.'));
+
+/** The first value found at any of the paths, as a string (ids may be numbers). */
+function pick(payload: Obj, candidates: readonly (readonly string[])[]): string | undefined {
+  for (const path of candidates) {
     let v: unknown = payload;
-    for (const part of path.split('.')) v = isObj(v) ? v[part] : undefined;
+    for (const part of path) v = isObj(v) ? v[part] : undefined;
     if (typeof v === 'string' && v.trim()) return v.trim().slice(0, 200);
     if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   }
   return undefined;
 }
 
+const SUMMARY_PATHS = {
+  event: paths('event', 'eventType', 'event_type', 'type', 'action'),
+  executionId: paths('executionId', 'jobId', 'job_id', 'execution_id', 'job.id', 'execution.id', 'item.jobId', 'item.id'),
+  status: paths('status', 'state', 'executionStatus', 'job.status', 'execution.status', 'item.status'),
+  projectId: paths('projectId', 'project_id', 'project.id', 'job.projectId', 'execution.projectId'),
+  goalId: paths('goalId', 'goal_id', 'goal.id', 'job.goalId', 'execution.goalId'),
+  journeyId: paths('journeyId', 'suiteId', 'testsuiteId', 'journey.id'),
+} as const;
+
 export function summarize(payload: Obj): WebhookSummary {
-  const summary: WebhookSummary = {
-    event: pick(payload, ['event', 'eventType', 'event_type', 'type', 'action']),
-    executionId: pick(payload, ['executionId', 'jobId', 'job_id', 'execution_id', 'job.id', 'execution.id', 'item.jobId', 'item.id']),
-    status: pick(payload, ['status', 'state', 'executionStatus', 'job.status', 'execution.status', 'item.status']),
-    projectId: pick(payload, ['projectId', 'project_id', 'project.id', 'job.projectId', 'execution.projectId']),
-    goalId: pick(payload, ['goalId', 'goal_id', 'goal.id', 'job.goalId', 'execution.goalId']),
-    journeyId: pick(payload, ['journeyId', 'suiteId', 'testsuiteId', 'journey.id']),
-  };
-  return Object.fromEntries(Object.entries(summary).filter(([, v]) => v !== undefined)) as WebhookSummary;
+  const summary: Record<string, string> = {};
+  for (const [field, candidates] of Object.entries(SUMMARY_PATHS)) {
+    const v = pick(payload, candidates);
+    if (v !== undefined) summary[field] = v;
+  }
+  return summary as WebhookSummary;
 }
