@@ -132,15 +132,17 @@ export function tasksStaticJson(): Plugin {
 // then `exports.protos = protos;`. Firestore's serializer encodes with its own smaller module
 // (`firestore_v1_proto_api`), not with firestore-api's; `firestoreLazyApi` keeps Firestore's own
 // index from reading this export when it loads.
-const PROTOS_INDEX = /[\\/]@google-cloud[\\/](?:pubsub-api|pubsub|firestore-api)[\\/]build[\\/]src[\\/]index\.js$/;
-const PROTOS_EXPORT = /const protos = require\("\.\.\/protos\/protos"\);\s*exports\.protos = protos;/;
+const PROTOS_INDEX = /[\\/]@google-cloud[\\/](?:pubsub-api|pubsub|firestore-api|secret-manager)[\\/]build[\\/]src[\\/]index\.js$|[\\/]@google-cloud[\\/]tasks[\\/]build[\\/]cjs[\\/]src[\\/]index\.cjs$/;
+// Cloud Tasks' index is compiled by Babel: `var protos = _interopRequireWildcard(require("../../protos/protos.cjs"));`.
+const PROTOS_EXPORT = /(?:const protos = require\("\.\.\/protos\/protos"\)|var protos = _interopRequireWildcard\(require\("\.\.\/\.\.\/protos\/protos\.cjs"\)\));\s*exports\.protos = protos;/;
 
 /**
- * Pitfall 4: Pub/Sub's and firestore-api's index modules require their static protobuf module (the generated
- * `protos.js`, megabytes of code) just to re-export it as `protos`, a namespace of message classes
- * for callers that build raw requests. The clients encode through `protos.json`, and our code
- * reads `protos` only as types. The re-export becomes a getter that throws a clear error, so the
- * module is neither bundled nor evaluated. Fails the build if a package stops matching.
+ * Pitfall 4: the index modules of Pub/Sub, firestore-api, Secret Manager and Cloud Tasks require
+ * their static protobuf module (the generated `protos.js`, megabytes of code) just to re-export it
+ * as `protos`, a namespace of message classes for callers that build raw requests. The clients
+ * encode through `protos.json`, and our code reads `protos` only as types. The re-export becomes a
+ * getter that throws a clear error, so the module is neither bundled nor evaluated. Fails the
+ * build if a package stops matching.
  */
 export function unreadProtosExport(): Plugin {
   return {

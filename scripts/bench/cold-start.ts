@@ -28,6 +28,7 @@ import { startSandbox } from '../virtuoso-sandbox/server';
 import { newApiKey } from '../../shared/auth';
 import { collections, functions, topics, type FunctionSpec } from '../../shared/infra';
 import { signVirtuoso } from '../../shared/webhooks/signature';
+import { inCgroup, memoryBytes, memoryCgroup } from './memory-limit';
 import { benchRuntimes, bundlesOn, currentRuntime, floorBundle, helloBundleOn, type BenchRuntime } from './runtime';
 
 // ---------------------------------------------------------------------------------------------
@@ -84,6 +85,8 @@ export interface RunningFunction {
   output(): string;
   /** SIGTERM, SIGKILL after 3 s; resolves when the process is gone. */
   stop(): Promise<void>;
+  /** The memory limit it runs under (its deployed one, `deployedMemory`), when one could be set. */
+  memoryLimitBytes?: number;
 }
 
 const children = new Set<ChildProcess>();
@@ -110,6 +113,8 @@ export async function spawnFunction(opts: {
   execArgv?: string[];
   /** The node binary and Functions Framework to run it with (default: this checkout's). */
   runtime?: BenchRuntime;
+  /** Run it under the memory limit it is deployed with (shared/infra.ts), where this machine allows (memory-limit.ts). */
+  deployedMemory?: boolean;
 }): Promise<RunningFunction> {
   const runtime = opts.runtime ?? currentRuntime;
   const port = opts.port ?? (await freePort());
@@ -126,7 +131,10 @@ export async function spawnFunction(opts: {
     });
   }
   const startedAt = performance.now();
-  const child = spawn(runtime.node, [...(opts.execArgv ?? benchNodeArgs()), runtime.frameworkMain, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`], {
+  const args = [...(opts.execArgv ?? benchNodeArgs()), runtime.frameworkMain, `--target=${opts.target}`, `--source=${opts.source}`, `--port=${port}`];
+  const limit = opts.deployedMemory && spec ? memoryCgroup(memoryBytes(spec.memory)) : undefined;
+  const [command, argv] = limit ? inCgroup(limit, runtime.node, args) : [runtime.node, args];
+  const child = spawn(command, argv, {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -155,7 +163,7 @@ export async function spawnFunction(opts: {
     await exited;
     clearTimeout(timer);
   };
-  return { target: opts.target, source: opts.source, port, url: `http://127.0.0.1:${port}`, child, startedAt, exited, output: () => output, stop };
+  return { target: opts.target, source: opts.source, port, url: `http://127.0.0.1:${port}`, child, startedAt, exited, output: () => output, stop, ...(limit ? { memoryLimitBytes: memoryBytes(spec!.memory) } : {}) };
 }
 
 export interface FirstResponse {

@@ -82,7 +82,7 @@ export interface TestRunsBenchResult {
   runs: TestRunBenchRun[];
   medianBuildMs: number;
   medianRatio: number;
-  worker: { idleRssMiB: number; peakRssMiB: number };
+  worker: { idleRssMiB: number; peakRssMiB: number; /** The memory limit it ran under, MiB (undefined: none could be set). */ memoryLimitMiB?: number };
 }
 
 /** 3 goals; journeys 4 + 3 + 3; 5 checkpoints each; 20 steps each, of every common kind. */
@@ -144,8 +144,14 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
     const source = join(bundle.outfile, '..');
     const api = await spawnFunction({ source, target: 'testRuns', env, runtime });
     fns.push(api);
-    const worker = await spawnFunction({ source, target: 'testRunWorker', env, port: workerPort, execArgv: benchNodeArgs(), runtime });
+    // Under its deployed memory limit, as on Cloud Run: Node sizes its heap from it (memory-limit.ts).
+    const worker = await spawnFunction({ source, target: 'testRunWorker', env, port: workerPort, execArgv: benchNodeArgs(), runtime, deployedMemory: true });
     fns.push(worker);
+    log(
+      worker.memoryLimitBytes
+        ? `test-runs: testRunWorker runs under its deployed memory limit, ${worker.memoryLimitBytes / 1048576} MiB (a cgroup)`
+        : 'test-runs: testRunWorker runs WITHOUT its deployed memory limit (no writable cgroup memory controller here): Node sizes its heap from this machine\'s memory, so its peak is not production\'s',
+    );
     await firstResponse(api, (url) => httpRequest(`${url}/test-runs`), (r) => r.status === 401, 30_000);
     await firstResponse(worker, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
     const { key, record } = newApiKey({ tenantId: 'bench', userId: 'bench', scopes: ['test-runs'] });
@@ -210,7 +216,7 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
       shape: { goals: plan.totals.goals, journeys: plan.totals.journeys, checkpoints: plan.totals.checkpoints, steps: plan.totals.steps, operations: plan.totals.operations, calls: plan.totals.calls },
       latencyMs, criticalPathCalls: plan.criticalPathCalls, lowerBoundMs, runs: results, medianBuildMs,
       medianRatio: Number((medianBuildMs / lowerBoundMs).toFixed(2)),
-      worker: { idleRssMiB: Math.round(idle.rss), peakRssMiB: Math.round(peak.hwm) },
+      worker: { idleRssMiB: Math.round(idle.rss), peakRssMiB: Math.round(peak.hwm), ...(worker.memoryLimitBytes ? { memoryLimitMiB: worker.memoryLimitBytes / 1048576 } : {}) },
     };
   } finally {
     await Promise.all(fns.map((f) => f.stop()));
