@@ -339,9 +339,10 @@ export function firestoreLazyApi(): Plugin {
 /**
  * Packages bundled as files of their own under `chunks/` (the rest is inlined where it is used):
  * the Google client libraries and what they share (gax, gRPC, protobuf.js, auth), Redis, ajv and
- * OpenTelemetry. Our code requires them lazily (shared/firestore.ts, events.ts, …), so a request
- * that needs none of them reads none of their code; shared dependencies are chunks too, so two
- * clients in one process load one copy of gax and gRPC, as from node_modules.
+ * OpenTelemetry, and the YAML parser. Our code requires them lazily (shared/firestore.ts,
+ * events.ts, yaml.ts, …), so a request that needs none of them reads none of their code; shared
+ * dependencies are chunks too, so two clients in one process load one copy of gax and gRPC, as
+ * from node_modules.
  */
 export const CHUNKED_PACKAGES: readonly RegExp[] = [
   /^@google-cloud\/(?!functions-framework$)/,
@@ -354,6 +355,7 @@ export const CHUNKED_PACKAGES: readonly RegExp[] = [
   /^redis$/,
   /^ajv$/,
   /^@opentelemetry\//,
+  /^yaml$/,
 ];
 
 /** `@scope/name` or `name` of a bare specifier (`google-gax/build/src/fallback` → `google-gax`). */

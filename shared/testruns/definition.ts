@@ -10,7 +10,8 @@
  */
 import type { ErrorObject } from 'ajv';
 import { assertYamlBounds } from './yaml-bounds';
-import { type Document, isAlias, isMap as isYamlMap, isScalar as isYamlScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
+import { yaml } from '../yaml';
+import type { Document } from 'yaml';
 import { AppError, badRequest, unprocessable } from '../errors';
 import { validator } from '../schemas';
 import schemaJson from '../schemas/test-definition.json';
@@ -98,6 +99,7 @@ function readDocuments(text: string): Source[] {
   // Every way in (POST /test-runs, a JSON `definition` string, a command's file) is bounded here,
   // before the parser builds anything.
   assertYamlBounds(text);
+  const { LineCounter, parseAllDocuments, isScalar: isYamlScalar } = yaml();
   const lineCounter = new LineCounter();
   // (Duplicate keys are a syntax error: the parser's default, uniqueKeys.) An empty text is an empty list.
   const all: readonly Document.Parsed[] = parseAllDocuments(text, { lineCounter, prettyErrors: false, merge: true });
@@ -156,11 +158,12 @@ function holdsItself(v: unknown, open = new Set<object>()): boolean {
   return found;
 }
 
-const keyOf = (key: unknown) => String(isYamlScalar(key) ? key.value : key);
+const keyOf = (key: unknown) => String(yaml().isScalar(key) ? key.value : key);
 const rangeOf = (node: unknown) => (node as { range?: [number, number, number] | null } | null)?.range ?? undefined;
 
 /** The YAML node at a path, and where it (or, for a map entry, its key) starts; else the nearest ancestor's position. */
 function nodeAt(doc: Document, path: readonly Seg[]): { node: unknown; found: boolean; range?: [number, number, number] } {
+  const { isAlias, isMap: isYamlMap, isSeq } = yaml();
   let node: unknown = doc.contents;
   let range = rangeOf(node);
   for (const seg of path) {
@@ -184,6 +187,7 @@ const MISSING = Symbol('missing');
 /** A node as JS, with numbers whose text would change by conversion (`007`, `1.50`, `0x1F`) kept as written. */
 function writtenValue(doc: Document, node: unknown): unknown {
   // (The text holds no alias inside its own anchor: readDocuments refused it, so this ends.)
+  const { isAlias, isMap: isYamlMap, isScalar: isYamlScalar, isSeq } = yaml();
   const convert = (n: unknown): unknown => {
     if (isAlias(n)) return convert(n.resolve(doc));
     if (isYamlScalar(n)) return typeof n.value === 'number' && n.source !== String(n.value) ? n.source : n.value;

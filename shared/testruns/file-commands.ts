@@ -16,7 +16,6 @@
  * | `yaml detect <file>` | the file's format |
  * | `load-template`, `generate-commands`, `get-templates` | the CLI's journey templates: checked, turned into commands, listed |
  */
-import { stringify } from 'yaml';
 import { AppError, unprocessable } from '../errors';
 import { def, f as flag, id, inputFile, noted, type Command, type CommandContext, type Param } from '../virtuoso/commands';
 import { stepCommandLine } from '../virtuoso/step-commands';
@@ -26,8 +25,8 @@ import { detectFormat, FORMAT_DESCRIPTIONS, type Format } from './formats';
 import { shortForm, type StoredStep } from './formats/from-virtuoso';
 import { buildPlan } from './plan';
 import { isMap } from './step-forms';
-import { parse as parseYaml } from 'yaml';
 import { assertYamlBounds } from './yaml-bounds';
+import { yaml } from '../yaml';
 
 /** A file argument; a variadic one is a list of names (one per line in the structured form). */
 const p = (name: string, required = true, variadic = false): Param => ({ name, required, type: 'file', ...(variadic ? { variadic, join: '\n' } : {}) });
@@ -110,8 +109,8 @@ function generated(prompt: string, template?: string): { template: string; yaml:
   const title = prompt.trim().replace(/\s+/g, ' ').slice(0, 200) || name;
   const variables = Object.keys(vars).length ? `variables:\n${Object.entries(vars).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}\n` : '';
   const steps = t.steps.split('\n').map((l) => `              ${l}`).join('\n');
-  const yaml = `name: ${JSON.stringify(title)}\nproject: My project\n${variables}goals:\n  - name: ${JSON.stringify(title)}\n    url: https://example.com\n    journeys:\n      - name: ${JSON.stringify(title)}\n        checkpoints:\n          - name: Steps\n            steps:\n${steps}\n`;
-  return { template: name, yaml };
+  const text = `name: ${JSON.stringify(title)}\nproject: My project\n${variables}goals:\n  - name: ${JSON.stringify(title)}\n    url: https://example.com\n    journeys:\n      - name: ${JSON.stringify(title)}\n        checkpoints:\n          - name: Steps\n            steps:\n${steps}\n`;
+  return { template: name, yaml: text };
 }
 
 // --- journey templates (load-template, generate-commands, get-templates) ----------------------------------
@@ -135,7 +134,7 @@ function readTemplate(text: string, file: string): Template {
   let data: unknown;
   try {
     assertYamlBounds(text);
-    data = parseYaml(text, { maxAliasCount: 100 });
+    data = yaml().parse(text, { maxAliasCount: 100 });
   } catch (err) {
     throw unprocessable(`'${file}' is not valid YAML: ${(err as Error).message}`);
   }
@@ -249,13 +248,13 @@ export const TEST_FILE_COMMANDS: readonly Command[] = [
   def('yaml compile', [p('file')], false, async (ctx, { file }, fl) => {
     const { def: d } = definitionOf(ctx, file, 'yaml compile');
     const commands = d.goals.flatMap((g) => g.journeys.flatMap((j) => j.checkpoints.flatMap((c) => c.steps.map((s) => stepCommandLine(s.command, s.args)))));
-    return noted({ file, format: d.format, name: d.name, steps: d.totalSteps, yaml: stringify(d.document), definition: d.document, ...(fl.output === 'commands' ? { commands } : {}) }, d.notes);
+    return noted({ file, format: d.format, name: d.name, steps: d.totalSteps, yaml: yaml().stringify(d.document), definition: d.document, ...(fl.output === 'commands' ? { commands } : {}) }, d.notes);
   }, { output: flag('text', 'o') }),
   def('yaml convert', [p('source')], false, async (ctx, { source }) => {
     const isFile = Object.hasOwn(ctx.files ?? {}, source) || !/^(cp_|checkpoint_)?\d+$/.test(source);
     if (isFile) {
       const { def: d } = definitionOf(ctx, source, 'yaml convert');
-      return noted({ file: source, format: d.format, name: d.name, yaml: stringify(d.document), definition: d.document }, d.notes);
+      return noted({ file: source, format: d.format, name: d.name, yaml: yaml().stringify(d.document), definition: d.document }, d.notes);
     }
     const checkpointId = id(source, 'checkpointId');
     const cp = await ctx.api.item<{ id?: number; title?: string; steps?: StoredStep[] }>('GET', `/testcases/${checkpointId}`);
@@ -265,7 +264,7 @@ export const TEST_FILE_COMMANDS: readonly Command[] = [
       if (!form) notes.push(`step ${i + 1} (${s.action ?? 'no action'}) has no short form and is left out`);
       return form ? [form] : [];
     });
-    return noted({ checkpoint_id: String(checkpointId), name: cp.title, steps: steps.length, yaml: stringify({ steps }) }, notes);
+    return noted({ checkpoint_id: String(checkpointId), name: cp.title, steps: steps.length, yaml: yaml().stringify({ steps }) }, notes);
   }),
   def('yaml run', [p('files', true, true)], false, async (ctx, { files }, fl) => {
     const variables = { ...pairs(fl.env, 'env'), ...pairs(fl.var, 'var') };
@@ -295,7 +294,7 @@ export const TEST_FILE_COMMANDS: readonly Command[] = [
     let data: unknown;
     try {
       assertYamlBounds(text);
-    data = parseYaml(text, { maxAliasCount: 100 });
+    data = yaml().parse(text, { maxAliasCount: 100 });
     } catch (err) {
       return { file, format: 'unknown', supported: false, reason: `not valid YAML or JSON: ${(err as Error).message}` };
     }

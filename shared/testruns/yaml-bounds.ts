@@ -12,8 +12,9 @@
  *   but no definition needs it).
  * A legitimate definition pays one lexer pass (about a third of what parsing it costs).
  */
-import { Lexer } from 'yaml';
+
 import { badRequest } from '../errors';
+import { yaml } from '../yaml';
 
 /** Deeper than any definition (project → goals → journeys → checkpoints → steps → arguments is about 10). */
 export const MAX_YAML_DEPTH = 64;
@@ -24,7 +25,7 @@ export function assertYamlBounds(text: string): void {
   let flow = 0;
   let lineIndicators = 0;
   let atLineStart = true;
-  for (const token of new Lexer().lex(text)) {
+  for (const token of new (yaml().Lexer)().lex(text)) {
     if (token === '[' || token === '{') {
       if (++flow > MAX_YAML_DEPTH) throw tooDeep(`collections nested deeper than ${MAX_YAML_DEPTH} levels`);
     } else if (token === ']' || token === '}') {

@@ -3,8 +3,9 @@
  * is), `yaml`, `human` (short text for people), and `ai` (JSON for assistants: command, result,
  * message, step_details, context, next_steps).
  */
-import { stringify } from 'yaml';
+
 import { isPlainObject } from '../json';
+import { yaml } from '../yaml';
 import { OUTPUT_FORMATS, type OutputFormat } from './cli';
 
 export { OUTPUT_FORMATS, type OutputFormat };
@@ -92,7 +93,7 @@ function ai(a: Answer): Obj {
 export function render(a: Answer, format: OutputFormat): Rendered {
   switch (format) {
     case 'yaml':
-      return { contentType: 'application/yaml; charset=utf-8', text: stringify(a) };
+      return { contentType: 'application/yaml; charset=utf-8', text: yaml().stringify(a) };
     case 'human':
       return { contentType: 'text/plain; charset=utf-8', text: human(a) };
     case 'ai':
