@@ -294,7 +294,7 @@ export const TEST_FILE_COMMANDS: readonly Command[] = [
     let data: unknown;
     try {
       assertYamlBounds(text);
-    data = yaml().parse(text, { maxAliasCount: 100 });
+      data = yaml().parse(text, { maxAliasCount: 100 });
     } catch (err) {
       return { file, format: 'unknown', supported: false, reason: `not valid YAML or JSON: ${(err as Error).message}` };
     }

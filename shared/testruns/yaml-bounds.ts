@@ -12,7 +12,6 @@
  *   but no definition needs it).
  * A legitimate definition pays one lexer pass (about a third of what parsing it costs).
  */
-
 import { badRequest } from '../errors';
 import { yaml } from '../yaml';
 
