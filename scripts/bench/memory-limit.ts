@@ -5,7 +5,8 @@
  * machine 4,288 MiB, and V8 lets the old generation grow with that limit before it collects. A
  * function's peak memory measured without the limit is not the one it has in production.
  *
- * Needs a writable cgroup memory controller (root, cgroup v1 or v2); elsewhere `memoryCgroup`
+ * Needs a writable cgroup memory controller (root, cgroup v1 or v2); the cgroup (one per size,
+ * `virtuoso-bench-<bytes>`) is left in place for the next run. Elsewhere `memoryCgroup`
  * answers undefined and the caller runs the function without a limit, and says so.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
