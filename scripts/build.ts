@@ -92,40 +92,50 @@ const STRING_LITERAL = /'([^']*)'|"([^"]*)"/g;
 const TASKS_CLIENT = /[\\/]@google-cloud[\\/]tasks[\\/]build[\\/](?:cjs|esm)[\\/]src[\\/][^\\/]+[\\/]cloud_tasks_client\.c?js$/;
 
 /**
+ * The plumbing every edit of library code below shares: a plugin that hands the source of each file
+ * `filter` matches to `edit` (which throws, naming the plugin, when a file no longer reads as
+ * expected; undefined leaves the file as published) and bundles what it returns in its place.
+ */
+function librarySourceEdit(name: string, filter: RegExp, edit: (source: string, path: string) => string | undefined): Plugin {
+  return {
+    name,
+    setup(b) {
+      b.onLoad({ filter }, async (args) => {
+        const contents = edit(await readFile(args.path, 'utf8'), args.path);
+        return contents === undefined ? undefined : { contents, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+/**
  * Pitfall 2: `@google-cloud/tasks` 6.x reads `cloud_tasks_client_config.json`, `protos/protos.json`
  * and its `package.json` at run time, relative to its own directory, which does not exist beside a
  * bundle. Each such call becomes a static `require("./relative.json")` that esbuild inlines. Fails
  * the build, naming the file, if the library stops matching (better than a bundle that dies on load).
  */
 export function tasksStaticJson(): Plugin {
-  return {
-    name: 'google-cloud-tasks-static-json',
-    setup(b) {
-      b.onLoad({ filter: TASKS_CLIENT }, async (args) => {
-        const source = await readFile(args.path, 'utf8');
-        const dir = dirname(args.path);
-        let rewritten = 0;
-        let contents = source.replace(GET_JSON_CALL, (_call, argList: string) => {
-          const parts = [...argList.matchAll(STRING_LITERAL)].map((m) => m[1] ?? m[2]);
-          const target = join(dir, ...parts);
-          if (!existsSync(target)) throw new Error(`@google-cloud/tasks: ${target} (loaded by ${args.path}) does not exist`);
-          let rel = relative(dir, target).split(sep).join('/');
-          if (!rel.startsWith('.')) rel = `./${rel}`;
-          rewritten++;
-          return `require(${JSON.stringify(rel)})`;
-        });
-        if (rewritten === 0 || /getJSON\)?\(/.test(contents)) {
-          throw new Error(
-            `@google-cloud/tasks: ${args.path} no longer loads its JSON the way scripts/build.ts expects ` +
-              '(getJSON(path.join(dirname, ...))); update the tasksStaticJson plugin',
-          );
-        }
-        // The ESM build derives `dirname` from import.meta.url, which is empty in a CommonJS bundle.
-        contents = contents.replace(/fileURLToPath\(import\.meta\.url\)/g, '__filename');
-        return { contents, loader: 'js', resolveDir: dir };
-      });
-    },
-  };
+  return librarySourceEdit('google-cloud-tasks-static-json', TASKS_CLIENT, (source, path) => {
+    const dir = dirname(path);
+    let rewritten = 0;
+    const contents = source.replace(GET_JSON_CALL, (_call, argList: string) => {
+      const parts = [...argList.matchAll(STRING_LITERAL)].map((m) => m[1] ?? m[2]);
+      const target = join(dir, ...parts);
+      if (!existsSync(target)) throw new Error(`@google-cloud/tasks: ${target} (loaded by ${path}) does not exist`);
+      let rel = relative(dir, target).split(sep).join('/');
+      if (!rel.startsWith('.')) rel = `./${rel}`;
+      rewritten++;
+      return `require(${JSON.stringify(rel)})`;
+    });
+    if (rewritten === 0 || /getJSON\)?\(/.test(contents)) {
+      throw new Error(
+        `@google-cloud/tasks: ${path} no longer loads its JSON the way scripts/build.ts expects ` +
+          '(getJSON(path.join(dirname, ...))); update the tasksStaticJson plugin',
+      );
+    }
+    // The ESM build derives `dirname` from import.meta.url, which is empty in a CommonJS bundle.
+    return contents.replace(/fileURLToPath\(import\.meta\.url\)/g, '__filename');
+  });
 }
 
 // The generated index of a Google client package: `const protos = require("../protos/protos");`
@@ -145,23 +155,16 @@ const PROTOS_EXPORT = /(?:const protos = require\("\.\.\/protos\/protos"\)|var p
  * build if a package stops matching.
  */
 export function unreadProtosExport(): Plugin {
-  return {
-    name: 'google-cloud-unread-protos-export',
-    setup(b) {
-      b.onLoad({ filter: PROTOS_INDEX }, async (args) => {
-        const source = await readFile(args.path, 'utf8');
-        if (!PROTOS_EXPORT.test(source)) {
-          throw new Error(`${args.path} no longer re-exports its protos the way scripts/build.ts expects; update the unreadProtosExport plugin`);
-        }
-        const contents = source.replace(
-          PROTOS_EXPORT,
-          'Object.defineProperty(exports, "protos", { enumerable: true, get() { ' +
-            `throw new Error(${JSON.stringify(`${relative(ROOT, args.path)}: the protos namespace is left out of this bundle (scripts/build.ts, unreadProtosExport)`)}); } });`,
-        );
-        return { contents, loader: 'js', resolveDir: dirname(args.path) };
-      });
-    },
-  };
+  return librarySourceEdit('google-cloud-unread-protos-export', PROTOS_INDEX, (source, path) => {
+    if (!PROTOS_EXPORT.test(source)) {
+      throw new Error(`${path} no longer re-exports its protos the way scripts/build.ts expects; update the unreadProtosExport plugin`);
+    }
+    return source.replace(
+      PROTOS_EXPORT,
+      'Object.defineProperty(exports, "protos", { enumerable: true, get() { ' +
+        `throw new Error(${JSON.stringify(`${relative(ROOT, path)}: the protos namespace is left out of this bundle (scripts/build.ts, unreadProtosExport)`)}); } });`,
+    );
+  });
 }
 
 // gax's index and fallback modules re-export three static protobuf modules (IAM, locations,
@@ -176,21 +179,14 @@ const GAX_PROTOS_EXPORT = /const (IamProtos|LocationProtos|operationsProtos) = _
  * becomes a getter that requires its module on first read. Fails the build if gax stops matching.
  */
 export function gaxLazyProtos(): Plugin {
-  return {
-    name: 'gax-lazy-protos',
-    setup(b) {
-      b.onLoad({ filter: GAX_ENTRY }, async (args) => {
-        const source = await readFile(args.path, 'utf8');
-        const found = [...source.matchAll(GAX_PROTOS_EXPORT)].map((m) => m[1]);
-        if (found.length !== 3) throw new Error(`${args.path} re-exports ${found.length} of gax's 3 protos modules the way scripts/build.ts expects; update the gaxLazyProtos plugin`);
-        const contents = source.replace(
-          GAX_PROTOS_EXPORT,
-          (_, name: string, module: string) => `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => __importStar(require("${module}")) });`,
-        );
-        return { contents, loader: 'js', resolveDir: dirname(args.path) };
-      });
-    },
-  };
+  return librarySourceEdit('gax-lazy-protos', GAX_ENTRY, (source, path) => {
+    const found = [...source.matchAll(GAX_PROTOS_EXPORT)].map((m) => m[1]);
+    if (found.length !== 3) throw new Error(`${path} re-exports ${found.length} of gax's 3 protos modules the way scripts/build.ts expects; update the gaxLazyProtos plugin`);
+    return source.replace(
+      GAX_PROTOS_EXPORT,
+      (_, name: string, module: string) => `Object.defineProperty(exports, "${name}", { enumerable: true, configurable: true, get: () => __importStar(require("${module}")) });`,
+    );
+  });
 }
 
 // @grpc/proto-loader's `createPackageDefinition` (proto-loader 0.8), as published: the whole
@@ -246,19 +242,14 @@ function describedLazily(definition, reflected, fileDescriptors) {
  * computed on first read, with the same values. Fails the build if proto-loader stops matching.
  */
 export function protoLoaderLazyDescriptors(): Plugin {
-  return {
-    name: 'proto-loader-lazy-descriptors',
-    setup(b) {
-      b.onLoad({ filter: PROTO_LOADER_INDEX }, async (args) => {
-        let contents = await readFile(args.path, 'utf8');
-        for (const [from, to] of PROTO_LOADER_EDITS) {
-          if (!contents.includes(from)) throw new Error(`${args.path} no longer reads as scripts/build.ts expects (${from.trim().split('\n')[0]}); update the protoLoaderLazyDescriptors plugin`);
-          contents = contents.replace(from, () => to);
-        }
-        return { contents: contents + PROTO_LOADER_HELPER, loader: 'js', resolveDir: dirname(args.path) };
-      });
-    },
-  };
+  return librarySourceEdit('proto-loader-lazy-descriptors', PROTO_LOADER_INDEX, (source, path) => {
+    let contents = source;
+    for (const [from, to] of PROTO_LOADER_EDITS) {
+      if (!contents.includes(from)) throw new Error(`${path} no longer reads as scripts/build.ts expects (${from.trim().split('\n')[0]}); update the protoLoaderLazyDescriptors plugin`);
+      contents = contents.replace(from, () => to);
+    }
+    return contents + PROTO_LOADER_HELPER;
+  });
 }
 
 // What Firestore's modules require at load time that only a request (or tracing) needs: each
@@ -301,39 +292,34 @@ export function firestoreLazyApi(): Plugin {
     if (!re.test(source)) throw new Error(`${path} no longer matches ${re.source.slice(0, 60)}…; update the firestoreLazyApi plugin (scripts/build.ts)`);
     return source.replace(re, () => replacement);
   };
-  return {
-    name: 'firestore-lazy-api',
-    setup(b) {
-      b.onLoad({ filter: FIRESTORE_SRC }, async (args) => {
-        const file = FIRESTORE_SRC.exec(args.path)![1].split(sep).join('/');
-        const lazy = FIRESTORE_LAZY_REQUIRES[file];
-        if (file !== 'index' && !lazy) return undefined;
-        let contents = await readFile(args.path, 'utf8');
-        if (file === 'index') {
-          contents = edit(args.path, contents, FIRESTORE_API_REQUIRE, '');
-          contents = edit(
-            args.path,
-            contents,
-            FIRESTORE_EXPORTS_COPY,
-            'module.exports = Object.assign(module.exports, existingExports);\n' +
-              'Object.defineProperty(module.exports, "protos", { enumerable: true, configurable: true, get: () => require("@google-cloud/firestore-api").protos });',
-          );
-        }
-        if (file === 'serializer') {
-          if (/\bValue\.(?!fromObject\()/.test(contents.replace(FIRESTORE_SERIALIZER_VALUE, ''))) {
-            throw new Error(`${args.path} uses more of Value than fromObject; update the firestoreLazyApi plugin (scripts/build.ts)`);
-          }
-          contents = edit(args.path, contents, FIRESTORE_SERIALIZER_VALUE, 'var Value = { fromObject: (value) => firestore_v1_proto_api_1.google.firestore.v1.Value.fromObject(value) };');
-        }
-        for (const module of lazy ?? []) {
-          const re = new RegExp(`const (\\w+) = require\\(${JSON.stringify(module).replace(/[/.]/g, '\\$&')}\\);`);
-          const name = re.exec(contents)?.[1] ?? '';
-          contents = edit(args.path, contents, re, lazyRequire(name, module));
-        }
-        return { contents, loader: 'js', resolveDir: dirname(args.path) };
-      });
-    },
-  };
+  return librarySourceEdit('firestore-lazy-api', FIRESTORE_SRC, (source, path) => {
+    const file = FIRESTORE_SRC.exec(path)![1].split(sep).join('/');
+    const lazy = FIRESTORE_LAZY_REQUIRES[file];
+    if (file !== 'index' && !lazy) return undefined;
+    let contents = source;
+    if (file === 'index') {
+      contents = edit(path, contents, FIRESTORE_API_REQUIRE, '');
+      contents = edit(
+        path,
+        contents,
+        FIRESTORE_EXPORTS_COPY,
+        'module.exports = Object.assign(module.exports, existingExports);\n' +
+          'Object.defineProperty(module.exports, "protos", { enumerable: true, configurable: true, get: () => require("@google-cloud/firestore-api").protos });',
+      );
+    }
+    if (file === 'serializer') {
+      if (/\bValue\.(?!fromObject\()/.test(contents.replace(FIRESTORE_SERIALIZER_VALUE, ''))) {
+        throw new Error(`${path} uses more of Value than fromObject; update the firestoreLazyApi plugin (scripts/build.ts)`);
+      }
+      contents = edit(path, contents, FIRESTORE_SERIALIZER_VALUE, 'var Value = { fromObject: (value) => firestore_v1_proto_api_1.google.firestore.v1.Value.fromObject(value) };');
+    }
+    for (const module of lazy ?? []) {
+      const re = new RegExp(`const (\\w+) = require\\(${JSON.stringify(module).replace(/[/.]/g, '\\$&')}\\);`);
+      const name = re.exec(contents)?.[1] ?? '';
+      contents = edit(path, contents, re, lazyRequire(name, module));
+    }
+    return contents;
+  });
 }
 
 /**
