@@ -3,6 +3,11 @@
  * commands without a checkpoint use it, and take their position from it atomically (a Firestore
  * transaction), so two concurrent commands never get the same position. Replaces the CLI's mutable
  * config file, which was unsafe under concurrency (VIRTUOSO_API.md §2.2).
+ *
+ * One instance takes one session's positions one at a time. Concurrent transactions on one document
+ * contend: Firestore aborts all but one, and the client retries the others with a backoff that grows
+ * from 1 s, so six concurrent steps could wait past the dependency deadline (seen in CI: a 503).
+ * Queued in the instance, they never contend with each other; only instances contend, and rarely.
  */
 import { randomBytes } from 'node:crypto';
 import type { Principal } from '../auth';
@@ -78,6 +83,10 @@ export async function deleteSession(principal: Principal, id: string): Promise<v
 /** Takes the session's next position atomically and advances it. */
 export async function takePosition(principal: Principal, id: string): Promise<{ checkpointId: string; position: number }> {
   if (!SESSION_ID.test(id)) throw notFound(`No session ${id.slice(0, 64)}`);
+  return oneAtATime(id, () => advance(principal, id));
+}
+
+function advance(principal: Principal, id: string): Promise<{ checkpointId: string; position: number }> {
   return firestoreCall(
     db().runTransaction(async (tx) => {
       const snap = await tx.get(ref(id));
@@ -87,4 +96,18 @@ export async function takePosition(principal: Principal, id: string): Promise<{ 
       return { checkpointId: s.checkpointId, position: s.nextPosition };
     }),
   );
+}
+
+/** The last position taken, or being taken, per session in this instance. */
+const tails = new Map<string, Promise<unknown>>();
+
+/** Runs `work` after every earlier call for `key` in this instance has settled, whatever their outcome. */
+function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const mine = (tails.get(key) ?? Promise.resolve()).then(work, work);
+  const tail = mine.catch(() => undefined);
+  tails.set(key, tail);
+  void tail.then(() => {
+    if (tails.get(key) === tail) tails.delete(key);
+  });
+  return mine;
 }

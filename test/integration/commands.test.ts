@@ -161,11 +161,11 @@ describe('commands (integration: framework, emulators, Redis, Virtuoso sandbox)'
     const cp = (await run(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} C`)).output;
     const session = await call('POST', '/sessions', { checkpointId: `cp_${cp.checkpoint_id}`, name: 'mine' });
     assert.equal(session.status, 201, session.text);
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => run(`step-misc comment "note ${i}"`, { sessionId: session.body.id })));
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => run(`step-misc comment "note ${i}"`, { sessionId: session.body.id })));
     const positions = results.map((r) => r.output.position).sort((a, b) => a - b);
-    assert.deepEqual(positions, [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(positions, Array.from({ length: 12 }, (_, i) => i + 1));
     assert.ok(results.every((r) => r.output.checkpointId === cp.checkpoint_id));
-    assert.equal((await call('GET', `/sessions/${session.body.id}`)).body.nextPosition, 7);
+    assert.equal((await call('GET', `/sessions/${session.body.id}`)).body.nextPosition, 13);
     assert.equal((await call('GET', '/sessions')).body.items.length, 1);
     assert.equal((await call('GET', `/sessions/${session.body.id}`, undefined, {}, otherTenantKey)).status, 404);
     assert.equal((await call('DELETE', `/sessions/${session.body.id}`)).status, 204);
