@@ -53,14 +53,32 @@ async function main(): Promise<void> {
   const add = (rt: BenchRuntime, ...lines: string[]) => summary.push(...lines.map((l) => (runtimes.length > 1 ? `[${rt.label}, node ${rt.version}] ${l}` : l)));
   if (!only || only === 'throughput') {
     const cpu: number[] = [];
+    let matchedRate: number | undefined;
     for (const rt of runtimes) {
-      const t = await webhookThroughputBench({ runtime: rt });
-      cpu.push(t.webhook.cpuMsPerRequest);
-      const ratio = t.webhook.cpuMsPerRequest / t.hello.cpuMsPerRequest;
+      const t = await webhookThroughputBench({ runtime: rt, ...(matchedRate ? { matchedRate } : {}) });
+      matchedRate ??= t.matched.rate; // the baseline at the same rate
+      const m = t.matched;
+      cpu.push(m.webhook.cpuMsPerRequest);
+      const ratio = m.webhook.cpuMsPerRequest / m.hello.cpuMsPerRequest;
+      const saturated = `at each one's top rate (hello ${t.hello.requestsPerSecond}, webhook ${t.webhook.requestsPerSecond} req/s): ${times(t.webhook.cpuMsPerRequest / t.hello.cpuMsPerRequest)} (${t.webhook.cpuMsPerRequest} ms vs ${t.hello.cpuMsPerRequest} ms)`;
       if (isCurrent(rt)) {
-        targets.push({ what: 'CPU per request: webhook intake (signed POST → 202) against hello world, both under the same load', measured: `${times(ratio)} (${t.webhook.cpuMsPerRequest} ms vs ${t.hello.cpuMsPerRequest} ms)`, target: '≤ 2.0×', met: ratio <= 2 });
+        // The floor: a bare function making the same Firestore and Pub/Sub calls per delivery, batched
+        // the same way; what the webhook adds above it, against the target's allowance over hello world.
+        const floor = m.floor ? m.floor.cpuMsPerRequest / m.hello.cpuMsPerRequest : undefined;
+        const above = floor === undefined ? undefined : ratio - floor;
+        targets.push({
+          what: `CPU per request: webhook intake (signed POST → 202) against hello world, both at ${m.rate} req/s`,
+          measured: `${times(ratio)} (${m.webhook.cpuMsPerRequest} ms vs ${m.hello.cpuMsPerRequest} ms)`,
+          target: '≤ 2.0×',
+          met: ratio <= 2,
+          note:
+            (floor === undefined
+              ? ''
+              : `CPU floor, a bare function making the same calls per delivery (a create and an update group-committed, a batched publish) through the same clients: ${times(floor)} hello (${m.floor!.cpuMsPerRequest} ms), ${floor > 2 ? 'itself over the target' : 'within the target'}; ` +
+                `the function's own part above that floor: ${times(above!)} hello, ${above! <= 1 ? 'within' : 'over'} the target's allowance of 1.00× hello; `) + saturated,
+        });
       } else {
-        summary.push(`[before] webhook CPU per request ${times(ratio)} hello (${t.webhook.cpuMsPerRequest} ms vs ${t.hello.cpuMsPerRequest} ms)`);
+        summary.push(`[before] webhook CPU per request at ${m.rate} req/s ${times(ratio)} hello (${m.webhook.cpuMsPerRequest} ms vs ${m.hello.cpuMsPerRequest} ms); ${saturated}`);
       }
       add(rt,
         `webhook throughput ${t.webhook.requestsPerSecond} req/s = ${(t.ratio * 100).toFixed(1)} % of hello world (${t.hello.requestsPerSecond} req/s) (retired target ≥ 30 %: a figure now)`,

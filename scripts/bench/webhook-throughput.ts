@@ -19,7 +19,8 @@ import { provisionPubsub } from '../local-stack/provision';
 import { startStack } from '../local-stack/stack';
 import { signVirtuoso } from '../../shared/webhooks/signature';
 import { benchNodeArgs, cpuMs, firstResponse, httpRequest, spawnFunction } from './cold-start';
-import { bundlesOn, currentRuntime, helloBundleOn, type BenchRuntime } from './runtime';
+import { topics } from '../../shared/infra';
+import { bundlesOn, currentRuntime, floorBundle, helloBundleOn, type BenchRuntime } from './runtime';
 
 const SECRET = 'bench-webhook-secret';
 
@@ -27,6 +28,8 @@ export interface ThroughputOptions {
   seconds?: number;
   connections?: number;
   rounds?: number;
+  /** The one request rate the CPU comparison drives all three at (default: 80 % of the webhook's top rate). */
+  matchedRate?: number;
   /** What hello world and the webhook run on (default: this checkout, on its Node). */
   runtime?: BenchRuntime;
   log?: (line: string) => void;
@@ -66,22 +69,38 @@ export interface RatioBound {
 /** Issue 2's target: webhook intake at least 30 % of hello-world throughput. */
 const TARGET_RATIO = 0.3;
 
+/**
+ * CPU per request at one request rate for all three (a rate the webhook sustains here). A process
+ * spends less CPU per request the more requests each turn of its event loop serves, so hello world
+ * at its own top rate (ten times the webhook's here) is cheaper per request than at the webhook's:
+ * compared at the same rate, the ratio is the function's cost, not the rates' difference.
+ */
+export interface MatchedRate {
+  rate: number;
+  hello: LoadResult;
+  /** The bare function making the same Firestore and Pub/Sub calls per delivery (runtime.ts `floorWebhook`); this checkout only. */
+  floor?: LoadResult;
+  webhook: LoadResult;
+}
+
 export interface ThroughputResult {
   /** node version of the runtime measured. */
   node: string;
   hello: LoadResult;
   webhook: LoadResult;
+  matched: MatchedRate;
   ratio: number;
   bound: RatioBound;
   table: string;
 }
 
-async function load(url: string, seconds: number, connections: number, webhook: boolean, seq: { n: number }): Promise<autocannon.Result> {
+async function load(url: string, seconds: number, connections: number, webhook: boolean, seq: { n: number }, rate?: number): Promise<autocannon.Result> {
   const run = Math.random().toString(36).slice(2);
   return autocannon({
     url,
     connections,
     duration: seconds,
+    ...(rate ? { overallRate: rate } : {}),
     ...(webhook
       ? {
           method: 'POST',
@@ -135,7 +154,7 @@ function summarize(target: string, runs: Measured[]): LoadResult {
     total,
     non2xx: results.reduce((s, r) => s + r.non2xx, 0),
     errors: results.reduce((s, r) => s + r.errors + r.timeouts, 0),
-    cpuMsPerRequest: Math.round((runs.reduce((s, r) => s + r.cpu, 0) / total) * 100) / 100,
+    cpuMsPerRequest: Math.round((runs.reduce((s, r) => s + r.cpu, 0) / total) * 1000) / 1000,
     loadGeneratorCpuMsPerRequest: Math.round((runs.reduce((s, r) => s + r.generator, 0) / total) * 100) / 100,
     emulatorCpuMsPerRequest: Object.fromEntries(
       Object.keys(runs[0]?.emulators ?? {}).map((k) => [k, Math.round((runs.reduce((s, r) => s + r.emulators[k], 0) / total) * 100) / 100]),
@@ -152,6 +171,7 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
 
   log(`throughput (${runtime.label}, node ${runtime.version}): building bundles …`);
   const [[webhookBundle], hello] = await Promise.all([bundlesOn(runtime, ['webhook']), helloBundleOn(runtime)]);
+  const floor = runtime === currentRuntime ? await floorBundle() : undefined;
   log('throughput: starting the local stack …');
   const stack = await startStack({ projectId: 'bench-throughput', redis: 'private' });
   process.env.METADATA_SERVER_DETECTION ??= 'none';
@@ -159,10 +179,12 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
   const env = { ...stack.env, LOG_LEVEL: 'warn', APP_VERSION: 'bench', VIRTUOSO_WEBHOOK_SECRET: SECRET, SECRET_MANAGER_ENDPOINT: '' };
   const helloFn = await spawnFunction({ source: join(hello.outfile, '..'), target: 'hello', env, runtime });
   const webhookFn = await spawnFunction({ source: join(webhookBundle.outfile, '..'), target: 'webhook', env, execArgv: benchNodeArgs(), runtime });
+  const floorFn = floor ? await spawnFunction({ source: join(floor.outfile, '..'), target: 'floorWebhook', env: { ...env, FLOOR_TOPIC: topics.webhookEvents }, runtime }) : undefined;
   try {
     await provisionPubsub(client, stack.projectId);
     await firstResponse(helloFn, (url) => httpRequest(url), (r) => r.status === 200, 30_000);
     await firstResponse(webhookFn, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
+    if (floorFn) await firstResponse(floorFn, (url) => httpRequest(url, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }), (r) => r.status === 202, 30_000);
     const seq = { n: 0 };
     // Warm both (connections, JIT, clients) before measuring.
     await load(helloFn.url, 2, connections, false, seq);
@@ -177,9 +199,26 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     }
     const h = summarize('hello world (bare Functions Framework)', helloRuns);
     const w = summarize('webhook (signed, unique deliveries → 202)', webhookRuns);
+    // 80 % of what the webhook sustained (or `opts.matchedRate`), so no process here is saturated; they alternate.
+    const rate = opts.matchedRate ?? Math.max(100, Math.floor((0.8 * w.requestsPerSecond) / 50) * 50);
+    log(`  at one rate, ${rate} req/s each: hello world, ${floorFn ? 'the floor, ' : ''}the webhook …`);
+    if (floorFn) await load(floorFn.url, 3, connections, true, seq);
+    const runs: Record<'hello' | 'floor' | 'webhook', Measured[]> = { hello: [], floor: [], webhook: [] };
+    for (let round = 1; round <= rounds + 1; round++) {
+      runs.hello.push(await measured(helloFn.child.pid, emulators, () => load(helloFn.url, seconds, connections, false, seq, rate)));
+      if (floorFn) runs.floor.push(await measured(floorFn.child.pid, emulators, () => load(floorFn.url, seconds, connections, true, seq, rate)));
+      runs.webhook.push(await measured(webhookFn.child.pid, emulators, () => load(webhookFn.url, seconds, connections, true, seq, rate)));
+    }
+    const matched: MatchedRate = {
+      rate,
+      hello: summarize(`hello world at ${rate} req/s`, runs.hello),
+      ...(floorFn ? { floor: summarize(`floor (create, publish, update) at ${rate} req/s`, runs.floor) } : {}),
+      webhook: summarize(`webhook at ${rate} req/s`, runs.webhook),
+    };
     // Every webhook request must have been accepted (202): a fast error would inflate the figures.
-    if (w.non2xx + w.errors > 0 || h.non2xx + h.errors > 0) {
-      throw new Error(`not every request succeeded (webhook: ${w.non2xx} non-2xx, ${w.errors} errors; hello: ${h.non2xx} non-2xx, ${h.errors} errors)`);
+    const all = [h, w, matched.hello, ...(matched.floor ? [matched.floor] : []), matched.webhook];
+    for (const r of all) {
+      if (r.non2xx + r.errors > 0) throw new Error(`not every request succeeded (${r.target}: ${r.non2xx} non-2xx, ${r.errors} errors)`);
     }
     const ratio = w.requestsPerSecond / h.requestsPerSecond;
     // A function is bound by its one event loop (1000 / its CPU ms per request) or by the cores all
@@ -195,7 +234,7 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
     };
     const table = formatTable(
       ['target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
-      [h, w].map((r) => [r.target, String(r.requestsPerSecond), String(r.p50Ms), String(r.p99Ms), String(r.total), String(r.non2xx), String(r.errors), r.cpuMsPerRequest.toFixed(2)]),
+      all.map((r) => [r.target, String(r.requestsPerSecond), String(r.p50Ms), String(r.p99Ms), String(r.total), String(r.non2xx), String(r.errors), r.cpuMsPerRequest.toFixed(2)]),
       ['req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'errors', 'fn CPU ms/req'],
     );
     log(`\nWebhook intake at ${connections} connections, ${rounds} × ${seconds} s each (${runtime.label}: node ${runtime.version}, ${cpus().length} CPUs):\n${table}`);
@@ -210,9 +249,13 @@ export async function webhookThroughputBench(opts: ThroughputOptions = {}): Prom
         `with a webhook function costing no CPU at all: ${(bound.zeroCostFunction * 100).toFixed(1)} % — the ceiling the emulators and the load generator leave on this machine; ` +
         `${TARGET_RATIO * 100} % needs the function under ${bound.functionCpuBudgetMs} ms of CPU per request (it spends ${w.cpuMsPerRequest} ms; the bare hello world ${h.cpuMsPerRequest} ms)`,
     );
-    return { node: runtime.version, hello: h, webhook: w, ratio, bound, table };
+    log(
+      `CPU per request at ${rate} req/s each: webhook ${matched.webhook.cpuMsPerRequest} ms = ${(matched.webhook.cpuMsPerRequest / matched.hello.cpuMsPerRequest).toFixed(2)}× hello (${matched.hello.cpuMsPerRequest} ms)` +
+        (matched.floor ? `; its floor ${matched.floor.cpuMsPerRequest} ms = ${(matched.floor.cpuMsPerRequest / matched.hello.cpuMsPerRequest).toFixed(2)}× hello` : ''),
+    );
+    return { node: runtime.version, hello: h, webhook: w, matched, ratio, bound, table };
   } finally {
-    await Promise.all([helloFn.stop(), webhookFn.stop()]);
+    await Promise.all([helloFn.stop(), webhookFn.stop(), floorFn?.stop()]);
     await client.close();
     await stack.stop();
   }
