@@ -47,7 +47,7 @@ import { VirtuosoClient } from '../../shared/virtuoso/client';
 import { stepFromCli } from '../../shared/virtuoso/step-commands';
 import { APPEND, createStepBody } from '../../shared/virtuoso/steps';
 import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, percentile, spawnFunction, type RunningFunction } from './cold-start';
-import { bundlesOn, currentRuntime, type BenchRuntime } from './runtime';
+import { bundlesOn, currentRuntime, floorBundle, type BenchRuntime } from './runtime';
 
 const ORG_ID = 2242;
 const VIRTUOSO_TOKEN = 'bench-virtuoso-token';
@@ -105,6 +105,12 @@ export interface CommandsBenchResult {
     outsideRunCommand: Stats;
     /** CPU of the commands function's process per command (user + system). */
     functionCpuMsPerCommand: number;
+    /**
+     * CPU per command of the floor (runtime.ts `floorCommand`): a bare function making the calls a
+     * sync step command must make, through the same clients, on the same interleaved requests; this
+     * checkout only.
+     */
+    floorCpuMsPerCommand?: number;
     /** CPU of each emulator per command (only the function's calls touch them). */
     emulatorCpuMsPerCommand: Record<string, number>;
     reads?: { direct: Stats; uncached: Stats; cached: Stats };
@@ -225,6 +231,7 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
   const runtime = opts.runtime ?? currentRuntime;
   log(`commands (${runtime.label}, node ${runtime.version}): building the commands bundle …`);
   const [bundle] = await bundlesOn(runtime, ['commands']);
+  const floor = runtime === currentRuntime ? await floorBundle() : undefined;
   log('commands: starting the local stack, the Virtuoso sandbox and the Cloud Tasks dispatcher …');
   const stack = await startStack({ projectId: 'bench-commands', redis: 'private' });
   // This process's own clients (Firestore, Pub/Sub) read the emulator hosts from the environment
@@ -265,6 +272,10 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     fns.push(worker);
     await firstResponse(api, (url) => httpRequest(`${url}/commands`), (r) => r.status === 401, 30_000);
     await firstResponse(worker, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
+    const floorFn = floor
+      ? await spawnFunction({ source: join(floor.outfile, '..'), target: 'floorCommand', env: { ...env, FLOOR_TOPIC: topics.commandEvents }, runtime })
+      : undefined;
+    if (floorFn) fns.push(floorFn);
     const fail = (what: string, r: Answer) => new Error(`${what}: HTTP ${r.status} ${r.text.slice(0, 300)}\n${api.output()}${worker.output()}`);
 
     const direct = new VirtuosoClient({ baseUrl: sandbox.url, token: async () => VIRTUOSO_TOKEN, maxAttempts: 1 });
@@ -294,12 +305,15 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     const checkpointsPerSide = Math.ceil((warmup + n) / STEPS_PER_CHECKPOINT);
     const fnCheckpoints: string[] = [];
     const directCheckpoints: string[] = [];
+    const floorCheckpoints: string[] = [];
     for (let i = 0; i < checkpointsPerSide; i++) {
       fnCheckpoints.push(await newCheckpoint(`Sync f${i}`));
       directCheckpoints.push(await newCheckpoint(`Sync d${i}`));
+      if (floorFn) floorCheckpoints.push(await newCheckpoint(`Sync floor${i}`));
     }
     let fnSteps = 0;
     let directSteps = 0;
+    let floorSteps = 0;
     const cpAsync = String((await runSync(`create-checkpoint ${journey.journey_id} ${goal.goal_id} ${goal.snapshot_id} Async`)).body.output.checkpoint_id);
 
     const viaFunction = async (text: string) => {
@@ -318,10 +332,19 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       return ms;
     };
 
-    log(`commands: ${warmup} warm-up calls each way, then ${n} step commands each way (blocks of ${blockSize}, alternating) …`);
+    // The same step creation through the floor function (the body built here, as viaClient does).
+    const viaFloor = async (text: string) => {
+      const cp = floorCheckpoints[Math.floor(floorSteps++ / STEPS_PER_CHECKPOINT)];
+      const step = stepFromCli(tokenize(`step-misc comment ${cp} "${text}"`));
+      const r = await call(floorFn!.url, '', 'POST', '/', { checkpointId: cp, body: createStepBody(cp, step.parsedStep, APPEND) });
+      if (r.status !== 200 || r.body?.status !== 'succeeded') throw fail('floor step command', r);
+    };
+
+    log(`commands: ${warmup} warm-up calls each way, then ${n} step commands each way (blocks of ${blockSize}, alternating${floorFn ? ', and as many through the CPU floor' : ''}) …`);
     for (let i = 0; i < warmup; i++) {
       await viaFunction(`warm f${i}`);
       await viaClient(`warm d${i}`);
+      if (floorFn) await viaFloor(`warm floor${i}`);
     }
     const fnMs: number[] = [];
     const inside: number[] = [];
@@ -330,10 +353,18 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     const fnStepIds: string[] = [];
     const emulatorPids = { firestore: stack.firestore.pid?.(), pubsub: stack.pubsub.pid?.() };
     let fnCpu = 0;
+    let floorCpu = 0;
+    let floorDone = 0;
     const emuCpu: Record<string, number> = { firestore: 0, pubsub: 0 };
     for (let block = 0; fnMs.length < n || directMs.length < n; block++) {
       const fnFirst = block % 2 === 0;
-      for (const side of fnFirst ? ['fn', 'direct'] : ['direct', 'fn']) {
+      for (const side of [...(fnFirst ? ['fn', 'direct'] : ['direct', 'fn']), ...(floorFn ? ['floor'] : [])]) {
+        if (side === 'floor') {
+          const c0 = cpuMs(floorFn!.child.pid);
+          for (let j = 0; j < blockSize && floorDone < n; j++, floorDone++) await viaFloor(`floor${floorDone}`);
+          floorCpu += cpuMs(floorFn!.child.pid) - c0;
+          continue;
+        }
         if (side === 'fn') {
           const c0 = cpuMs(api.child.pid);
           const e0 = Object.fromEntries(Object.entries(emulatorPids).map(([k, p]) => [k, cpuMs(p)]));
@@ -357,7 +388,10 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     for (const cp of [...fnCheckpoints, ...directCheckpoints]) {
       syncSteps.push(...((await direct.item<{ steps?: { value?: string }[] }>('GET', `/testcases/${cp}`)).steps ?? []));
     }
-    const expectedSync = 2 * warmup + 2 * n;
+    for (const cp of floorCheckpoints) {
+      syncSteps.push(...((await direct.item<{ steps?: { value?: string }[] }>('GET', `/testcases/${cp}`)).steps ?? []));
+    }
+    const expectedSync = (floorFn ? 3 : 2) * (warmup + n);
     const distinctSync = new Set(syncSteps.map((s) => s.value));
     if (syncSteps.length !== expectedSync || distinctSync.size !== expectedSync) {
       throw new Error(`the sync checkpoints hold ${syncSteps.length} steps (${distinctSync.size} distinct), expected ${expectedSync}`);
@@ -424,6 +458,7 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
       insideRunCommand: stats(inside),
       outsideRunCommand: stats(outside),
       functionCpuMsPerCommand: Math.round((fnCpu / n) * 100) / 100,
+      ...(floorFn ? { floorCpuMsPerCommand: Math.round((floorCpu / n) * 100) / 100 } : {}),
       emulatorCpuMsPerCommand: Object.fromEntries(Object.entries(emuCpu).map(([k, v]) => [k, Math.round((v / n) * 100) / 100])),
       reads,
       dependencies,
@@ -550,7 +585,7 @@ export async function commandsBench(opts: CommandsBenchOptions = {}): Promise<Co
     log(`\nCommands (${runtime.label}: node ${runtime.version}, ${cpus().length} CPUs; sync: ${n} each way after ${warmup} warm-up, interleaved in blocks of ${blockSize}):\n${table}`);
     log(
       `sync overhead of the function: p50 +${f(syncResult.addedP50Ms)} ms (target < 5 ms: ${syncResult.addedP50Ms < 5 ? 'met' : 'NOT met'}), p99 +${f(syncResult.addedP99Ms)} ms; ` +
-        `CPU per command: function ${syncResult.functionCpuMsPerCommand} ms, ` +
+        `CPU per command: function ${syncResult.functionCpuMsPerCommand} ms${syncResult.floorCpuMsPerCommand === undefined ? '' : ` (its floor ${syncResult.floorCpuMsPerCommand} ms)`}, ` +
         Object.entries(syncResult.emulatorCpuMsPerCommand).map(([k, v]) => `${k} emulator ${v} ms`).join(', '),
     );
     log(

@@ -179,6 +179,56 @@ functions.http('floorWebhook', async (req, res) => {
   await groupCommit((batch) => batch.update(ref, { status: 'published', messageId, publishedAt: new Date() }));
   res.status(202).json({ status: 'accepted', deliveryId: ref.id, messageId });
 });
+
+// The CPU floor of a synchronous step command (POST {checkpointId, body}): what running one
+// through the same clients must do, and nothing else: count it against a rate limit (one Redis
+// round trip), create the step in Virtuoso (the same keep-alive node:http call, its JSON answer
+// parsed), then at once record it (one commit of the history and the step's owner), announce it
+// (a batched publish) and cache its result (Redis). No API key, no parsing of a command line, no
+// validation, no tracing.
+const http = require('node:http');
+const virtuosoAgent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+let events: any;
+
+function virtuosoPost(path: string, body: unknown): Promise<any> {
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = http.request(process.env.VIRTUOSO_BASE_URL + path, {
+      method: 'POST',
+      agent: virtuosoAgent,
+      headers: { authorization: 'Bearer ' + process.env.VIRTUOSO_API_KEY, accept: 'application/json', 'content-type': 'application/json', 'content-length': String(payload.length) },
+    });
+    req.on('response', (res: any) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))) : reject(new Error('HTTP ' + res.statusCode))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+functions.http('floorCommand', async (req, res) => {
+  const { Firestore } = require('@google-cloud/firestore');
+  const { PubSub } = require('@google-cloud/pubsub');
+  const { createClient } = require('redis');
+  firestore ??= new Firestore({ projectId: process.env.GOOGLE_CLOUD_PROJECT });
+  events ??= new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT }).topic(process.env.FLOOR_TOPIC, { batching: { maxMessages: 100, maxMilliseconds: 1 } });
+  redis ??= createClient({ url: process.env.REDIS_URL });
+  if (!redis.isOpen) await redis.connect();
+  const id = randomUUID();
+  const minute = 'bench:floor:rate:' + Math.floor(Date.now() / 60000);
+  await redis.multi().incr(minute).expire(minute, 120).exec();
+  const answer = await virtuosoPost('/teststeps', req.body.body);
+  const step = answer.item?.testStep ?? answer.testStep ?? answer;
+  const record = { id, command: 'step-misc.comment', input: req.body, status: 'succeeded', output: { id: String(step.id), checkpointId: req.body.checkpointId }, createdAt: new Date().toISOString() };
+  const batch = firestore.batch();
+  batch.set(firestore.collection('benchFloorCommands').doc(id), record);
+  batch.set(firestore.collection('benchFloorSteps').doc(String(step.id)), { owner: id });
+  await Promise.all([batch.commit(), events.publishMessage({ data: Buffer.from(JSON.stringify(record)) }), redis.set('bench:floor:result:' + id, JSON.stringify(record), { EX: 300 })]);
+  res.json(record);
+});
 `;
 
 /**
@@ -186,7 +236,7 @@ functions.http('floorWebhook', async (req, res) => {
  * chunks and library edits), that makes the first Firestore, Pub/Sub and Redis calls a request
  * asks for and nothing else. Its cold start is what the Google client libraries and the stack cost
  * a function before any code of ours runs (issue 14's "bound"). Its other entry points are the CPU
- * floors per request: `floorWebhook` (webhook-throughput.ts).
+ * floors per request: `floorWebhook` (webhook-throughput.ts) and `floorCommand` (commands.ts).
  */
 export async function floorBundle(): Promise<BundleResult> {
   const dir = join(ROOT, '.local', 'bench');
