@@ -14,6 +14,7 @@
  * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker;
  * BENCH_DUMP=/tmp/calls.json writes each run's Virtuoso calls with their times.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -28,10 +29,12 @@ import { startStorageServer } from '../local-stack/storage-server';
 import { startTasksDispatcher } from '../local-stack/tasks-dispatcher';
 import { startSandbox } from '../virtuoso-sandbox/server';
 import { newApiKey } from '../../shared/auth';
-import { collections } from '../../shared/infra';
+import { getConfig } from '../../shared/config';
+import { collections, functions } from '../../shared/infra';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { buildPlan } from '../../shared/testruns/plan';
 import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, spawnFunction, type RunningFunction } from './cold-start';
+import { exchangesOf, startReplayServer, type Exchange } from './replay-floor';
 import { bundlesOn, currentRuntime, type BenchRuntime } from './runtime';
 
 const ORG_ID = 2242;
@@ -83,6 +86,12 @@ export interface TestRunsBenchResult {
   medianBuildMs: number;
   medianRatio: number;
   worker: { idleRssMiB: number; peakRssMiB: number; /** The memory limit it ran under, MiB (undefined: none could be set). */ memoryLimitMiB?: number };
+  /**
+   * The CPU floor per Virtuoso call (replay-floor.ts): a bare Node HTTP client making the last
+   * measured build's calls, with their bodies and answers, as many in flight as the worker allows;
+   * this checkout only.
+   */
+  floor?: { calls: number; cpuMsPerCall: number };
 }
 
 /** 3 goals; journeys 4 + 3 + 3; 5 checkpoints each; 20 steps each, of every common kind. */
@@ -168,8 +177,11 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
 
     const results: TestRunBenchRun[] = [];
     // The first run warms the worker's JIT and the emulator's JVM; it is reported, not counted.
+    let exchanges: Exchange[] = [];
     for (let i = -1; i < runs; i++) {
       const received = sandbox.faults.received.length;
+      // The last build's calls are kept, with their bodies and answers, for the floor's replay.
+      sandbox.faults.keepExchanges = runtime === currentRuntime && i === runs - 1;
       const cpu0 = cpuMs(worker.child.pid);
       const fsCpu0 = cpuMs(stack.firestore.pid?.());
       const here0 = process.cpuUsage();
@@ -205,10 +217,14 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
       r.zeroCostWorkerRatio = Number((Math.max(lowerBoundMs, others / cpus().length) / lowerBoundMs).toFixed(2));
       r.workerCpuBudgetMs = Math.max(0, Math.round(cpus().length * TARGET_RATIO * lowerBoundMs - others));
       if (i >= 0) results.push(r);
+      if (sandbox.faults.keepExchanges) exchanges = exchangesOf(sandbox.faults.received.slice(received));
+      sandbox.faults.keepExchanges = false;
       if (process.env.BENCH_DUMP) writeFileSync(process.env.BENCH_DUMP, JSON.stringify(sandbox.faults.received.slice(received)));
       log(`test-runs: ${i < 0 ? 'warm-up run' : `run ${i + 1}`}: build ${r.buildMs} ms (${r.ratio}× the lower bound), POST → executing ${r.postToExecutingMs} ms, ${r.virtuosoCalls} Virtuoso calls, worker CPU ${r.workerCpuMs} ms, sandbox CPU ${r.sandboxCpuMs} ms, Firestore emulator CPU ${r.firestoreCpuMs} ms; a worker costing no CPU could reach ${r.zeroCostWorkerRatio}× here, and ${TARGET_RATIO}× needs the worker under ${r.workerCpuBudgetMs} ms of CPU`);
     }
     const peak = memoryOf(worker.child.pid!);
+    const floor = exchanges.length ? await replayFloor(exchanges, latencyMs, opts.concurrency ?? (getConfig().testRunConcurrency as number)) : undefined;
+    if (floor) log(`test-runs: CPU floor, a bare HTTP client replaying the last build's ${floor.calls} calls: ${floor.cpuMsPerCall} ms per call`);
     if (process.env.BENCH_LOG_LEVEL) log(worker.output());
     const medianBuildMs = median(results.map((r) => r.buildMs));
     return {
@@ -217,6 +233,7 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
       latencyMs, criticalPathCalls: plan.criticalPathCalls, lowerBoundMs, runs: results, medianBuildMs,
       medianRatio: Number((medianBuildMs / lowerBoundMs).toFixed(2)),
       worker: { idleRssMiB: Math.round(idle.rss), peakRssMiB: Math.round(peak.hwm), ...(worker.memoryLimitBytes ? { memoryLimitMiB: worker.memoryLimitBytes / 1048576 } : {}) },
+      ...(floor ? { floor } : {}),
     };
   } finally {
     await Promise.all(fns.map((f) => f.stop()));
@@ -227,6 +244,32 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+  }
+}
+
+/**
+ * Replays a build's calls from a bare client in a process of its own (replay-floor.ts), with the
+ * worker's Node flags (shared/infra.ts), against the recorded answers served after `latencyMs`.
+ */
+async function replayFloor(exchanges: Exchange[], latencyMs: number, concurrency: number): Promise<{ calls: number; cpuMsPerCall: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-replay-'));
+  const server = await startReplayServer(exchanges, latencyMs);
+  try {
+    const file = join(dir, 'exchanges.json');
+    writeFileSync(file, JSON.stringify(exchanges));
+    const nodeOptions = functions.find((f) => f.name === 'testRunWorker')?.nodeOptions?.split(/\s+/).filter(Boolean) ?? [];
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(currentRuntime.node, [...nodeOptions, '--import', 'tsx', join(__dirname, 'replay-floor.ts'), file, server.url, String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`the replay client exited with ${code}`))));
+    });
+    const { calls, cpuMs: used } = JSON.parse(out.trim().split('\n').at(-1)!) as { calls: number; cpuMs: number };
+    return { calls, cpuMsPerCall: Math.round((used / calls) * 1000) / 1000 };
+  } finally {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -48,11 +48,16 @@ export interface ReceivedRequest {
   at: number;
   /** What answered it: `api`, or the fault kind. */
   answeredBy?: 'api' | FaultKind;
+  /** With `keepExchanges`: the request's body and the API's answer (the bench replays them). */
+  body?: string;
+  answer?: { status: number; text: string };
 }
 
 export class FaultControl {
   latencyMs: number;
   readonly received: ReceivedRequest[] = [];
+  /** Keep each request's body and answer on its record (off: a long run would hold every answer). */
+  keepExchanges = false;
   private rules: FaultRule[] = [];
 
   constructor(latencyMs = 0) {

@@ -78,6 +78,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const answer = found.handler({ params: found.params, query, body: parseJson(raw), state, executions, organizationId: opts.organizationId });
     if (rule?.kind === '5xx-after') throw new SandboxError(rule.status, String(rule.status), 'Service unavailable', 'injected fault after processing');
     record.answeredBy = 'api';
+    if (faults.keepExchanges) Object.assign(record, { body: raw, answer: { status: answer.status, text: answer.body === undefined ? '' : JSON.stringify(answer.body) } });
     sendJson(res, answer.status, answer.body);
   };
 
