@@ -104,6 +104,17 @@ const STOP_GRACE_MS = 3000;
  */
 export const benchNodeArgs = (): string[] => (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
+/** The functions a checkout deploys (its shared/infra.ts; none known for a checkout that has none). */
+function specsOf(runtime: BenchRuntime): readonly FunctionSpec[] {
+  if (runtime === currentRuntime) return functions;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require(join(runtime.root, 'shared', 'infra.ts')) as { functions?: FunctionSpec[] }).functions ?? [];
+  } catch {
+    return [];
+  }
+}
+
 export async function spawnFunction(opts: {
   source: string;
   target: string;
@@ -120,9 +131,9 @@ export async function spawnFunction(opts: {
   const port = opts.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, FUNCTION_TARGET: opts.target };
   if (env.NODE_OPTIONS?.includes('tsx')) delete env.NODE_OPTIONS; // measure plain node
-  // The function's own Node flags, as deployed (shared/infra.ts); a baseline runs as it was.
-  const spec: FunctionSpec | undefined = functions.find((f) => f.name === opts.target);
-  const nodeOptions = runtime === currentRuntime ? spec?.nodeOptions : undefined;
+  // The function's own Node flags, as deployed: each checkout's own shared/infra.ts.
+  const spec: FunctionSpec | undefined = specsOf(runtime).find((f) => f.name === opts.target);
+  const nodeOptions = spec?.nodeOptions;
   if (nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim();
   if (!exitHookInstalled) {
     exitHookInstalled = true;
