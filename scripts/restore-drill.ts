@@ -2,7 +2,10 @@
  * `npm run drill:restore [-- --sizes 10000,100000]`: the recovery drill, end to end, on this machine.
  * For each size: a private Firestore emulator and local Cloud Storage are filled with that many
  * documents spread over every collection group a backup copies; a full backup is taken, then 5 % of
- * the documents change and 1 % are deleted and an hourly incremental backup follows; the database's
+ * the documents change and 1 % are deleted and an hourly incremental backup follows. Both backups
+ * are taken by the `backup` function itself (its bundle under the Functions Framework, a process of
+ * its own, under its deployed memory limit where this machine allows, as the bench runs functions),
+ * called as Cloud Scheduler calls it, and its peak resident memory (VmHWM) is read after the two; the database's
  * digest is taken and the database emptied; then `npm run restore -- <the incremental backup>` runs
  * as an operator runs it (its chain: the full one and the incremental one), timed from start to exit,
  * its peak resident memory (maxRSS) read as it exits. The restored database must have the same
@@ -20,6 +23,8 @@ import { parseArgs } from 'node:util';
 import { freePort, httpAnswers, spawnService, waitUntil } from './local-stack/processes';
 import { emulatorJars } from './local-stack/emulators';
 import { clearFirestore } from './local-stack/stack';
+import { firstResponse, httpRequest, peakRssMiB, spawnFunction, type RunningFunction } from './bench/cold-start';
+import { bundlesOn, currentRuntime } from './bench/runtime';
 import { startStorageServer } from './local-stack/storage-server';
 
 const ROOT = join(__dirname, '..');
@@ -64,6 +69,8 @@ interface Result {
   documents: number;
   restoreSeconds: number;
   peakRssMiB: number;
+  /** The backup function's process, over its full and its incremental backup. */
+  backupPeakRssMiB: number;
   backupSeconds: { full: number; incremental: number };
   objects: number;
 }
@@ -90,8 +97,9 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
     };
     Object.assign(process.env, env);
+    const [bundle] = await bundlesOn(currentRuntime, ['backup']);
     const results: Result[] = [];
-    for (const size of sizes) results.push(await drill(size, fsPort, env));
+    for (const size of sizes) results.push(await drill(size, fsPort, env, join(bundle.outfile, '..')));
     report(results);
   } finally {
     await storage.close();
@@ -100,10 +108,17 @@ async function main(): Promise<void> {
   }
 }
 
-async function drill(size: number, fsPort: number, env: Record<string, string>): Promise<Result> {
+/** One backup through the function: POST / as Cloud Scheduler sends it; its answer. */
+async function backupThrough(fn: RunningFunction, body: Record<string, unknown>): Promise<{ id: string; manifest: string }> {
+  const res = await fetch(fn.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`backup ${JSON.stringify(body)}: HTTP ${res.status} ${text.slice(0, 300)}\n${fn.output()}`);
+  return JSON.parse(text) as { id: string; manifest: string };
+}
+
+async function drill(size: number, fsPort: number, env: Record<string, string>, backupSource: string): Promise<Result> {
   const { db } = await import('../shared/firestore');
-  const { runBackup } = await import('../shared/backup/portable');
-  const { log } = await import('../shared/log');
+  const { readManifest } = await import('../shared/backup/portable');
   const { Timestamp } = await import('@google-cloud/firestore');
   await clearFirestore(fsPort, PROJECT);
   const say = (s: string) => process.stdout.write(`[${size}] ${s}\n`);
@@ -124,32 +139,46 @@ async function drill(size: number, fsPort: number, env: Record<string, string>):
   }
   await writer.close();
 
-  const t0 = Date.now();
-  const full = await runBackup({ log });
-  const fullSeconds = (Date.now() - t0) / 1000;
-  say(`full backup ${full.id}: ${fullSeconds.toFixed(1)} s`);
+  // A process of its own for this size's two backups, so its peak is theirs.
+  const fn = await spawnFunction({ source: backupSource, target: 'backup', env, deployedMemory: true, execArgv: [] });
+  let backupPeakRssMiB: number;
+  let fullSeconds: number;
+  let incSeconds: number;
+  let fullManifest: string;
+  let incId: string;
+  try {
+    await firstResponse(fn, (url) => httpRequest(url), (r) => r.status === 405, 30_000);
+    const t0 = Date.now();
+    const full = await backupThrough(fn, {});
+    fullManifest = full.manifest;
+    fullSeconds = (Date.now() - t0) / 1000;
+    say(`full backup ${full.id}: ${fullSeconds.toFixed(1)} s`);
 
-  // An hour of use: 5 % changed, 1 % deleted (some of those changed before), then the hourly incremental.
-  writer = db().bulkWriter({ throttling: false });
-  for (let k = 0; k < paths.length; k++) {
-    const x = r();
-    if (x < 0.05) void writer.set(db().doc(paths[k]), { touchedAt: Timestamp.fromMillis(1_790_100_000_000 + k), revision: 2 }, { merge: true });
-    else if (x < 0.06) void writer.delete(db().doc(paths[k]));
+    // An hour of use: 5 % changed, 1 % deleted (some of those changed before), then the hourly incremental.
+    writer = db().bulkWriter({ throttling: false });
+    for (let k = 0; k < paths.length; k++) {
+      const x = r();
+      if (x < 0.05) void writer.set(db().doc(paths[k]), { touchedAt: Timestamp.fromMillis(1_790_100_000_000 + k), revision: 2 }, { merge: true });
+      else if (x < 0.06) void writer.delete(db().doc(paths[k]));
+    }
+    await writer.close();
+    const t1 = Date.now();
+    incId = (await backupThrough(fn, { incremental: true })).id;
+    incSeconds = (Date.now() - t1) / 1000;
+    backupPeakRssMiB = peakRssMiB(fn.child.pid);
+    say(`incremental backup ${incId}: ${incSeconds.toFixed(1)} s; the backup function's peak RSS over both ${backupPeakRssMiB.toFixed(0)} MiB${fn.memoryLimitBytes ? ` (under its deployed ${fn.memoryLimitBytes / 2 ** 20} MiB)` : ' (no memory limit could be set here)'}`);
+  } finally {
+    await fn.stop();
   }
-  await writer.close();
-  const t1 = Date.now();
-  const inc = await runBackup({ incremental: true, log });
-  const incSeconds = (Date.now() - t1) / 1000;
-  say(`incremental backup ${inc.id}: ${incSeconds.toFixed(1)} s`);
 
   const before = await digest();
   await clearFirestore(fsPort, PROJECT);
   if ((await digest()).documents !== 0) throw new Error('the database is not empty before the restore');
 
-  say(`npm run restore -- ${inc.id}`);
+  say(`npm run restore -- ${incId}`);
   const rssFile = join(tmpdir(), `drill-rss-${process.pid}-${size}.json`);
   const started = Date.now();
-  const out = await run('npm', ['run', '--silent', 'restore', '--', inc.id], {
+  const out = await run('npm', ['run', '--silent', 'restore', '--', incId], {
     ...process.env,
     ...env,
     // DRILL_NODE_OPTIONS: flags for the restore's Node (e.g. --cpu-prof), as BENCH_NODE_ARGS for the bench.
@@ -169,10 +198,11 @@ async function drill(size: number, fsPort: number, env: Record<string, string>):
   if (restored.missing.length || restored.documents !== before.documents || restored.chain.length !== 2) {
     throw new Error(`restore report: ${restored.documents} documents, ${restored.missing.length} missing, chain ${restored.chain.length}`);
   }
+  const full = await readManifest(fullManifest);
   const objects = Object.values(full.groups).reduce((n, g) => n + g.objects.length + 1, 0);
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
   say(`restored ${after.documents} documents identical to the original in ${restoreSeconds.toFixed(1)} s, peak RSS ${(peak.maxRSS / 1024).toFixed(0)} MiB (V8 heap in use ≤ ${mib(peak.peaks.heapUsed)}, outside the heap ≤ ${mib(peak.peaks.external)})`);
-  return { size, documents: after.documents, restoreSeconds, peakRssMiB: peak.maxRSS / 1024, backupSeconds: { full: fullSeconds, incremental: incSeconds }, objects };
+  return { size, documents: after.documents, restoreSeconds, peakRssMiB: peak.maxRSS / 1024, backupPeakRssMiB, backupSeconds: { full: fullSeconds, incremental: incSeconds }, objects };
 }
 
 /** Every document of every backed-up group: how many, and a digest of their paths and typed values (order-free). */
@@ -210,13 +240,16 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<strin
 function report(results: readonly Result[]): void {
   const lines = [
     '',
-    '| documents | restore (npm run restore, end to end) | documents/s | peak RSS | full backup | incremental backup |',
-    '|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.documents.toLocaleString('en')} (of ${r.size.toLocaleString('en')} seeded; chain full + incremental) | ${r.restoreSeconds.toFixed(1)} s | ${Math.round(r.documents / r.restoreSeconds).toLocaleString('en')} | ${r.peakRssMiB.toFixed(0)} MiB | ${r.backupSeconds.full.toFixed(1)} s | ${r.backupSeconds.incremental.toFixed(1)} s |`),
+    '| documents | restore (npm run restore, end to end) | documents/s | restore peak RSS | full backup | incremental backup | backup function peak RSS |',
+    '|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.documents.toLocaleString('en')} (of ${r.size.toLocaleString('en')} seeded; chain full + incremental) | ${r.restoreSeconds.toFixed(1)} s | ${Math.round(r.documents / r.restoreSeconds).toLocaleString('en')} | ${r.peakRssMiB.toFixed(0)} MiB | ${r.backupSeconds.full.toFixed(1)} s | ${r.backupSeconds.incremental.toFixed(1)} s | ${r.backupPeakRssMiB.toFixed(0)} MiB |`),
   ];
   if (results.length >= 2) {
     const [small, large] = [results[0], results.at(-1)!];
-    lines.push('', `peak RSS ${large.size.toLocaleString('en')} / ${small.size.toLocaleString('en')}: ${(large.peakRssMiB / small.peakRssMiB).toFixed(2)}× (issue 14's target: ≤ 1.3× and < 256 MiB)`);
+    lines.push(
+      '',
+      `peak RSS ${large.size.toLocaleString('en')} / ${small.size.toLocaleString('en')}: restore ${(large.peakRssMiB / small.peakRssMiB).toFixed(2)}×, backup ${(large.backupPeakRssMiB / small.backupPeakRssMiB).toFixed(2)}× (issue 14's target: ≤ 1.3× and < 256 MiB)`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
