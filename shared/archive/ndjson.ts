@@ -13,7 +13,12 @@ import { objectPrefixes } from '../infra';
 export const NDJSON_GZIP = { contentType: 'application/gzip', extension: '.ndjson.gz' } as const;
 
 export function encodeNdjsonGzip(records: readonly unknown[]): Buffer {
-  return gzipSync(records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  return gzipNdjsonLines(records.map((r) => JSON.stringify(r)));
+}
+
+/** The same from lines already encoded (one JSON value each, no newline): for a writer that sizes its objects by their bytes. */
+export function gzipNdjsonLines(lines: readonly string[]): Buffer {
+  return gzipSync(lines.length ? `${lines.join('\n')}\n` : '');
 }
 
 /** The records of an archive object; throws on bytes that are not gzip or a line that is not JSON. */

@@ -19,7 +19,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { Timestamp } from '@google-cloud/firestore';
-import { compactTime, encodeNdjsonGzip } from '../archive/ndjson';
+import { compactTime, encodeNdjsonGzip, gzipNdjsonLines } from '../archive/ndjson';
 import { dependencyError, notFound, unavailable } from '../errors';
 import { collections, db } from '../firestore';
 import { backupCollectionGroups, objectPrefixes } from '../infra';
@@ -27,8 +27,14 @@ import type { Logger } from '../log';
 import { getObject, listObjects, putObject, type StoredObject } from '../storage';
 import { encodeValue, type Json } from './typed-json';
 
-/** Documents per object at most. */
-export const DOCUMENTS_PER_OBJECT = 5000;
+/**
+ * An object holds at most this many documents, or a few more than this many bytes of NDJSON
+ * (before compression), whichever comes first: what a backup holds at once. With 5,000 documents
+ * an object and no byte bound, the backup function's peak memory grew with the database until its
+ * groups filled their objects (160 MiB at 10,000 documents, 228 MiB at 100,000: README, "Recovery").
+ */
+export const DOCUMENTS_PER_OBJECT = 1000;
+export const OBJECT_BYTES = 4 * 1024 * 1024;
 
 export type BackupKind = 'full' | 'incremental';
 
@@ -111,20 +117,25 @@ export interface BackupOptions {
 async function backupGroup(group: string, folder: string, since: number | undefined): Promise<GroupManifest> {
   const paths: string[] = [];
   const objects: BackupObject[] = [];
-  let batch: BackupLine[] = [];
+  let lines: string[] = [];
+  let bytes = 0;
   const flush = async () => {
-    if (!batch.length) return;
+    if (!lines.length) return;
     const name = `${folder}${group}-${String(objects.length + 1).padStart(5, '0')}.ndjson.gz`;
-    objects.push(stored(await putObject(name, encodeNdjsonGzip(batch), { contentType: 'application/gzip', metadata: { group, format: 'ndjson' } }), batch.length));
-    batch = [];
+    objects.push(stored(await putObject(name, gzipNdjsonLines(lines), { contentType: 'application/gzip', metadata: { group, format: 'ndjson' } }), lines.length));
+    lines = [];
+    bytes = 0;
   };
   let storedCount = 0;
   for await (const doc of db().collectionGroup(group).stream() as AsyncIterable<import('@google-cloud/firestore').QueryDocumentSnapshot>) {
     paths.push(doc.ref.path);
     if (since !== undefined && doc.updateTime.toMillis() <= since) continue;
-    batch.push({ path: doc.ref.path, createTime: iso(doc.createTime), updateTime: iso(doc.updateTime), data: encodeValue(doc.data()) });
+    const line: BackupLine = { path: doc.ref.path, createTime: iso(doc.createTime), updateTime: iso(doc.updateTime), data: encodeValue(doc.data()) };
+    const text = JSON.stringify(line);
+    lines.push(text);
+    bytes += text.length;
     storedCount++;
-    if (batch.length >= DOCUMENTS_PER_OBJECT) await flush();
+    if (lines.length >= DOCUMENTS_PER_OBJECT || bytes >= OBJECT_BYTES) await flush();
   }
   await flush();
   const index = await putObject(`${folder}${group}-paths.ndjson.gz`, encodeNdjsonGzip(paths), { contentType: 'application/gzip', metadata: { group, format: 'ndjson' } });
@@ -197,11 +208,16 @@ export async function readManifest(name: string): Promise<BackupManifest> {
  * object is refused before any of its records is used.
  */
 export async function* objectRecords<T>(o: BackupObject): AsyncGenerator<T> {
+  for await (const line of objectLines(o)) yield JSON.parse(line) as T;
+}
+
+/** The same as lines of JSON text, for a reader that needs their size. */
+export async function* objectLines(o: BackupObject): AsyncGenerator<string> {
   const data = await getObject(o.name);
   let count = 0;
   for await (const line of gunzipLines(data)) count += line ? 1 : 0;
   if (count !== o.records) throw unavailable(`${o.name} holds ${count} records, its manifest says ${o.records}`);
-  for await (const line of gunzipLines(data)) yield JSON.parse(line) as T;
+  yield* gunzipLines(data);
 }
 
 /** The non-empty lines of gzip-compressed text, decompressed chunk by chunk. */

@@ -16,7 +16,7 @@
 import type { BulkWriter } from '@google-cloud/firestore';
 import { notFound, unavailable } from '../errors';
 import { db } from '../firestore';
-import { listStoredBackups, objectRecords, readManifest, type BackupLine, type BackupManifest } from './portable';
+import { listStoredBackups, objectLines, objectRecords, readManifest, type BackupLine, type BackupManifest } from './portable';
 import { decodeValue } from './typed-json';
 
 export interface RestoreReport {
@@ -79,6 +79,13 @@ function bulkWriter(throttle: RestoreOptions['throttle'], failures: string[]): B
  * enough that memory does not grow with the database.
  */
 const WRITES_IN_FLIGHT = 500;
+/**
+ * Bytes of documents (their backup lines) written since the last flush at most. BulkWriter batches
+ * 20 writes whatever their size, and a commit has a size limit (10 MiB on Firestore; the emulator's
+ * gRPC server takes 4 MiB): 20 large documents in one batch failed every attempt, and the restore
+ * hung in retries. A flush at this many bytes keeps each batch under 2 MiB plus one document.
+ */
+const BYTES_IN_FLIGHT = 2 * 1024 * 1024;
 
 /** Restores one collection group; returns the documents written (or that would be). */
 async function restoreGroup(group: string, chain: readonly BackupManifest[], writer: BulkWriter | undefined, missing: string[]): Promise<number> {
@@ -87,14 +94,20 @@ async function restoreGroup(group: string, chain: readonly BackupManifest[], wri
   const pending = new Set<string>();
   for await (const path of objectRecords<string>(last.groups[group].paths)) pending.add(path);
   let written = 0;
+  let bytes = 0;
   for (const manifest of [...chain].reverse()) {
     for (const o of manifest.groups[group]?.objects ?? []) {
       if (!pending.size) break;
-      for await (const line of objectRecords<BackupLine>(o)) {
+      for await (const text of objectLines(o)) {
+        const line = JSON.parse(text) as BackupLine;
         if (!pending.delete(line.path)) continue; // deleted since, or a newer version was written
         written++;
+        bytes += text.length;
         void writer?.set(db().doc(line.path), decodeValue(line.data, db()) as Record<string, unknown>).catch(() => undefined);
-        if (written % WRITES_IN_FLIGHT === 0) await writer?.flush();
+        if (written % WRITES_IN_FLIGHT === 0 || bytes >= BYTES_IN_FLIGHT) {
+          await writer?.flush();
+          bytes = 0;
+        }
       }
     }
   }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { GeoPoint, Timestamp } from '@google-cloud/firestore';
 import '../../functions/backup';
-import { listStoredBackups, readManifest } from '../../shared/backup/portable';
+import { DOCUMENTS_PER_OBJECT, listStoredBackups, OBJECT_BYTES, readManifest } from '../../shared/backup/portable';
 import { resolveManifest, restoreBackup } from '../../shared/backup/restore';
 import { encodeNdjsonGzip } from '../../shared/archive/ndjson';
 import { collections, db } from '../../shared/firestore';
@@ -161,17 +161,35 @@ describe('backup and restore (integration: Firestore emulator → Cloud Storage 
     // 3- and 4-byte UTF-8 characters over more than one decompressed chunk (16 KiB each); more
     // documents than one object holds, so the restore reads a group in several objects.
     const wide = '€😀'.repeat(12_000);
+    const count = DOCUMENTS_PER_OBJECT + 50;
     const writer = db().bulkWriter({ throttling: false });
-    for (let i = 0; i < 5_050; i++) void writer.set(db().doc(`idempotency/k${i}`), i === 5_049 ? { wide } : { n: i });
+    for (let i = 0; i < count; i++) void writer.set(db().doc(`idempotency/k${i}`), i === count - 1 ? { wide } : { n: i });
     await writer.close();
     const res = await backup(fn);
     assert.equal(res.status, 200, res.text);
-    assert.equal((await readManifest(res.body.manifest)).groups.idempotency.objects.length, 2);
+    assert.deepEqual((await readManifest(res.body.manifest)).groups.idempotency.objects.map((o) => o.records), [DOCUMENTS_PER_OBJECT, 50]);
     await wipeFirestore();
     const restored = await restoreBackup(res.body.manifest);
-    assert.equal(restored.groups.idempotency, 5_050);
-    assert.equal((await db().doc('idempotency/k5049').get()).get('wide'), wide);
+    assert.equal(restored.groups.idempotency, count);
+    assert.equal((await db().doc(`idempotency/k${count - 1}`).get()).get('wide'), wide);
     assert.equal((await db().doc('idempotency/k17').get()).get('n'), 17);
+  });
+
+  it('large documents: a backup starts a new object at OBJECT_BYTES, however few they are, and a restore writes them all back', async () => {
+    const big = 'x'.repeat(300 * 1024);
+    const perObject = Math.ceil(OBJECT_BYTES / big.length); // the document that reaches the bound closes its object
+    for (let i = 0; i < 2 * perObject + 1; i++) await db().doc(`idempotency/big${String(i).padStart(2, '0')}`).set({ big, i });
+    const res = await backup(fn);
+    assert.equal(res.status, 200, res.text);
+    const objects = (await readManifest(res.body.manifest)).groups.idempotency.objects;
+    assert.deepEqual(objects.map((o) => o.records), [perObject, perObject, 1]);
+    await wipeFirestore();
+    // BulkWriter puts 20 writes in a commit: 20 of these are over the emulator's 4 MiB (and near
+    // Firestore's 10 MiB); the restore flushes by bytes, or it retried that commit until the timeout.
+    const restored = await restoreBackup(res.body.manifest);
+    assert.equal(restored.groups.idempotency, 2 * perObject + 1);
+    assert.equal((await db().doc('idempotency/big00').get()).get('big'), big);
+    assert.equal((await db().doc(`idempotency/big${String(2 * perObject).padStart(2, '0')}`).get()).get('i'), 2 * perObject);
   });
 
   it('answers 503 when Storage fails, and records the backup as failed', async () => {
