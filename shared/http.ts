@@ -91,6 +91,8 @@ export const receiveTimeoutOf = (options: Pick<HttpOptions, 'maxBodyBytes' | 're
 const OPTIONS = Symbol('httpFunction');
 type Registered = ((req: functions.Request, res: functions.Response) => Promise<void>) & { [OPTIONS]?: Required<Pick<HttpOptions, 'maxBodyBytes' | 'receiveTimeoutMs'>> };
 const limits = new Map<string, number>();
+/** frontDoorLimit() of the functions registered so far; worked out again after each registration. */
+let knownLimit: number | undefined;
 
 /** Registers an HTTP entry point with the Functions Framework, wrapped in the rules above. */
 export function httpFunction(name: string, options: HttpOptions, handler: HttpHandler): void {
@@ -313,7 +315,6 @@ function frontDoorLimit(): number {
   }
   return knownLimit;
 }
-let knownLimit: number | undefined;
 
 /** Paths the framework answers itself (an empty 404): answered as JSON here instead. */
 const FRAMEWORK_ROUTES = new Set(['/favicon.ico', '/robots.txt']);

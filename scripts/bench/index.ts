@@ -42,6 +42,18 @@ interface Target {
 
 const times = (x: number) => `${x.toFixed(2)}×`;
 
+/**
+ * What a floor says of a target: the floor (a bare function or client making the calls the function
+ * must make, through the same clients) as a multiple of hello world, and the function's own part
+ * above it against the part of the target left to the function (`allowance`).
+ */
+function floorNote(n: { floor: string; ratio: number; figure: string; limit: number; own: number; ownFigure?: string; allowance: number }): string {
+  return (
+    `${n.floor}: ${times(n.ratio)} hello (${n.figure}), ${n.ratio > n.limit ? 'itself over the target' : 'within the target'}; ` +
+    `the function's own part above that floor: ${times(n.own)} hello${n.ownFigure ? ` (${n.ownFigure})` : ''}, ${n.own <= n.allowance ? 'within' : 'over'} the target's allowance of ${times(n.allowance)} hello`
+  );
+}
+
 async function main(): Promise<void> {
   const only = process.argv[2];
   process.env.METADATA_SERVER_DETECTION ??= 'none';
@@ -65,17 +77,17 @@ async function main(): Promise<void> {
         // The floor: a bare function making the same Firestore and Pub/Sub calls per delivery, batched
         // the same way; what the webhook adds above it, against the target's allowance over hello world.
         const floor = m.floor ? m.floor.cpuMsPerRequest / m.hello.cpuMsPerRequest : undefined;
-        const above = floor === undefined ? undefined : ratio - floor;
         targets.push({
           what: `CPU per request: webhook intake (signed POST → 202) against hello world, both at ${m.rate} req/s`,
           measured: `${times(ratio)} (${m.webhook.cpuMsPerRequest} ms vs ${m.hello.cpuMsPerRequest} ms)`,
           target: '≤ 2.0×',
           met: ratio <= 2,
-          note:
-            (floor === undefined
-              ? ''
-              : `CPU floor, a bare function making the same calls per delivery (a create and an update group-committed, a batched publish) through the same clients: ${times(floor)} hello (${m.floor!.cpuMsPerRequest} ms), ${floor > 2 ? 'itself over the target' : 'within the target'}; ` +
-                `the function's own part above that floor: ${times(above!)} hello, ${above! <= 1 ? 'within' : 'over'} the target's allowance of 1.00× hello; `) + saturated,
+          note: [
+            ...(floor === undefined
+              ? []
+              : [floorNote({ floor: 'CPU floor, a bare function making the same calls per delivery (a create and an update group-committed, a batched publish) through the same clients', ratio: floor, figure: `${m.floor!.cpuMsPerRequest} ms`, limit: 2, own: ratio - floor, allowance: 1 })]),
+            saturated,
+          ].join('; '),
         });
       } else {
         summary.push(`[before] webhook CPU per request at ${m.rate} req/s ${times(ratio)} hello (${m.webhook.cpuMsPerRequest} ms vs ${m.hello.cpuMsPerRequest} ms); ${saturated}`);
@@ -117,17 +129,17 @@ async function main(): Promise<void> {
       const floor = FLOOR_USES[name] ? c.targets.find((x) => x.target === floorTarget(FLOOR_USES[name])) : undefined;
       // Above the floor: what the function adds to a bare function making the same first library
       // calls, against the target's allowance over hello world, (limit − 1) × hello's cold start.
-      const above = floor ? (r.medianMs - floor.medianMs) / helloMs : undefined;
       targets.push({
         what,
         measured: `${times(r.ratioToHello)} (${r.medianMs.toFixed(0)} ms; hello ${helloMs.toFixed(0)} ms)`,
         target: `≤ ${limit.toFixed(2)}×`,
         met: r.ratioToHello <= limit,
         note: floor
-          ? `library floor, a bare function making the same first calls (${FLOOR_USES[name]}) through the same bundled clients: ${times(floor.ratioToHello)} hello (${floor.medianMs.toFixed(0)} ms), ` +
-            `${floor.ratioToHello > limit ? 'itself over the target' : 'within the target'}; ` +
-            `the function's own part above that floor: ${times(above!)} hello (${(r.medianMs - floor.medianMs).toFixed(0)} ms), ${above! <= limit - 1 ? 'within' : 'over'} the target's allowance of ${times(limit - 1)} hello; ` +
-            `its process's CPU: ${times(r.cpuRatioToHello)} hello's (floor ${times(floor.cpuRatioToHello)})`
+          ? floorNote({
+              floor: `library floor, a bare function making the same first calls (${FLOOR_USES[name]}) through the same bundled clients`,
+              ratio: floor.ratioToHello, figure: `${floor.medianMs.toFixed(0)} ms`, limit,
+              own: (r.medianMs - floor.medianMs) / helloMs, ownFigure: `${(r.medianMs - floor.medianMs).toFixed(0)} ms`, allowance: limit - 1,
+            }) + `; its process's CPU: ${times(r.cpuRatioToHello)} hello's (floor ${times(floor.cpuRatioToHello)})`
           : `the function's own part, its process's CPU from spawn to that answer: ${times(r.cpuRatioToHello)} hello's (${r.cpuMs.toFixed(0)} ms vs ${c.hello.cpuMs.toFixed(0)} ms), ${own ? 'within' : 'over'} the target` +
             (r.ratioToHello > limit && own ? '; the rest of the wait is outside the process: the emulators answering its first calls, the other work on this 2-core machine' : ''),
       });
@@ -179,9 +191,10 @@ async function main(): Promise<void> {
           ...(floor === undefined
             ? {}
             : {
-                note:
-                  `CPU floor, a bare function making the calls a sync step command must make through the same clients (a Redis rate-limit count, the Virtuoso call, one commit of history and owner, a publish, the cached result): ${times(floor)} hello (${s.floorCpuMsPerCommand} ms), ${floor > 8 ? 'itself over the target' : 'within the target'}; ` +
-                  `the function's own part above that floor: ${times(ratio - floor)} hello, ${ratio - floor <= 7 ? 'within' : 'over'} the target's allowance of 7.00× hello`,
+                note: floorNote({
+                  floor: 'CPU floor, a bare function making the calls a sync step command must make through the same clients (a Redis rate-limit count, the Virtuoso call, one commit of history and owner, a publish, the cached result)',
+                  ratio: floor, figure: `${s.floorCpuMsPerCommand} ms`, limit: 8, own: ratio - floor, allowance: 7,
+                }),
               }),
         });
       } else {
@@ -223,9 +236,11 @@ async function main(): Promise<void> {
             ...(floor === undefined
               ? {}
               : {
-                  note:
-                    `CPU floor, a bare Node HTTP client making the same ${r.floor!.calls} calls (bodies and answers replayed, as many in flight as the worker allows): ${times(floor)} hello (${r.floor!.cpuMsPerCall} ms per call), ${floor > 0.6 ? 'itself over the target' : 'within the target'}; ` +
-                    `the worker's own part above that floor: ${times(ratio - floor)} hello (${(perCall - r.floor!.cpuMsPerCall).toFixed(3)} ms per call), ${ratio - floor <= 0.6 ? 'within' : 'over'} the target's 0.60×`,
+                  note: floorNote({
+                    floor: `CPU floor, a bare Node HTTP client making the same ${r.floor!.calls} calls (bodies and answers replayed, as many in flight as the worker allows)`,
+                    ratio: floor, figure: `${r.floor!.cpuMsPerCall} ms per call`, limit: 0.6,
+                    own: ratio - floor, ownFigure: `${(perCall - r.floor!.cpuMsPerCall).toFixed(3)} ms per call`, allowance: 0.6,
+                  }),
                 }),
           });
           targets.push({ what: `memory: testRunWorker peak RSS building ${s.steps} steps at ${latencyMs} ms per call`, measured: `${r.worker.peakRssMiB} MiB (idle ${r.worker.idleRssMiB} MiB)`, target: '≤ 150 MiB', met: r.worker.peakRssMiB <= 150 });
