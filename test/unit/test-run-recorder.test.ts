@@ -26,6 +26,32 @@ describe('test runs: the progress recorder', () => {
     assert.ok(Date.parse(String(writes[0].leaseUntil)) > Date.now() + 50_000, 'the write renews the lease');
   });
 
+  it('flush() waits for the changes set before it, not for the recorder to fall idle while more keep coming', async () => {
+    const writes: Record<string, unknown>[] = [];
+    const recorder = new Recorder(documentRef(async (f) => {
+      await new Promise((r) => setTimeout(r, 20));
+      writes.push(f);
+    }), 60_000, 100);
+    // Steps being recorded all the time, as in a build: a change every 2 ms for 1.5 s.
+    let setting = true;
+    let n = 0;
+    const ticker = setInterval(() => recorder.set({ 'progress.stepsCreated': ++n }), 2);
+    setTimeout(() => {
+      clearInterval(ticker);
+      setting = false;
+    }, 1_500);
+    await new Promise((r) => setTimeout(r, 30));
+    recorder.set({ 'ids.g0j0c1': '5001' });
+    await within(recorder.flush(), 2_000);
+    const stillSetting = setting;
+    const upTo = writes.findIndex((w) => w['ids.g0j0c1'] === '5001');
+    clearInterval(ticker);
+    recorder.stop();
+    assert.ok(upTo >= 0, 'the flushed change is written');
+    assert.ok(stillSetting, 'the flush returned while changes were still being set');
+    assert.ok(writes.length - 1 - upTo <= 1, 'the flush returned once the write holding its change was done');
+  });
+
   it('after a failed write, a later change and flush() reject at once instead of spinning forever', async () => {
     let calls = 0;
     const recorder = new Recorder(documentRef(async () => {
