@@ -56,7 +56,7 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
   const priority = remainingPath(plan.operations);
   const done = new Set<string>(plan.operations.filter((op) => ids[op.key] !== undefined || refused[op.key] !== undefined).map((op) => op.key));
   const waiting = plan.operations.filter((op) => !done.has(op.key));
-  const running = new Set<Promise<void>>();
+  let running = 0;
   const resumeCache = new Map<string, Promise<unknown>>();
   let failure: unknown;
   let stopped: string | undefined;
@@ -75,9 +75,9 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
     ids,
     refused,
     executeSentAt: input.executeSentAt,
-    record(fields, extra = {}) {
+    record(fields, extra) {
       Object.assign(ids, fields);
-      recorder.set({ ...extra, ...idFields(fields, stepLists) });
+      recorder.set(extra ? Object.assign(idFields(fields, stepLists), extra) : idFields(fields, stepLists));
     },
     refuse(key, message) {
       refused[key] = message;
@@ -140,26 +140,25 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
       const halt = failure !== undefined || stopped !== undefined;
       if (!halt) {
         const candidates = ready();
-        while (candidates.length && running.size < input.concurrency) {
-          const op = candidates.shift()!;
+        while (candidates.length && running < input.concurrency) {
           started++;
-          const p: Promise<void> = runOperation(op, state)
-            .then(() => {
-              done.add(op.key);
-              finished(op.key);
-              recorder.set({ 'progress.operationsDone': done.size });
-            })
-            .catch((err) => {
-              failure ??= describe(err, op);
-            })
-            .finally(() => {
-              running.delete(p);
-              pump();
-            });
-          running.add(p);
+          running++;
+          void start(candidates.shift()!);
         }
       }
-      if (running.size === 0) resolve();
+      if (running === 0) resolve();
+    };
+    const start = async (op: Operation) => {
+      try {
+        await runOperation(op, state);
+        done.add(op.key);
+        finished(op.key);
+        recorder.set({ 'progress.operationsDone': done.size });
+      } catch (err) {
+        failure ??= describe(err, op);
+      }
+      running--;
+      pump();
     };
     pump();
   });
@@ -188,31 +187,43 @@ const STEP_KEY = /^(g\d+j\d+c\d+)s(\d+)$/;
  * The run's document keeps step ids as one comma-separated list per checkpoint (`steps.g0j1c2`),
  * a thousand steps being a thousand fields otherwise; every other id by key (`ids.g0`).
  */
-function stepListsOf(ids: Record<string, string>): Map<string, (string | null)[]> {
-  const lists = new Map<string, (string | null)[]>();
+interface StepList {
+  ids: (string | null)[];
+  /** The document's value, joined when the recorder writes it (once per write, not once per step). */
+  field: () => string;
+}
+
+function stepListsOf(ids: Record<string, string>): Map<string, StepList> {
+  const lists = new Map<string, StepList>();
   for (const [k, id] of Object.entries(ids)) {
     const m = STEP_KEY.exec(k);
-    if (m) listOf(lists, m[1])[Number(m[2])] = id;
+    if (m) listOf(lists, m[1]).ids[Number(m[2])] = id;
   }
   return lists;
 }
 
-function listOf(lists: Map<string, (string | null)[]>, checkpointKey: string): (string | null)[] {
-  return lists.get(checkpointKey) ?? lists.set(checkpointKey, []).get(checkpointKey)!;
+function listOf(lists: Map<string, StepList>, checkpointKey: string): StepList {
+  let list = lists.get(checkpointKey);
+  if (!list) {
+    const stepIds: (string | null)[] = [];
+    list = { ids: stepIds, field: () => Array.from(stepIds, (x) => x ?? '').join(',') };
+    lists.set(checkpointKey, list);
+  }
+  return list;
 }
 
 /** The document fields that record `fields` (`ids.<key>`, or the whole list of a step's checkpoint). */
-function idFields(fields: Record<string, string>, lists: Map<string, (string | null)[]>): Record<string, string> {
-  const update: Record<string, string> = {};
-  for (const [k, id] of Object.entries(fields)) {
+function idFields(fields: Record<string, string>, lists: Map<string, StepList>): Record<string, unknown> {
+  const update: Record<string, unknown> = {};
+  for (const k in fields) {
     const m = STEP_KEY.exec(k);
     if (!m) {
-      update[`ids.${k}`] = id;
+      update[`ids.${k}`] = fields[k];
       continue;
     }
     const list = listOf(lists, m[1]);
-    list[Number(m[2])] = id;
-    update[`steps.${m[1]}`] = Array.from(list, (x) => x ?? '').join(',');
+    list.ids[Number(m[2])] = fields[k];
+    update[`steps.${m[1]}`] = list.field;
   }
   return update;
 }

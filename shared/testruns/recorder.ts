@@ -50,7 +50,11 @@ export class Recorder {
     this.heartbeat.unref();
   }
 
-  /** Fields in Firestore `update` form (`'ids.g0': '123'`). */
+  /**
+   * Fields in Firestore `update` form (`'ids.g0': '123'`). A function stands for a value that
+   * changes often and costs something to make (a checkpoint's list of step ids): it is called when
+   * the write is made (`valuesOf`).
+   */
   set(fields: Record<string, unknown>): void {
     if (this.abandoned) return;
     Object.assign(this.pending, fields);
@@ -115,7 +119,7 @@ export class Recorder {
       const now = Date.now();
       this.writes++;
       try {
-        await firestoreCall(this.ref.update({ ...take, leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() }));
+        await firestoreCall(this.ref.update({ ...valuesOf(take), leaseUntil: new Date(now + this.leaseMs).toISOString(), updatedAt: new Date(now).toISOString() }));
         this.lastOkAt = now;
         this.written = upTo;
         this.settle();
@@ -149,4 +153,13 @@ export class Recorder {
     }
     this.waiters = keep;
   }
+}
+
+/** The fields with every function (a value made when written: `Recorder.set`) replaced by its value. */
+export function valuesOf(fields: Record<string, unknown>): Record<string, unknown> {
+  for (const k in fields) {
+    const v = fields[k];
+    if (typeof v === 'function') fields[k] = (v as () => unknown)();
+  }
+  return fields;
 }

@@ -10,6 +10,7 @@ import { buildRun, type BuildInput, type BuildResult } from '../../shared/testru
 import { parseDefinition, type TestDefinition } from '../../shared/testruns/definition';
 import { buildPlan, type Plan } from '../../shared/testruns/plan';
 import { recordedIds } from '../../shared/testruns/store';
+import { valuesOf } from '../../shared/testruns/recorder';
 import { InMemoryVirtuoso, timeout } from './in-memory-virtuoso';
 
 export const ORG = 2242;
@@ -57,7 +58,7 @@ export class MemoryRecorder {
   durable: Record<string, unknown> = {};
   abandoned = false;
   set(fields: Record<string, unknown>): void {
-    if (!this.abandoned) Object.assign(this.doc, fields);
+    if (!this.abandoned) Object.assign(this.doc, valuesOf({ ...fields }));
   }
   async flush(): Promise<void> {
     this.durable = { ...this.doc };
