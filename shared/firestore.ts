@@ -58,6 +58,8 @@ export function firestoreCode(err: unknown): number | undefined {
 
 /** gRPC ALREADY_EXISTS, as raised by `DocumentReference.create` on an existing document. */
 export const ALREADY_EXISTS = 6;
+/** gRPC NOT_FOUND, as raised by `DocumentReference.update` on a missing document. */
+export const NOT_FOUND = 5;
 /** gRPC FAILED_PRECONDITION, as raised by a write whose `lastUpdateTime` precondition no longer holds. */
 export const FAILED_PRECONDITION = 9;
 

@@ -15,7 +15,7 @@ import { enqueueCallback } from './callback';
 import { keys } from './plan';
 import { junitXml } from './junit';
 import { buildReport, type BuiltGoal } from './report';
-import { FINAL, loadRun, recordedIds, runDefinition, transition, type TestRunRecord } from './store';
+import { FINAL, loadRun, markPublished, recordedIds, runDefinition, transition, type TestRunRecord } from './store';
 
 export type TestEventType = 'test.started' | 'test.completed' | 'test.failed';
 
@@ -31,7 +31,7 @@ export async function publishPending(run: TestRunRecord, log: Logger): Promise<v
       userId: run.userId,
       attributes: { tenantId: run.tenantId, runId: run.id, status: run.status },
     });
-    await transition(run.id, (r) => ({ pendingEvents: (r.pendingEvents ?? []).filter((t) => t !== type) }));
+    await markPublished(run.id, type);
     log.info(`published ${type}`, { runId: run.id });
   }
 }

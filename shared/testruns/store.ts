@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DocumentReference } from '@google-cloud/firestore';
 import type { Principal } from '../auth';
 import { badRequest, notFound, unavailable } from '../errors';
-import { collections, db, FAILED_PRECONDITION, firestoreCall, firestoreCode } from '../firestore';
+import { collections, db, FAILED_PRECONDITION, fieldValue, firestoreCall, firestoreCode, NOT_FOUND } from '../firestore';
 import { parseDefinition, type TestDefinition } from './definition';
 import type { CallbackRecord } from './callback';
 import type { Plan } from './plan';
@@ -103,6 +103,27 @@ export async function deleteRun(id: string): Promise<void> {
 /** The run, if it exists at all (workers; no tenancy check). */
 export async function loadRun(id: string): Promise<TestRunRecord | undefined> {
   return (await firestoreCall(runRef(id).get())).data() as TestRunRecord | undefined;
+}
+
+/**
+ * Only what decides who holds a run (its status and attempt): the workers' ownership checks, which
+ * need no ids (the document grows to a few dozen KiB with a thousand step ids).
+ */
+export async function loadRunOwner(id: string): Promise<Pick<TestRunRecord, 'status' | 'attempts'> | undefined> {
+  const [snap] = await firestoreCall(db().getAll(runRef(id), { fieldMask: ['status', 'attempts'] }));
+  return snap.data() as Pick<TestRunRecord, 'status' | 'attempts'> | undefined;
+}
+
+/**
+ * Takes a published event off the run's list: one atomic write (an array removal), where a
+ * compare-and-set would read the whole run first. A run deleted meanwhile has nothing to take off.
+ */
+export async function markPublished(id: string, type: string): Promise<void> {
+  try {
+    await firestoreCall(runRef(id).update({ pendingEvents: fieldValue().arrayRemove(type), updatedAt: new Date().toISOString() }));
+  } catch (err) {
+    if (firestoreCode(err) !== NOT_FOUND) throw err;
+  }
 }
 
 /** The caller's tenant's run, else 404 (another tenant's run is not revealed). */

@@ -27,7 +27,7 @@ import { claimGoal } from './claims';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
 import { buildPlan } from './plan';
 import { Recorder } from './recorder';
-import { FINAL, loadRun, overdueRuns, recordedIds, runDefinition, runRef, transition, type TestRunRecord } from './store';
+import { FINAL, loadRun, loadRunOwner, overdueRuns, recordedIds, runDefinition, runRef, transition, type TestRunRecord } from './store';
 
 /** A task about one run, or Cloud Scheduler's `sweep` over all of them. */
 export type TestRunTask = RunTask | { kind: 'sweep' };
@@ -155,17 +155,19 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
   const config = getConfig();
   // Seen within a second: a cancellation, or another attempt holding the run (this one lost its
   // lease); at once: the deadline, or progress that cannot be recorded (the lease is running out).
-  let current: TestRunRecord | undefined = run;
+  let current: Pick<TestRunRecord, 'status' | 'attempts'> | undefined = run;
   let checkedAt = Date.now();
   let checking = false;
-  const ownership = (r: TestRunRecord | undefined) =>
+  const deadline = Date.parse(run.deadlineAt);
+  const ownership = (r: Pick<TestRunRecord, 'status' | 'attempts'> | undefined) =>
     !r || r.status === 'cancelled' ? 'cancelled' : r.status !== 'building' || r.attempts !== held ? 'superseded' : undefined;
   const stopReason = () => {
-    if (Date.now() > Date.parse(run.deadlineAt)) return 'deadline';
+    const now = Date.now();
+    if (now > deadline) return 'deadline';
     if (!recorder.healthy()) return 'lease lost';
-    if (!checking && Date.now() - checkedAt > 1000) {
+    if (!checking && now - checkedAt > 1000) {
       checking = true;
-      void loadRun(run.id)
+      void loadRunOwner(run.id)
         .then((r) => {
           current = r;
         })
@@ -177,7 +179,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     }
     return ownership(current);
   };
-  const beforeExecute = async () => ownership(await loadRun(run.id));
+  const beforeExecute = async () => ownership(await loadRunOwner(run.id));
 
   let result;
   try {
@@ -202,7 +204,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     return { outcome: 'error', reason: e.message };
   }
   recorder.stop();
-  await markBuildWritten(run.id);
+  await markBuildWritten(run.id, result.outcome === 'done' ? result.ids : undefined);
   log.info(`build ${result.outcome}`, { operations: plan.totals.operations, progressWrites: recorder.writes, ...(result.outcome === 'stopped' ? { reason: result.reason } : {}) });
   if (result.outcome === 'stopped') {
     if (result.reason === 'deadline') await failRun(run.id, timeoutError(run), log);
@@ -247,12 +249,13 @@ const KEY_KINDS: readonly [RegExp, string][] = [
 /**
  * What a build attempt created makes cached reads of it and its parents stale (read commands of
  * the commands API: shared/commands/read-cache.ts): the organization's projects and every project,
- * goal, journey and checkpoint the run has recorded. Best effort: the cache's TTL bounds the rest.
+ * goal, journey and checkpoint the run has recorded (`ids` when the build has them all, else read
+ * back). Best effort: the cache's TTL bounds the rest.
  */
-async function markBuildWritten(runId: string): Promise<void> {
+async function markBuildWritten(runId: string, ids?: Record<string, string>): Promise<void> {
   if (!cacheConfigured()) return;
-  const run = await loadRun(runId).catch(() => undefined);
-  const tags = Object.entries(run ? recordedIds(run) : {}).flatMap(([key, id]) => {
+  const run = ids ? undefined : await loadRun(runId).catch(() => undefined);
+  const tags = Object.entries(ids ?? (run ? recordedIds(run) : {})).flatMap(([key, id]) => {
     const kind = KEY_KINDS.find(([re]) => re.test(key))?.[1];
     return kind ? [`${kind}:${id}`] : [];
   });
