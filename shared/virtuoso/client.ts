@@ -159,7 +159,8 @@ export class VirtuosoClient {
     throw new VirtuosoApiError(`${what}: ${message}`, res.status, code, retryable, retryAfter(Array.isArray(header) ? header[0] : header ?? null), what);
   }
 
-  private url(path: string, query: Record<string, QueryValue> = {}): string {
+  private url(path: string, query?: Record<string, QueryValue>): string {
+    if (!query) return `${this.base}${path.startsWith('/') ? path : `/${path}`}`;
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) {
       if (v === undefined) continue;
