@@ -111,22 +111,28 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
       else dependents.set(d, [op]);
     }
   }
-  const readyList = waiting.filter((op) => missing.get(op.key) === 0);
-  let unsorted = true;
+  // Kept in order as operations become ready (a sort on each cost an allocation per operation):
+  // the longest remaining chain first, and among equals the one ready first.
+  const ready: Operation[] = [];
+  const rank = (op: Operation) => priority.get(op.key) ?? 0;
+  const makeReady = (op: Operation) => {
+    const r = rank(op);
+    let lo = 0;
+    let hi = ready.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (rank(ready[mid]) >= r) lo = mid + 1;
+      else hi = mid;
+    }
+    ready.splice(lo, 0, op);
+  };
+  for (const op of waiting) if (missing.get(op.key) === 0) makeReady(op);
   const finished = (key: string) =>
     dependents.get(key)?.forEach((op) => {
       const left = missing.get(op.key)! - 1;
       missing.set(op.key, left);
-      if (left === 0) {
-        readyList.push(op);
-        unsorted = true;
-      }
+      if (left === 0) makeReady(op);
     });
-  const ready = () => {
-    if (unsorted) readyList.sort((a, b) => (priority.get(b.key) ?? 0) - (priority.get(a.key) ?? 0));
-    unsorted = false;
-    return readyList;
-  };
 
   // The scheduler: start ready operations while there is room; when one ends, look again.
   await new Promise<void>((resolve) => {
@@ -139,11 +145,10 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
       stopped ??= input.signal?.aborted ? 'abandoned' : input.stopReason();
       const halt = failure !== undefined || stopped !== undefined;
       if (!halt) {
-        const candidates = ready();
-        while (candidates.length && running < input.concurrency) {
+        while (ready.length && running < input.concurrency) {
           started++;
           running++;
-          void start(candidates.shift()!);
+          void start(ready.shift()!);
         }
       }
       if (running === 0) resolve();

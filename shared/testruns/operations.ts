@@ -363,7 +363,7 @@ export const handlers: { [K in OpKind]: Handler<K> } = {
     }
     run.record({ [op.key]: jobId }, { [`jobs.${jobId}`]: { goal: g, status: 'LAUNCHED' } });
     // The webhook is matched by job id: the run must be findable by it before FINISHED can come.
-    run.set({ jobIds: Object.entries(run.ids).filter(([k]) => keys.isExecute(k)).map(([, id]) => id) });
+    run.set({ jobIds: run.def.goals.map((_, i) => run.ids[keys.execute(i)]).filter((id) => id !== undefined) });
     return run.flush();
   },
 };

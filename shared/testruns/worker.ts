@@ -25,7 +25,7 @@ import { buildRun } from './build';
 import { deliverCallback } from './callback';
 import { claimGoal } from './claims';
 import { allJobsFinished, completeRun, failRun, publishPending, recordJobFinished } from './complete';
-import { buildPlan } from './plan';
+import { buildPlan, keys } from './plan';
 import { Recorder } from './recorder';
 import { FINAL, loadRun, loadRunOwner, overdueRuns, recordedIds, runDefinition, runRef, transition, type TestRunRecord } from './store';
 
@@ -222,7 +222,7 @@ async function build(task: RunTask, ctx: { retryCount: number; log: Logger; sign
     if (changed && after) await publishPending(after, log);
     return { outcome: changed ? 'built' : 'superseded' };
   }
-  const jobIds = Object.keys(result.ids).filter((k) => /^g\d+exec$/.test(k)).map((k) => result.ids[k]);
+  const jobIds = Object.keys(result.ids).filter(keys.isExecute).map((k) => result.ids[k]);
   const { run: after, changed } = await transition(run.id, (r) =>
     r.status === 'building' && r.attempts === held ? { status: 'executing', jobIds, leaseUntil: null } : undefined,
   );
