@@ -53,6 +53,7 @@ export interface PlanFunction {
   };
   urlEnv?: string;
   nodeOptions?: string;
+  processEnv?: Readonly<Record<string, string>>;
 }
 
 export interface PlanSubscription {
@@ -383,6 +384,9 @@ export function validateInfra(input: InfraInput): void {
     if (!/^[a-z0-9][a-z0-9_-]*$/.test(f.bundle)) problems.push(`${where}: bad bundle '${f.bundle}'`);
     // --set-env-vars splits on commas.
     if (f.nodeOptions !== undefined && !/^--[a-z0-9-]+(=[\w.-]+)?( --[a-z0-9-]+(=[\w.-]+)?)*$/.test(f.nodeOptions)) problems.push(`${where}: bad nodeOptions '${f.nodeOptions}'`);
+    for (const [k, v] of Object.entries(f.processEnv ?? {})) {
+      if (!/^[A-Z][A-Z0-9_]*$/.test(k) || !/^[\w.-]+$/.test(v)) problems.push(`${where}: bad processEnv ${k}=${v}`);
+    }
     if (!/^\d+(Mi|Gi)$/.test(f.memory)) problems.push(`${where}: memory '${f.memory}' is not <n>Mi or <n>Gi`);
     const maxTimeout = f.trigger.kind === 'pubsub' ? 540 : 3600; // event-driven gen2 functions: 9 min
     if (f.timeoutSeconds < 1 || f.timeoutSeconds > maxTimeout) problems.push(`${where}: timeout must be 1–${maxTimeout} s`);
@@ -981,6 +985,7 @@ function functionEnv(c: Ctx, f: PlanFunction, region: string): string[] {
     ...(enqueuesOf(f).length && region !== c.R ? [`TASKS_REGION=${c.R}`] : []),
     ...(f.uses.redis ? [`REDIS_PORT=${c.input.memorystore.port}`, 'REDIS_TLS=on'] : []),
     ...(f.nodeOptions ? [`NODE_OPTIONS=${f.nodeOptions}`] : []),
+    ...Object.entries(f.processEnv ?? {}).map(([k, v]) => `${k}=${v}`),
   ];
 }
 

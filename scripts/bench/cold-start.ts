@@ -135,6 +135,7 @@ export async function spawnFunction(opts: {
   const spec: FunctionSpec | undefined = specsOf(runtime).find((f) => f.name === opts.target);
   const nodeOptions = spec?.nodeOptions;
   if (nodeOptions) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim();
+  Object.assign(env, spec?.processEnv);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {

@@ -309,6 +309,8 @@ describe('deploy plan (scripts/deploy-plan.ts)', () => {
       assert.equal(env.includes(`TASKS_INVOKER_SA=${invoker('tasksInvoker')}`), enqueues.length > 0, fn.name);
       // Node flags of its own (testRunWorker's smaller young generation), and none for the others.
       assert.deepEqual(env.filter((e) => e.startsWith('NODE_OPTIONS=')), fn.nodeOptions ? [`NODE_OPTIONS=${fn.nodeOptions}`] : [], fn.name);
+      // Its process's own environment (testRunWorker's malloc arenas), as given.
+      for (const [k, v] of Object.entries(fn.processEnv ?? {})) assert.ok(env.includes(`${k}=${v}`), `${fn.name}: ${k}`);
       // Memorystore: TLS on 6378, the host mapped from its secret, through the connector.
       assert.equal(env.includes('REDIS_TLS=on') && env.includes('REDIS_PORT=6378'), Boolean(fn.uses.redis), fn.name);
       assert.equal(flag(args, 'vpc-connector'), fn.uses.redis ? infra.network.vpcConnector.name : undefined, fn.name);
@@ -551,6 +553,9 @@ describe('deploy plan for push subscriptions and other triggers (fixture)', () =
     bad({ functions: [{ ...worker, uses: { firestore: true, objects: [{ prefix: 'backups', access: 'read' }] } }] }, /must be folders ending in '\/'/);
     bad({ functions: [{ ...worker, name: 'aVeryLongFunctionNameThatMakesAnAccountId' }] }, /service account id/);
     bad({ functions: [...fixture.functions, { ...worker, name: 'AuditWorker' }] }, /case-insensitive/);
+    // --set-env-vars splits on commas: a process environment is names and plain values.
+    bad({ functions: [{ ...worker, processEnv: { MALLOC_ARENA_MAX: '2,X=1' } }] }, /bad processEnv/);
+    bad({ functions: [{ ...worker, processEnv: { 'malloc arena': '2' } }] }, /bad processEnv/);
   });
 });
 
