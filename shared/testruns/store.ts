@@ -208,7 +208,16 @@ export function recordedIds(run: Pick<TestRunRecord, 'ids' | 'steps'>): Record<s
   return ids;
 }
 
+/**
+ * Parsed definitions kept by this instance, oldest first: a build reads its run's at once, the
+ * completion and its callback again later. Bounded by steps, not runs: a parsed 1,000-step
+ * definition holds about 650 KiB of heap, and twenty of them (the bound by count it had) were a
+ * long-lived worker's largest retained memory. The newest is always kept, whatever its size.
+ */
 const parsed = new Map<string, TestDefinition>();
+const PARSED_STEPS = 2_000;
+let parsedSteps = 0;
+
 /** The run's definition (validated when the run was accepted), read and parsed once per instance. */
 export async function runDefinition(run: Pick<TestRunRecord, 'id' | 'variables'>): Promise<TestDefinition> {
   let def = parsed.get(run.id);
@@ -217,8 +226,15 @@ export async function runDefinition(run: Pick<TestRunRecord, 'id' | 'variables'>
     const json = (snap.data() as { json?: string } | undefined)?.json;
     if (!json) throw notFound(`The definition of run '${run.id}' is missing`);
     def = parseDefinition(JSON.parse(json) as Record<string, unknown>, { variables: run.variables });
-    if (parsed.size >= 20) parsed.delete(parsed.keys().next().value!);
-    parsed.set(run.id, def);
+    if (!parsed.has(run.id)) {
+      for (const [id, old] of parsed) {
+        if (parsedSteps + def.totalSteps <= PARSED_STEPS) break;
+        parsed.delete(id);
+        parsedSteps -= old.totalSteps;
+      }
+      parsed.set(run.id, def);
+      parsedSteps += def.totalSteps;
+    }
   }
   return def;
 }
