@@ -154,6 +154,9 @@ describe('test-run completion callbacks (integration: testRuns → run ends → 
       // Through the test-callbacks queue, retried by it (its settings from infra.ts).
       const task = pipe.tasks.tasks.find((t) => t.queue === queues.testCallbacks.name)!;
       assert.ok(task, 'a task on test-callbacks');
+      // The run records the delivery before the worker answers the queue: the queue's last attempt
+      // is known a moment later.
+      await until('the queue to see its last attempt answered', async () => (task.attempts.length >= 4 ? true : undefined), 5_000);
       assert.deepEqual(task.attempts.map((a) => a.status), [503, 503, 503, 200]);
       const secret = (await get('/callback-secret')).body.secret;
       for (const r of rx.received) verifyStandard(r.body, r.headers, [secret], 300);
