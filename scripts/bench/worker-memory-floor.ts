@@ -1,0 +1,129 @@
+/**
+ * The memory floor of testRunWorker (issue 14's peak ≤ 150 MiB): a bare process that loads what a
+ * build must load and does what a build must do through the same client libraries, and nothing of
+ * ours — the Functions Framework, a Firestore write and then a progress write every 40 ms, a
+ * Pub/Sub publish, a Cloud Tasks client and a Redis round trip, and the build's Virtuoso calls
+ * replayed (bodies stringified, answers parsed, 50 in flight, 20 ms each: replay-floor.ts) — with
+ * the worker's Node flags, process environment and memory limit (shared/infra.ts). It prints the process's
+ * resident memory after loading each client and its peak after each replay of the build.
+ *
+ *   BENCH_DUMP=/tmp/calls.json node --import tsx scripts/bench/test-runs.ts --runs=1
+ *   node --import tsx scripts/bench/worker-memory-floor.ts /tmp/calls.json [--replays=6]
+ *
+ * The libraries are loaded from node_modules, not from the bundle's chunks, so the figure is the
+ * floor of the libraries themselves (a bundle shares one copy of gax and gRPC between them, as
+ * node_modules does here).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { functions } from '../../shared/infra';
+import { startFirestoreEmulator, startPubsubEmulator } from '../local-stack/emulators';
+import { inCgroup, memoryBytes, memoryCgroup } from './memory-limit';
+import { exchangesOf, startReplayServer } from './replay-floor';
+
+const FLOOR = `
+const http = require('node:http');
+const fs = require('node:fs');
+const status = (k) => Number(new RegExp(k + ':\\\\s+(\\\\d+)').exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+const say = (what) => console.log(JSON.stringify({ what, rssMiB: Math.round(status('VmRSS')), peakMiB: Math.round(status('VmHWM')) }));
+(async () => {
+  const [exchangesFile, base, replays] = process.argv.slice(2);
+  require('@google-cloud/functions-framework');
+  say('the Functions Framework');
+  const { Firestore } = require('@google-cloud/firestore');
+  const run = new Firestore({ projectId: process.env.GOOGLE_CLOUD_PROJECT }).collection('benchFloor').doc('run');
+  await run.set({ status: 'building' });
+  say('Firestore, one write');
+  const { PubSub } = require('@google-cloud/pubsub');
+  const [topic] = await new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT }).createTopic('bench-floor-' + Date.now());
+  await topic.publishMessage({ data: Buffer.from('{}') });
+  say('Pub/Sub, one publish');
+  const { CloudTasksClient } = require('@google-cloud/tasks');
+  new CloudTasksClient({ fallback: true });
+  const { createClient } = require('redis');
+  const redis = createClient({ url: process.env.REDIS_URL });
+  await redis.connect();
+  await redis.ping();
+  say('Cloud Tasks client, Redis');
+  const exchanges = JSON.parse(fs.readFileSync(exchangesFile, 'utf8'));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const call = (i) => new Promise((resolve, reject) => {
+    const x = exchanges[i];
+    const body = x.body === undefined ? undefined : JSON.stringify(JSON.parse(x.body));
+    const req = http.request(base + x.url, { method: x.method, agent, headers: { 'x-replay': String(i), Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}) } });
+    req.on('response', (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  for (let r = 1; r <= Number(replays); r++) {
+    let next = 0;
+    let writes = 0;
+    const progress = setInterval(() => void run.update({ 'progress.writes': ++writes, ['steps.c' + (writes % 50)]: 'x'.repeat(120) }).catch(() => undefined), 40);
+    await Promise.all(Array.from({ length: 50 }, async () => { while (next < exchanges.length) await call(next++); }));
+    clearInterval(progress);
+    await topic.publishMessage({ data: Buffer.from('{}') });
+    say('replay ' + r);
+  }
+  await redis.quit();
+  process.exit(0);
+})();
+`;
+
+async function main(): Promise<void> {
+  const dump = process.argv[2];
+  if (!dump) throw new Error('usage: worker-memory-floor.ts <BENCH_DUMP file of a 1,000-step build> [--replays=6]');
+  const replays = Number(process.argv.find((a) => a.startsWith('--replays='))?.split('=')[1] ?? 6);
+  const exchanges = exchangesOf(JSON.parse(readFileSync(dump, 'utf8')));
+  const worker = functions.find((f) => f.name === 'testRunWorker')!;
+  const dir = await mkdtemp(join(tmpdir(), 'bench-memory-floor-'));
+  const [firestore, pubsub] = await Promise.all([startFirestoreEmulator(), startPubsubEmulator()]);
+  const server = await startReplayServer(exchanges, 20);
+  try {
+    writeFileSync(join(dir, 'exchanges.json'), JSON.stringify(exchanges));
+    writeFileSync(join(dir, 'floor.cjs'), FLOOR);
+    const lines: string[] = [];
+    // Under the worker's deployed memory limit, as the bench runs the worker (Node sizes its heap from it).
+    const limit = memoryCgroup(memoryBytes(worker.memory));
+    const args = [...(worker.nodeOptions?.split(/\s+/) ?? []), join(dir, 'floor.cjs'), join(dir, 'exchanges.json'), server.url, String(replays)];
+    const [command, argv] = limit ? inCgroup(limit, process.execPath, args) : [process.execPath, args];
+    console.log(limit ? `worker memory floor: under the worker's deployed ${worker.memory} (a cgroup)` : 'worker memory floor: WITHOUT the deployed memory limit (no writable cgroup memory controller here)');
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(command, argv, {
+        cwd: join(__dirname, '..', '..'),
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: {
+          ...process.env, ...worker.processEnv, NODE_PATH: join(__dirname, '..', '..', 'node_modules'), METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'bench-memory-floor',
+          FIRESTORE_EMULATOR_HOST: `127.0.0.1:${firestore.port}`, PUBSUB_EMULATOR_HOST: `127.0.0.1:${pubsub.port}`, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+        },
+      });
+      child.stdout.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the floor process exited with ${code}`))));
+    });
+    for (const line of lines) {
+      const { what, rssMiB, peakMiB } = JSON.parse(line) as { what: string; rssMiB: number; peakMiB: number };
+      console.log(`worker memory floor: after ${what}: RSS ${rssMiB} MiB, peak ${peakMiB} MiB`);
+    }
+  } finally {
+    await server.close();
+    await Promise.all([firestore.stop(), pubsub.stop()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      console.error(err.stack ?? err.message);
+      process.exit(1);
+    },
+  );
+}
