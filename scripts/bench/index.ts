@@ -243,7 +243,23 @@ async function main(): Promise<void> {
                   }),
                 }),
           });
-          targets.push({ what: `memory: testRunWorker peak RSS building ${s.steps} steps at ${latencyMs} ms per call`, measured: `${r.worker.peakRssMiB} MiB (idle ${r.worker.idleRssMiB} MiB)`, target: '≤ 150 MiB', met: r.worker.peakRssMiB <= 150 });
+          // The memory floor: the same clients and calls in a bare process (worker-memory-floor.ts); what the
+          // worker adds above it, against the target less what a bare Functions Framework process holds.
+          const mf = r.memoryFloor;
+          targets.push({
+            what: `memory: testRunWorker peak RSS building ${s.steps} steps at ${latencyMs} ms per call, ${r.runs.length + 1} builds`,
+            measured: `${r.worker.peakRssMiB} MiB (idle ${r.worker.idleRssMiB} MiB)`,
+            target: '≤ 150 MiB',
+            met: r.worker.peakRssMiB <= 150,
+            ...(mf
+              ? {
+                  note:
+                    `memory floor, a bare process with the same clients (Firestore, Pub/Sub, Cloud Tasks, Redis) making a call with each, then the same builds' Virtuoso calls and progress writes: ` +
+                    `${mf.peakMiB} MiB (${mf.clientsMiB} MiB once the clients are loaded), ${mf.peakMiB > 150 ? 'itself over the target' : 'within the target'}; ` +
+                    `the function's own part above that floor: ${r.worker.peakRssMiB - mf.peakMiB} MiB, ${r.worker.peakRssMiB - mf.peakMiB <= 150 - mf.frameworkMiB ? 'within' : 'over'} the target's allowance of ${150 - mf.frameworkMiB} MiB (150 less the ${mf.frameworkMiB} MiB of a bare Functions Framework process)`,
+                }
+              : {}),
+          });
         } else {
           summary.push(`[before] testRunWorker at ${latencyMs} ms per call: CPU per call ${times(ratio)} hello (${perCall.toFixed(3)} ms vs ${helloCpu.get(rt)} ms), peak RSS ${r.worker.peakRssMiB} MiB`);
         }

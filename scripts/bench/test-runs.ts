@@ -36,6 +36,7 @@ import { buildPlan } from '../../shared/testruns/plan';
 import { benchNodeArgs, cpuMs, firstResponse, httpRequest, median, spawnFunction, type RunningFunction } from './cold-start';
 import { exchangesOf, startReplayServer, type Exchange } from './replay-floor';
 import { bundlesOn, currentRuntime, type BenchRuntime } from './runtime';
+import { workerMemoryFloor, type MemoryFloor } from './worker-memory-floor';
 
 const ORG_ID = 2242;
 const TOKEN = 'bench-virtuoso-token';
@@ -92,6 +93,8 @@ export interface TestRunsBenchResult {
    * this checkout only.
    */
   floor?: { calls: number; cpuMsPerCall: number };
+  /** The memory floor (worker-memory-floor.ts): the same clients and calls in a bare process, as many builds' worth; this checkout only. */
+  memoryFloor?: MemoryFloor;
 }
 
 /** 3 goals; journeys 4 + 3 + 3; 5 checkpoints each; 20 steps each, of every common kind. */
@@ -225,6 +228,8 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
     const peak = memoryOf(worker.child.pid!);
     const floor = exchanges.length ? await replayFloor(exchanges, latencyMs, opts.concurrency ?? (getConfig().testRunConcurrency as number)) : undefined;
     if (floor) log(`test-runs: CPU floor, a bare HTTP client replaying the last build's ${floor.calls} calls: ${floor.cpuMsPerCall} ms per call`);
+    // As many builds' worth as the worker made (the warm-up included), with the stack's emulators and Redis.
+    const memoryFloor = exchanges.length ? await workerMemoryFloor(exchanges, runs + 1, stack.env, (line) => log(`test-runs: ${line}`)) : undefined;
     if (process.env.BENCH_LOG_LEVEL) log(worker.output());
     const medianBuildMs = median(results.map((r) => r.buildMs));
     return {
@@ -234,6 +239,7 @@ export async function testRunsBench(opts: TestRunsBenchOptions = {}): Promise<Te
       medianRatio: Number((medianBuildMs / lowerBoundMs).toFixed(2)),
       worker: { idleRssMiB: Math.round(idle.rss), peakRssMiB: Math.round(peak.hwm), ...(worker.memoryLimitBytes ? { memoryLimitMiB: worker.memoryLimitBytes / 1048576 } : {}) },
       ...(floor ? { floor } : {}),
+      ...(memoryFloor ? { memoryFloor } : {}),
     };
   } finally {
     await Promise.all(fns.map((f) => f.stop()));

@@ -15,14 +15,15 @@
  * node_modules does here).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { functions } from '../../shared/infra';
 import { startFirestoreEmulator, startPubsubEmulator } from '../local-stack/emulators';
 import { inCgroup, memoryBytes, memoryCgroup } from './memory-limit';
-import { exchangesOf, startReplayServer } from './replay-floor';
+import type { ReceivedRequest } from '../virtuoso-sandbox/faults';
+import { exchangesOf, startReplayServer, type Exchange } from './replay-floor';
 
 const FLOOR = `
 const http = require('node:http');
@@ -76,46 +77,65 @@ const say = (what) => console.log(JSON.stringify({ what, rssMiB: Math.round(stat
 })();
 `;
 
-async function main(): Promise<void> {
-  const dump = process.argv[2];
-  if (!dump) throw new Error('usage: worker-memory-floor.ts <BENCH_DUMP file of a 1,000-step build> [--replays=6]');
-  const replays = Number(process.argv.find((a) => a.startsWith('--replays='))?.split('=')[1] ?? 6);
-  const exchanges = exchangesOf(JSON.parse(readFileSync(dump, 'utf8')));
+export interface MemoryFloor {
+  /** Resident memory of the bare process with only the Functions Framework loaded (hello world's share). */
+  frameworkMiB: number;
+  /** After loading the clients and making one call with each. */
+  clientsMiB: number;
+  /** The process's peak over all the replays. */
+  peakMiB: number;
+}
+
+/**
+ * Runs the floor against emulators already running (their hosts in `env`, as the stack gives
+ * them) or, without, ones of its own; `replays` builds' worth of the calls, as many as the worker made.
+ */
+export async function workerMemoryFloor(exchanges: Exchange[], replays: number, env?: Record<string, string>, log: (line: string) => void = console.log): Promise<MemoryFloor> {
   const worker = functions.find((f) => f.name === 'testRunWorker')!;
   const dir = await mkdtemp(join(tmpdir(), 'bench-memory-floor-'));
-  const [firestore, pubsub] = await Promise.all([startFirestoreEmulator(), startPubsubEmulator()]);
+  const own = env ? undefined : await Promise.all([startFirestoreEmulator(), startPubsubEmulator()]);
+  const hosts = own ? { FIRESTORE_EMULATOR_HOST: `127.0.0.1:${own[0].port}`, PUBSUB_EMULATOR_HOST: `127.0.0.1:${own[1].port}`, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' } : env!;
   const server = await startReplayServer(exchanges, 20);
   try {
     writeFileSync(join(dir, 'exchanges.json'), JSON.stringify(exchanges));
-    writeFileSync(join(dir, 'floor.cjs'), FLOOR);
-    const lines: string[] = [];
+    // Beside the checkout's node_modules, which it loads the libraries from.
+    const source = join(__dirname, '..', '..', '.local', 'bench', 'worker-memory-floor.cjs');
+    mkdirSync(dirname(source), { recursive: true });
+    writeFileSync(source, FLOOR);
     // Under the worker's deployed memory limit, as the bench runs the worker (Node sizes its heap from it).
     const limit = memoryCgroup(memoryBytes(worker.memory));
-    const args = [...(worker.nodeOptions?.split(/\s+/) ?? []), join(dir, 'floor.cjs'), join(dir, 'exchanges.json'), server.url, String(replays)];
+    const args = [...(worker.nodeOptions?.split(/\s+/) ?? []), source, join(dir, 'exchanges.json'), server.url, String(replays)];
     const [command, argv] = limit ? inCgroup(limit, process.execPath, args) : [process.execPath, args];
-    console.log(limit ? `worker memory floor: under the worker's deployed ${worker.memory} (a cgroup)` : 'worker memory floor: WITHOUT the deployed memory limit (no writable cgroup memory controller here)');
+    log(limit ? `worker memory floor: under the worker's deployed ${worker.memory} (a cgroup)` : 'worker memory floor: WITHOUT the deployed memory limit (no writable cgroup memory controller here)');
+    const lines: string[] = [];
     await new Promise<void>((resolve, reject) => {
       const child = spawn(command, argv, {
         cwd: join(__dirname, '..', '..'),
         stdio: ['ignore', 'pipe', 'inherit'],
         env: {
-          ...process.env, ...worker.processEnv, NODE_PATH: join(__dirname, '..', '..', 'node_modules'), METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'bench-memory-floor',
-          FIRESTORE_EMULATOR_HOST: `127.0.0.1:${firestore.port}`, PUBSUB_EMULATOR_HOST: `127.0.0.1:${pubsub.port}`, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+          ...process.env, ...worker.processEnv, METADATA_SERVER_DETECTION: 'none', GOOGLE_CLOUD_PROJECT: 'bench-memory-floor',
+          FIRESTORE_EMULATOR_HOST: hosts.FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST: hosts.PUBSUB_EMULATOR_HOST, REDIS_URL: hosts.REDIS_URL,
         },
       });
       child.stdout.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the floor process exited with ${code}`))));
     });
-    for (const line of lines) {
-      const { what, rssMiB, peakMiB } = JSON.parse(line) as { what: string; rssMiB: number; peakMiB: number };
-      console.log(`worker memory floor: after ${what}: RSS ${rssMiB} MiB, peak ${peakMiB} MiB`);
-    }
+    const points = lines.map((line) => JSON.parse(line) as { what: string; rssMiB: number; peakMiB: number });
+    for (const p of points) log(`worker memory floor: after ${p.what}: RSS ${p.rssMiB} MiB, peak ${p.peakMiB} MiB`);
+    return { frameworkMiB: points[0].rssMiB, clientsMiB: points[3].rssMiB, peakMiB: Math.max(...points.map((p) => p.peakMiB)) };
   } finally {
     await server.close();
-    await Promise.all([firestore.stop(), pubsub.stop()]);
+    if (own) await Promise.all(own.map((e) => e.stop()));
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function main(): Promise<void> {
+  const dump = process.argv[2];
+  if (!dump) throw new Error('usage: worker-memory-floor.ts <BENCH_DUMP file of a 1,000-step build> [--replays=6]');
+  const replays = Number(process.argv.find((a) => a.startsWith('--replays='))?.split('=')[1] ?? 6);
+  await workerMemoryFloor(exchangesOf(JSON.parse(readFileSync(dump, 'utf8')) as ReceivedRequest[]), replays);
 }
 
 if (require.main === module) {
