@@ -155,7 +155,7 @@ export class Recorder {
   }
 }
 
-/** The fields with every function (a value made when written: `Recorder.set`) replaced by its value. */
+/** Replaces, in place, every function among the fields (a value made when written: `Recorder.set`) by its value. */
 export function valuesOf(fields: Record<string, unknown>): Record<string, unknown> {
   for (const k in fields) {
     const v = fields[k];
