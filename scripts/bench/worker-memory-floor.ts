@@ -25,6 +25,8 @@ import { inCgroup, memoryBytes, memoryCgroup } from './memory-limit';
 import type { ReceivedRequest } from '../virtuoso-sandbox/faults';
 import { exchangesOf, startReplayServer, type Exchange } from './replay-floor';
 
+// Plain CommonJS with its own replay client (replay-floor.ts's, spelled again): loading TypeScript
+// through tsx would count in the memory this process measures.
 const FLOOR = `
 const http = require('node:http');
 const fs = require('node:fs');
@@ -107,7 +109,7 @@ export async function workerMemoryFloor(exchanges: Exchange[], replays: number, 
     const args = [...(worker.nodeOptions?.split(/\s+/) ?? []), source, join(dir, 'exchanges.json'), server.url, String(replays)];
     const [command, argv] = limit ? inCgroup(limit, process.execPath, args) : [process.execPath, args];
     log(limit ? `worker memory floor: under the worker's deployed ${worker.memory} (a cgroup)` : 'worker memory floor: WITHOUT the deployed memory limit (no writable cgroup memory controller here)');
-    const lines: string[] = [];
+    let out = '';
     await new Promise<void>((resolve, reject) => {
       const child = spawn(command, argv, {
         cwd: join(__dirname, '..', '..'),
@@ -117,13 +119,14 @@ export async function workerMemoryFloor(exchanges: Exchange[], replays: number, 
           FIRESTORE_EMULATOR_HOST: hosts.FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST: hosts.PUBSUB_EMULATOR_HOST, REDIS_URL: hosts.REDIS_URL,
         },
       });
-      child.stdout.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the floor process exited with ${code}`))));
     });
-    const points = lines.map((line) => JSON.parse(line) as { what: string; rssMiB: number; peakMiB: number });
+    const points = out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { what: string; rssMiB: number; peakMiB: number });
     for (const p of points) log(`worker memory floor: after ${p.what}: RSS ${p.rssMiB} MiB, peak ${p.peakMiB} MiB`);
-    return { frameworkMiB: points[0].rssMiB, clientsMiB: points[3].rssMiB, peakMiB: Math.max(...points.map((p) => p.peakMiB)) };
+    const after = (what: string) => points.find((p) => p.what === what)!.rssMiB;
+    return { frameworkMiB: after('the Functions Framework'), clientsMiB: after('Cloud Tasks client, Redis'), peakMiB: Math.max(...points.map((p) => p.peakMiB)) };
   } finally {
     await server.close();
     if (own) await Promise.all(own.map((e) => e.stop()));
