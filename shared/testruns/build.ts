@@ -15,7 +15,7 @@ import { VirtuosoApiError, type VirtuosoClient } from '../virtuoso/client';
 import { virtuosoToAppError } from '../virtuoso/errors';
 import type { TestDefinition } from './definition';
 import { runOperation, type BuildState } from './operations';
-import { remainingPath, type Operation, type Plan } from './plan';
+import type { Operation, Plan } from './plan';
 import type { Recorder } from './recorder';
 
 export interface BuildInput {
@@ -53,7 +53,6 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
   const { plan, recorder } = input;
   const ids = { ...input.ids };
   const refused = { ...input.refused };
-  const priority = remainingPath(plan.operations);
   const done = new Set<string>(plan.operations.filter((op) => ids[op.key] !== undefined || refused[op.key] !== undefined).map((op) => op.key));
   const waiting = plan.operations.filter((op) => !done.has(op.key));
   let running = 0;
@@ -114,7 +113,7 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
   // Kept in order as operations become ready (a sort on each cost an allocation per operation):
   // the longest remaining chain first, and among equals the one ready first.
   const ready: Operation[] = [];
-  const rank = (op: Operation) => priority.get(op.key) ?? 0;
+  const rank = (op: Operation) => plan.remaining.get(op.key) ?? 0;
   const makeReady = (op: Operation) => {
     const r = rank(op);
     let lo = 0;

@@ -65,6 +65,8 @@ export interface Plan {
   operations: Operation[];
   /** The longest chain of dependent Virtuoso calls. */
   criticalPathCalls: number;
+  /** Each operation's longest remaining chain (`remainingPath`): the order the worker starts them in. */
+  remaining: Map<string, number>;
   totals: { operations: number; calls: number; goals: number; journeys: number; checkpoints: number; steps: number };
 }
 
@@ -150,9 +152,11 @@ export function buildPlan(def: TestDefinition, options: { execute: boolean }): P
 
   const journeys = def.goals.reduce((n, g) => n + g.journeys.length, 0);
   const checkpoints = def.goals.reduce((n, g) => n + g.journeys.reduce((m, j) => m + j.checkpoints.length, 0), 0);
+  const remaining = remainingPath(ops);
   return {
     operations: ops,
-    criticalPathCalls: Math.max(0, ...remainingPath(ops).values()),
+    criticalPathCalls: Math.max(0, ...remaining.values()),
+    remaining,
     totals: { operations: ops.length, calls: ops.reduce((n, o) => n + o.calls, 0), goals: def.goals.length, journeys, checkpoints, steps: def.totalSteps },
   };
 }
