@@ -40,6 +40,7 @@ export interface GoalDef {
   url: string;
   journeys: JourneyDef[];
 }
+/** Stored with each run as parsed (store.ts): a change to this shape changes store.ts's PARSED_FORMAT. */
 export interface TestDefinition {
   /** The format it was written in (converted into this native definition when not `native`). */
   format: Format;

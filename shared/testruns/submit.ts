@@ -30,9 +30,9 @@ export function newRunRecord(principal: Principal, def: TestDefinition, plan: Pl
   };
 }
 
-/** Stores the run with its (native) definition and queues its build and its deadline; undone if queueing fails. */
+/** Stores the run with its definition (source and parsed) and queues its build and its deadline; undone if queueing fails. */
 export async function startRun(run: TestRunRecord, def: TestDefinition): Promise<void> {
-  await createRun(run, def.document);
+  await createRun(run, def);
   try {
     await Promise.all([
       enqueueRunTask({ runId: run.id, kind: 'build' }),
