@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import type { Principal } from '../../shared/auth';
 import { db } from '../../shared/firestore';
 import { parseDefinition } from '../../shared/testruns/definition';
 import { createRun, newRunId, PARSED_FORMAT, runDefinition, runRef } from '../../shared/testruns/store';
@@ -13,7 +14,7 @@ import { newRunRecord } from '../../shared/testruns/submit';
 import { buildPlan } from '../../shared/testruns/plan';
 import { useStack } from '../helpers/stack';
 
-const principal = { tenantId: 'acme', userId: 'alice', scopes: ['test-runs'] } as const;
+const principal: Principal = { keyHash: 'k', tenantId: 'acme', userId: 'alice', scopes: ['test-runs'] };
 
 const YAML = `
 name: Stored definition
