@@ -12,7 +12,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { markFailed, telemetryOn, traced, type SpanSpec } from '../telemetry';
-import { traceHeaders } from '../trace';
+import { outgoingTraceparent, TRACEPARENT } from '../trace';
 
 export interface RawResponse {
   status: number;
@@ -78,6 +78,8 @@ interface Origin {
   protocol: string;
   hostname: string;
   port: string;
+  /** The `Host` header: host and port as the URL gave them (an IPv6 host in brackets). */
+  host: string;
 }
 const origins = new Map<string, Origin | undefined>();
 
@@ -90,7 +92,7 @@ function target(url: string): { origin: Origin | undefined; protocol: string; pa
     const u = new URL(key);
     const agent = agents[u.protocol as keyof typeof agents];
     // An IPv6 host is given to node:http without its brackets.
-    origin = agent ? { lib: u.protocol === 'https:' ? https : http, agent, protocol: u.protocol, hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port } : undefined;
+    origin = agent ? { lib: u.protocol === 'https:' ? https : http, agent, protocol: u.protocol, hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port, host: u.host } : undefined;
     if (origins.size < 16) origins.set(key, origin);
   }
   return { origin, protocol: key.slice(0, key.indexOf(':') + 1), path: slash < 0 ? '/' : url.slice(slash) };
@@ -100,8 +102,6 @@ function exchange(url: string, init: RawRequest): Promise<RawResponse> {
   const { origin, protocol, path } = target(url);
   if (!origin) return Promise.reject(Object.assign(new Error(`unsupported protocol ${protocol}`), { cause: { code: 'ERR_INVALID_PROTOCOL' } }));
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...init.headers, ...traceHeaders() };
-    if (init.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(init.body));
     const req = origin.lib.request({
       protocol: origin.protocol,
       hostname: origin.hostname,
@@ -109,8 +109,7 @@ function exchange(url: string, init: RawRequest): Promise<RawResponse> {
       path,
       method: init.method,
       agent: origin.agent,
-      // The trace goes on to Virtuoso (shared/trace.ts).
-      headers,
+      headers: rawHeaders(origin, init),
     });
     // One timer for the whole exchange, up to the answer's last byte. (An AbortSignal per request
     // cost several times more CPU: a weakly held timer and abort listeners on the request and socket.)
@@ -135,6 +134,25 @@ function exchange(url: string, init: RawRequest): Promise<RawResponse> {
     req.on('error', fail);
     req.end(init.body);
   });
+}
+
+/** Methods whose request has a body in HTTP's terms: without one, Node would send it chunked. */
+const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * The request's headers as Node's raw list (`[name, value, …]`), written as given: an object costs
+ * a `setHeader` per header (a lower-cased copy of each name, a map of them), and a build makes a
+ * thousand calls. Node adds `Host` and `Content-Length` only to an object, so they are here; the
+ * trace goes on to Virtuoso (shared/trace.ts).
+ */
+function rawHeaders(origin: Origin, init: RawRequest): string[] {
+  const headers = ['Host', origin.host];
+  for (const name in init.headers) headers.push(name, init.headers[name]);
+  const traceparent = outgoingTraceparent();
+  if (traceparent) headers.push(TRACEPARENT, traceparent);
+  if (init.body !== undefined) headers.push('Content-Length', String(Buffer.byteLength(init.body)));
+  else if (BODY_METHODS.has(init.method)) headers.push('Content-Length', '0');
+  return headers;
 }
 
 const timeoutError = () => Object.assign(new Error('timeout'), { name: 'TimeoutError' });
