@@ -117,10 +117,6 @@ function exchange(url: string, init: RawRequest): Promise<RawResponse> {
       reject(timeoutError());
       req.destroy();
     }, init.timeoutMs);
-    const fail = (err: Error) => {
-      clearTimeout(timer);
-      reject(networkError(err));
-    };
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -129,11 +125,21 @@ function exchange(url: string, init: RawRequest): Promise<RawResponse> {
         const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
         resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text });
       });
-      res.on('error', fail);
+      res.on('error', (err) => failed(err, timer, reject));
     });
-    req.on('error', fail);
+    req.on('error', (err) => failed(err, timer, reject));
     req.end(init.body);
   });
+}
+
+/**
+ * A network failure: the exchange's timer stopped, its promise rejected. Not a named closure in
+ * `exchange`: bundles keep function names for stack traces (scripts/build.ts), which costs an
+ * `Object.defineProperty` each time a named closure is made, on every call.
+ */
+function failed(err: Error, timer: NodeJS.Timeout, reject: (err: Error) => void): void {
+  clearTimeout(timer);
+  reject(networkError(err));
 }
 
 /** Methods whose request has a body in HTTP's terms: without one, Node would send it chunked. */

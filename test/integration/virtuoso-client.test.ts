@@ -59,6 +59,28 @@ describe('Virtuoso API client (integration: real HTTP against a stand-in)', () =
     assert.ok(req.headers['x-virtuoso-client-id']);
   });
 
+  it('frames every request itself: Host, a Content-Length for each body (0 for a bodiless POST), never chunked', async () => {
+    fake = await fakeVirtuoso([json(200, { success: true, item: {} })]);
+    const api = client(fake.url);
+    await api.call('GET', '/projects/1');
+    await api.call('POST', '/goals/5/snapshots/6/execute');
+    await api.call('POST', '/teststeps', { body: { checkpointId: 1, note: 'é' } });
+    await api.call('PUT', '/testsuites/3', { body: { title: 'x' } });
+    const [get, bare, post, put] = fake.seen;
+    const host = new URL(fake.url).host;
+    for (const r of fake.seen) {
+      assert.equal(r.headers.host, host);
+      assert.equal(r.headers['transfer-encoding'], undefined, `${r.method} ${r.url} is not chunked`);
+      assert.equal(r.headers.connection, 'keep-alive');
+    }
+    assert.equal(get.headers['content-length'], undefined);
+    assert.equal(bare.headers['content-length'], '0');
+    assert.equal(post.headers['content-length'], String(Buffer.byteLength(post.body)), 'bytes, not characters');
+    assert.equal(post.headers['content-type'], 'application/json');
+    assert.deepEqual(JSON.parse(post.body), { checkpointId: 1, note: 'é' });
+    assert.equal(put.headers['content-length'], String(Buffer.byteLength(put.body)));
+  });
+
   it('accepts the bare object of envelope=false and sends JSON bodies', async () => {
     fake = await fakeVirtuoso([json(200, { testStep: { id: 55 } })]);
     const out = await client(fake.url).item<{ testStep: { id: number } }>('POST', '/teststeps', { query: { envelope: false }, body: { checkpointId: 1, stepIndex: 0, parsedStep: { action: 'CLICK' } } });
