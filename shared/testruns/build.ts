@@ -15,7 +15,7 @@ import { VirtuosoApiError, type VirtuosoClient } from '../virtuoso/client';
 import { virtuosoToAppError } from '../virtuoso/errors';
 import type { TestDefinition } from './definition';
 import { runOperation, type BuildState } from './operations';
-import type { Operation, Plan } from './plan';
+import { keys, type Operation, type Plan } from './plan';
 import type { Recorder } from './recorder';
 
 export interface BuildInput {
@@ -77,6 +77,13 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
     record(fields, extra) {
       Object.assign(ids, fields);
       recorder.set(extra ? Object.assign(idFields(fields, stepLists), extra) : idFields(fields, stepLists));
+    },
+    recordStep(op, stepId) {
+      ids[op.key] = stepId;
+      const checkpointKey = keys.checkpoint(op.g, op.j, op.c);
+      const list = listOf(stepLists, checkpointKey);
+      list.ids[op.s] = stepId;
+      recorder.set({ [`steps.${checkpointKey}`]: list.field, 'progress.stepsCreated': ++stepsCreated });
     },
     refuse(key, message) {
       refused[key] = message;

@@ -204,6 +204,8 @@ export interface BuildState {
   executeSentAt: Readonly<Record<string, string>>;
   /** Records created ids (and more fields of the run's document) in `ids` and for the recorder. */
   record(fields: Record<string, string>, extra?: Record<string, unknown>): void;
+  /** Records a step the build created (the hot path of `record`: a thousand of them in a build). */
+  recordStep(op: OperationOf<'step'>, stepId: string): void;
   /** Records a step Virtuoso refused. */
   refuse(key: string, message: string): void;
   /** Counts created (or adopted) steps; returns the total so far. */
@@ -330,7 +332,7 @@ export const handlers: { [K in OpKind]: Handler<K> } = {
     const step = checkpointOf(run, op).steps[op.s];
     try {
       const stepId = await createStep(run.api, checkpointId, step.parsedStep);
-      run.record({ [op.key]: stepId }, { 'progress.stepsCreated': run.countSteps(1) });
+      run.recordStep(op, stepId);
     } catch (err) {
       const e = err instanceof VirtuosoApiError ? virtuosoToAppError(err) : toAppError(err);
       if (!run.def.options.continueOnError || e.retryable || e.code !== 'unprocessable_entity') throw err;
