@@ -1,7 +1,8 @@
 /**
  * The CPU floor of testRunWorker's Virtuoso calls: a bare Node HTTP client, in a process of its
  * own, making the calls a build made — the same methods, paths, request bodies and answers, as many
- * in flight as the worker allows — and nothing else (no plan, no progress writes, no bookkeeping).
+ * in flight as the worker allows — and nothing else (no plan, no progress writes, no bookkeeping),
+ * in a process with what the Functions Framework loads into every function's (its `domain` module).
  * Like the worker's client (shared/virtuoso/transport.ts) it uses node:http with a keep-alive agent,
  * sends each body as JSON.stringify of an object and parses each answer with JSON.parse.
  *
@@ -101,6 +102,12 @@ const WARM_UP = 2;
 const MEASURED = 3;
 
 if (require.main === module) {
+  // What the Functions Framework puts in every function's process, the worker's included: its
+  // function_wrappers.js loads Node's `domain` module, which wraps every EventEmitter's init and
+  // emit (each request, response and socket) whether or not a domain is ever entered. No function
+  // can run without it, so neither does the floor.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('node:domain');
   const [file, base, concurrency] = process.argv.slice(2);
   const exchanges = JSON.parse(readFileSync(file, 'utf8')) as Exchange[];
   // The worker sends objects: each body is parsed here, outside the measurement, and stringified per call.
