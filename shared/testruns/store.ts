@@ -94,19 +94,32 @@ const sourceRef = (id: string) => runRef(id).collection('definition').doc('sourc
 /** The shape of `parsed`: change it when TestDefinition's shape changes (definition.ts). */
 export const PARSED_FORMAT = 1;
 
-interface SourceDocument {
+export interface SourceDocument {
   json: string;
   parsed?: Uint8Array;
   parsedFormat?: number;
 }
 
-export async function createRun(record: TestRunRecord, def: TestDefinition): Promise<void> {
+/**
+ * Firestore takes at most 1 MiB a document: the parsed form goes in only while source and parsed
+ * together stay under this (a large definition of varied text packs less well than a repetitive
+ * one); without it the worker parses the source, as it did before there was a parsed form.
+ */
+export const SOURCE_DOCUMENT_BUDGET = 900 * 1024;
+
+/** What `test_runs/{id}/definition/source` holds for `def`. */
+export function sourceDocument(def: TestDefinition, budget = SOURCE_DOCUMENT_BUDGET): SourceDocument {
   const { document, ...parsed } = def;
+  const json = JSON.stringify(document);
   // Level 1: 217 KiB of JSON for 1,000 steps packs into 6 KiB in under a millisecond (level 6: 3 KiB, twice the time).
-  const source: SourceDocument = { json: JSON.stringify(document), parsed: gzipSync(JSON.stringify(parsed), { level: 1 }), parsedFormat: PARSED_FORMAT };
+  const packed = gzipSync(JSON.stringify(parsed), { level: 1 });
+  return Buffer.byteLength(json) + packed.length <= budget ? { json, parsed: packed, parsedFormat: PARSED_FORMAT } : { json };
+}
+
+export async function createRun(record: TestRunRecord, def: TestDefinition): Promise<void> {
   const batch = db().batch();
   batch.create(runRef(record.id), record);
-  batch.create(sourceRef(record.id), source);
+  batch.create(sourceRef(record.id), sourceDocument(def));
   await firestoreCall(batch.commit());
 }
 
