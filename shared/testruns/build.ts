@@ -81,9 +81,7 @@ export async function buildRun(input: BuildInput): Promise<BuildResult> {
     recordStep(op, stepId) {
       ids[op.key] = stepId;
       const checkpointKey = keys.checkpoint(op.g, op.j, op.c);
-      const list = listOf(stepLists, checkpointKey);
-      list.ids[op.s] = stepId;
-      recorder.set({ [`steps.${checkpointKey}`]: list.field, 'progress.stepsCreated': ++stepsCreated });
+      recorder.set({ [`steps.${checkpointKey}`]: setStepId(stepLists, checkpointKey, op.s, stepId), 'progress.stepsCreated': ++stepsCreated });
     },
     refuse(key, message) {
       refused[key] = message;
@@ -208,19 +206,21 @@ function stepListsOf(ids: Record<string, string>): Map<string, StepList> {
   const lists = new Map<string, StepList>();
   for (const [k, id] of Object.entries(ids)) {
     const m = STEP_KEY.exec(k);
-    if (m) listOf(lists, m[1]).ids[Number(m[2])] = id;
+    if (m) setStepId(lists, m[1], Number(m[2]), id);
   }
   return lists;
 }
 
-function listOf(lists: Map<string, StepList>, checkpointKey: string): StepList {
+/** Puts a step's id in its checkpoint's list; returns the list's document value (joined when written). */
+function setStepId(lists: Map<string, StepList>, checkpointKey: string, index: number, id: string): StepList['field'] {
   let list = lists.get(checkpointKey);
   if (!list) {
     const stepIds: (string | null)[] = [];
     list = { ids: stepIds, field: () => Array.from(stepIds, (x) => x ?? '').join(',') };
     lists.set(checkpointKey, list);
   }
-  return list;
+  list.ids[index] = id;
+  return list.field;
 }
 
 /** The document fields that record `fields` (`ids.<key>`, or the whole list of a step's checkpoint). */
@@ -232,9 +232,7 @@ function idFields(fields: Record<string, string>, lists: Map<string, StepList>):
       update[`ids.${k}`] = fields[k];
       continue;
     }
-    const list = listOf(lists, m[1]);
-    list.ids[Number(m[2])] = fields[k];
-    update[`steps.${m[1]}`] = list.field;
+    update[`steps.${m[1]}`] = setStepId(lists, m[1], Number(m[2]), fields[k]);
   }
   return update;
 }
